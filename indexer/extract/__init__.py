@@ -1,0 +1,59 @@
+"""Extractors: pure functions from a file (or a page range of one) to page records.
+
+Why this package exists: formats are independent of the pool, the writer and
+the database. Each module handles one format and knows nothing else; this file
+maps file extensions to them. Extractors raise ``ExtractError`` with a one-line
+reason for a file they cannot read; they never touch the index.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .base import Extracted, Page, clean_text
+
+# File extension (lower case, no dot) -> kind. Other files are not indexed.
+EXTENSIONS: dict[str, str] = {
+    "pdf": "pdf",
+    "epub": "epub",
+    "txt": "txt",
+    "text": "txt",
+    "md": "md",
+    "markdown": "md",
+    "html": "html",
+    "htm": "html",
+    "xhtml": "html",
+}
+KINDS = ("pdf", "epub", "txt", "md", "html")
+
+
+def kind_of(path: str) -> str | None:
+    """The document kind for a file name, or None when it is not indexed."""
+    ext = os.path.splitext(path)[1][1:].lower()
+    return EXTENSIONS.get(ext)
+
+
+def extract(
+    kind: str, path: str, first: int = 1, last: int | None = None, limit: int | None = None
+) -> Extracted:
+    """Dispatch to the extractor for ``kind``. Page ranges apply to PDFs only."""
+    if kind == "pdf":
+        from .pdf import extract_pdf
+
+        return extract_pdf(path, first, last, limit)
+    if kind == "epub":
+        from .epub import extract_epub
+
+        return extract_epub(path)
+    if kind == "html":
+        from .html import extract_html
+
+        return extract_html(path)
+    if kind in ("txt", "md"):
+        from .text import extract_text
+
+        return extract_text(path)
+    raise ValueError(f"unknown document kind {kind!r}")
+
+
+__all__ = ["EXTENSIONS", "KINDS", "Extracted", "Page", "clean_text", "extract", "kind_of"]

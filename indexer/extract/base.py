@@ -1,0 +1,99 @@
+"""What every extractor returns, and the text clean-up they all share.
+
+Why this module exists: extractors are pure functions (a path and maybe a page
+range in, page records out). Keeping their result type and the normalisation
+rules in one place means PDF, EPUB and text pages reach the index in the same
+shape: NFKC-normalised (so the ``ﬁ`` ligature in real PDFs matches ``fi``), no
+NUL characters, no lone surrogates, no trailing blanks.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from indexer.errors import ExtractError
+
+# A page record: (1-based page number, text). Pages with no text are not listed.
+Page = tuple[int, str]
+
+
+@dataclass
+class Extracted:
+    """The text of a whole document, or of the page range ``first..last`` of one."""
+
+    page_count: int  # pages (PDF) or spine items (EPUB) in the whole document
+    first: int  # first page this result covers (1-based, inclusive)
+    last: int  # last page this result covers (inclusive)
+    pages: list[Page] = field(default_factory=list)
+    # Page ranges inside first..last that could not be read: (first, last, reason).
+    failed: list[tuple[int, int, str]] = field(default_factory=list)
+
+    @property
+    def chars(self) -> int:
+        return sum(len(t) for _, t in self.pages)
+
+
+_TRAILING_BLANKS = re.compile(r"[ \t\r\f\v]+\n")
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+
+
+def clean_text(text: str) -> str:
+    """Normalise extracted text for storage and FTS5 tokenisation."""
+    if not text:
+        return ""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    # Lone surrogates (seen in broken PDF text layers) cannot be stored as UTF-8.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    text = unicodedata.normalize("NFKC", text)
+    text = _TRAILING_BLANKS.sub("\n", text)
+    text = _MANY_NEWLINES.sub("\n\n", text)
+    return text.strip()
+
+
+_MAGIC = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"%PDF", "a PDF"),
+    (b"<!DOCTYPE html", "an HTML page"),
+    (b"<html", "an HTML page"),
+)
+
+
+def describe_content(head: bytes) -> str:
+    """A few words on what a file really is, from its first bytes."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic) or head.lower().startswith(magic.lower()):
+            return what
+    return "unrecognised content"
+
+
+def read_head(path: str, n: int = 1024) -> bytes:
+    """The first ``n`` bytes of a file; raises ExtractError for an empty file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(n)
+    except OSError as e:
+        raise ExtractError(os_reason(e)) from None
+    if not head:
+        raise ExtractError("empty file (0 bytes)")
+    return head
+
+
+def os_reason(e: OSError) -> str:
+    """'permission denied' rather than '[Errno 13] Permission denied: /x/y'."""
+    return (e.strerror or type(e).__name__).lower()
+
+
+def one_line(e: BaseException, limit: int = 200) -> str:
+    """An exception as one short line: 'TypeName: first line of message'."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    line = f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"

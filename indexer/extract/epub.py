@@ -1,0 +1,125 @@
+"""EPUB: one record per spine item, in reading order (page number = spine position).
+
+Why this module exists: an EPUB is a zip holding ``META-INF/container.xml``,
+which names the OPF package document, whose ``<spine>`` lists the content
+documents in reading order. ebooklib reads the package for us; this module adds
+what a robust indexer needs around it:
+
+* clear reasons for the ways real files are broken (not a zip, truncated zip,
+  no container.xml, missing OPF, no spine, DRM-encrypted content);
+* spine positions that match the OPF: ebooklib 0.20 turns XML comments inside
+  ``<spine>`` into ``(None, None)`` entries, which would shift every page number;
+  non-linear items still count, an itemref to a missing item keeps its position;
+* text from XHTML with the block structure kept (see ``html.py``); image and
+  SVG spine items have no text, so an image-only book is ``empty``, not an error.
+
+pymupdf can open EPUBs too, but it lays them out into pages first, about 40x
+slower (see FACTS.md), so it is not used here.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+
+from lxml import etree
+
+from indexer.errors import ExtractError
+
+from .base import Extracted, Page, clean_text, describe_content, one_line, read_head
+from .html import markup_to_text
+
+# Font obfuscation (IDPF and Adobe) is not DRM: the text stays readable.
+_FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
+_ENC_NS = "http://www.w3.org/2001/04/xmlenc#"
+
+
+def _check_container(path: str) -> None:
+    head = read_head(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "META-INF/container.xml" not in names:
+                raise ExtractError("not an EPUB: no META-INF/container.xml")
+            if "META-INF/encryption.xml" in names:
+                _check_encryption(zf.read("META-INF/encryption.xml"))
+    except zipfile.BadZipFile:
+        raise ExtractError(
+            f"not a readable zip (the file is {describe_content(head)}, or truncated)"
+        ) from None
+    except (OSError, EOFError, zipfile.LargeZipFile) as e:
+        raise ExtractError(f"damaged zip ({one_line(e, 120)})") from None
+
+
+def _check_encryption(data: bytes) -> None:
+    try:
+        root = etree.fromstring(data, etree.XMLParser(recover=True, resolve_entities=False))
+    except etree.XMLSyntaxError:
+        return
+    if root is None:
+        return
+    for method in root.iter(f"{{{_ENC_NS}}}EncryptionMethod"):
+        if method.get("Algorithm") not in _FONT_OBFUSCATION:
+            raise ExtractError("DRM-protected: the content documents are encrypted")
+
+
+def _read_book(path: str):  # type: ignore[no-untyped-def]
+    from ebooklib import epub
+
+    class Reader(epub.EpubReader):  # type: ignore[misc]
+        def _load_container(self) -> None:
+            # ebooklib keeps the *last* <rootfile>; OCF says the first is the default.
+            super()._load_container()
+            tree = etree.fromstring(self.read_file("META-INF/container.xml"))
+            for rootfile in tree.iter("{urn:oasis:names:tc:opendocument:xmlns:container}rootfile"):
+                if rootfile.get("media-type") == "application/oebps-package+xml":
+                    self.opf_file = rootfile.get("full-path")
+                    self.opf_dir = self.opf_file.rsplit("/", 1)[0] if "/" in self.opf_file else ""
+                    break
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            reader = Reader(path, {"ignore_ncx": True})
+            book = reader.load()
+            reader.process()
+            return book
+        except epub.EpubException as e:
+            if "container" in str(e).lower():
+                raise ExtractError("OPF package document missing or unreadable") from None
+            raise ExtractError(f"damaged EPUB ({one_line(e, 120)})") from None
+        except KeyError as e:
+            raise ExtractError(f"damaged EPUB: {e.args[0] if e.args else e}") from None
+        except TypeError:
+            # ebooklib iterates a spine it did not find
+            raise ExtractError("OPF has no spine") from None
+        except (zipfile.BadZipFile, etree.XMLSyntaxError, OSError, EOFError) as e:
+            raise ExtractError(f"damaged EPUB ({one_line(e, 120)})") from None
+
+
+def _is_text_item(media_type: str) -> bool:
+    mt = media_type.lower()
+    return "html" in mt or "dtbook" in mt or (mt.endswith("xml") and "svg" not in mt)
+
+
+def extract_epub(path: str) -> Extracted:
+    """Text of every spine item; ``page_count`` is the number of OPF itemrefs."""
+    _check_container(path)
+    book = _read_book(path)
+    spine = [idref for idref, _linear in book.spine if idref is not None]
+    if not spine:
+        raise ExtractError("OPF has no spine items")
+    pages: list[Page] = []
+    failed: list[tuple[int, int, str]] = []
+    for position, idref in enumerate(spine, start=1):
+        item = book.get_item_with_id(idref)
+        if item is None or not _is_text_item(item.media_type or ""):
+            continue
+        try:
+            text = clean_text(markup_to_text(item.get_content()))
+        except Exception as e:  # one bad chapter must not lose the book
+            failed.append((position, position, f"unreadable chapter ({one_line(e, 120)})"))
+            continue
+        if text:
+            pages.append((position, text))
+    return Extracted(len(spine), 1, len(spine), pages, failed)

@@ -1,0 +1,94 @@
+"""HTML and XHTML to plain text, for .html files and EPUB content documents.
+
+Why this module exists: both formats need the same thing, the words a reader
+sees with the block structure kept as line breaks (a paragraph, heading or list
+item starts a new line), and nothing from ``<head>``, ``<script>`` or
+``<style>``. lxml's HTML parser is used for both because it recovers from the
+malformed markup real books contain (an unclosed ``<p>``, an undeclared
+``&nbsp;`` in XHTML) where a strict XML parser gives up. The tree is walked with
+an explicit stack, so a deeply nested document cannot hit Python's recursion
+limit.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+from lxml import html as lxml_html
+
+from .base import Extracted, clean_text
+from .text import decode_bytes, read_bytes
+
+BLOCK_TAGS = frozenset(
+    """address article aside blockquote body br caption dd details dialog div dl dt
+    fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr li
+    main nav ol p pre section summary table tbody td tfoot th thead title tr ul
+    level level1 level2 level3 level4 level5 level6 frontmatter bodymatter
+    rearmatter doctitle docauthor""".split()
+)
+SKIP_TAGS = frozenset("head script style template noscript object".split())
+
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9._-]+)""", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The charset an XML declaration or a <meta> tag names, if any."""
+    head = data[:4096]
+    m = _XML_ENCODING.match(head) or _META_CHARSET.search(head)
+    return m.group(1).decode("ascii") if m else None
+
+
+def _localname(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1].lower()
+
+
+def tree_text(root: etree._Element) -> str:
+    """The visible text under ``root``, one line per block element."""
+    out: list[str] = []
+    stack: list[tuple[etree._Element, bool]] = [(root, False)]
+    while stack:
+        el, closing = stack.pop()
+        if closing:
+            if _localname(el.tag) in BLOCK_TAGS:
+                out.append("\n")
+            if el.tail:
+                out.append(_SPACES.sub(" ", el.tail))
+            continue
+        tag = el.tag
+        if not isinstance(tag, str) or _localname(tag) in SKIP_TAGS:
+            # comments, processing instructions, <script> and the like: only the tail
+            if el.tail:
+                out.append(_SPACES.sub(" ", el.tail))
+            continue
+        if _localname(tag) in BLOCK_TAGS:
+            out.append("\n")
+        if el.text:
+            out.append(_SPACES.sub(" ", el.text))
+        stack.append((el, True))
+        stack.extend((child, False) for child in reversed(el))
+    lines = (line.strip() for line in "".join(out).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def markup_to_text(data: bytes) -> str:
+    """HTML or XHTML bytes (any encoding) to plain text; '' when there is none."""
+    text = decode_bytes(data, declared_charset(data))
+    # lxml refuses str input that still carries an encoding declaration.
+    text = _XML_DECL.sub("", text, count=1)
+    if not text.strip():
+        return ""
+    try:
+        root = lxml_html.document_fromstring(text)
+    except (etree.ParserError, ValueError):
+        return ""
+    return tree_text(root)
+
+
+def extract_html(path: str) -> Extracted:
+    """An .html/.htm file as one page of visible text."""
+    text = clean_text(markup_to_text(read_bytes(path)))
+    return Extracted(page_count=1, first=1, last=1, pages=[(1, text)] if text else [])

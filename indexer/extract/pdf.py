@@ -1,0 +1,181 @@
+"""PDF: one record per page, pymupdf first, pypdf as the fallback.
+
+Why this module exists: PDFs in the wild are damaged, encrypted, mislabelled or
+huge. This module turns one PDF (or one page range of it, for chunked work on
+massive files) into page records or a one-line reason:
+
+* the ``%PDF`` magic is checked first, because pymupdf happily opens a PNG that
+  was renamed ``.pdf`` as a one-page image document;
+* an encrypted file is tried with the empty password (owner-password-only PDFs
+  open that way); otherwise it is an error "encrypted: a password is required";
+* when pymupdf cannot open a file, finds no pages, or fails on a page, pypdf
+  (7-8x slower, so only the fallback) gets a try at exactly that;
+* each worker opens the file itself for its range: no temporary split files.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from indexer.errors import ExtractError
+
+from .base import Extracted, Page, clean_text, describe_content, one_line, read_head
+
+try:  # pymupdf >= 1.24 ships the 'pymupdf' name; older releases only 'fitz'
+    import pymupdf
+except ImportError:  # pragma: no cover
+    import fitz as pymupdf  # type: ignore[no-redef]
+
+# MuPDF prints repair chatter on stderr; the worker's stderr is the user's.
+pymupdf.TOOLS.mupdf_display_errors(False)
+pymupdf.TOOLS.mupdf_display_warnings(False)
+logging.getLogger("pypdf").setLevel(logging.CRITICAL)
+
+ENCRYPTED = "encrypted: a password is required"
+
+
+def _check_magic(path: str) -> bool:
+    """False when the ``%PDF`` header is missing. A file that is recognisably
+    something else (an image, a zip) is rejected at once; unrecognised leading
+    bytes are left to MuPDF's repair, which real PDFs sometimes need."""
+    head = read_head(path)
+    if b"%PDF" in head:
+        return True
+    what = describe_content(head)
+    if what != "unrecognised content":
+        raise ExtractError(f"not a PDF (the file is {what})")
+    return False
+
+
+def _open_mupdf(path: str) -> Any | None:
+    """An open pymupdf document with at least one page, or None to fall back."""
+    try:
+        doc = pymupdf.open(path, filetype="pdf")
+    except Exception:
+        return None
+    if doc.needs_pass and not doc.authenticate(""):
+        doc.close()
+        raise ExtractError(ENCRYPTED)
+    if doc.page_count == 0:
+        doc.close()
+        return None
+    return doc
+
+
+def _open_pypdf(path: str, has_magic: bool = True) -> Any:
+    import pypdf
+
+    if not has_magic:
+        damaged = "not a PDF, or a badly damaged one (no %PDF header)"
+        try:
+            reader = pypdf.PdfReader(path, strict=False)
+            if len(reader.pages) == 0:
+                raise ExtractError(damaged)
+        except ExtractError:
+            raise
+        except Exception:
+            raise ExtractError(damaged) from None
+
+    try:
+        reader = pypdf.PdfReader(path, strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ExtractError(ENCRYPTED)
+        n = len(reader.pages)
+    except ExtractError:
+        raise
+    except Exception as e:
+        raise ExtractError(f"damaged PDF, cannot be opened ({one_line(e, 120)})") from None
+    if n == 0:
+        raise ExtractError("damaged PDF: no pages found")
+    return reader
+
+
+def _pypdf_pages(reader: Any, numbers: Iterable[int]) -> tuple[list[Page], list[tuple[int, str]]]:
+    """Text of 1-based page ``numbers`` with pypdf: (pages, [(number, reason)])."""
+    pages: list[Page] = []
+    failed: list[tuple[int, str]] = []
+    for n in numbers:
+        try:
+            text = clean_text(reader.pages[n - 1].extract_text() or "")
+        except Exception as e:
+            failed.append((n, one_line(e, 120)))
+            continue
+        if text:
+            pages.append((n, text))
+    return pages, failed
+
+
+def _ranges(failed: list[tuple[int, str]]) -> list[tuple[int, int, str]]:
+    """Consecutive failed page numbers folded into (first, last, reason) ranges."""
+    out: list[tuple[int, int, str]] = []
+    for n, reason in sorted(failed):
+        if out and out[-1][1] == n - 1:
+            out[-1] = (out[-1][0], n, out[-1][2])
+        else:
+            out.append((n, n, f"unreadable page ({reason})"))
+    return out
+
+
+def pdf_page_count(path: str) -> int:
+    """Number of pages, with the same rules (magic, password, fallback) as extraction."""
+    has_magic = _check_magic(path)
+    doc = _open_mupdf(path)
+    if doc is not None:
+        try:
+            return int(doc.page_count)
+        finally:
+            doc.close()
+    return len(_open_pypdf(path, has_magic).pages)
+
+
+def extract_pdf(
+    path: str, first: int = 1, last: int | None = None, limit: int | None = None
+) -> Extracted:
+    """Text of pages ``first..last`` (1-based, inclusive; ``last=None`` = to the end).
+
+    ``limit`` caps how many pages this call extracts: the caller learns the real
+    page count from the result and schedules the rest as further ranges.
+    """
+    has_magic = _check_magic(path)
+    doc = _open_mupdf(path)
+    if doc is None:
+        reader = _open_pypdf(path, has_magic)
+        count = len(reader.pages)
+        stop = _stop(first, last, limit, count)
+        pages, failed = _pypdf_pages(reader, range(first, stop + 1))
+        return Extracted(count, first, stop, pages, _ranges(failed))
+    try:
+        count = int(doc.page_count)
+        stop = _stop(first, last, limit, count)
+        pages = []
+        failed_numbers: list[int] = []
+        for n in range(first, stop + 1):
+            try:
+                text = clean_text(doc.load_page(n - 1).get_text())
+            except Exception:
+                failed_numbers.append(n)
+                continue
+            if text:
+                pages.append((n, text))
+    finally:
+        doc.close()
+    failed: list[tuple[int, str]] = []
+    if failed_numbers:
+        try:
+            more, failed = _pypdf_pages(_open_pypdf(path), failed_numbers)
+        except ExtractError as e:
+            failed = [(n, str(e)) for n in failed_numbers]
+        else:
+            pages = sorted(pages + more)
+    return Extracted(count, first, stop, pages, _ranges(failed))
+
+
+def _stop(first: int, last: int | None, limit: int | None, count: int) -> int:
+    if first < 1 or first > count:
+        raise ExtractError(f"page {first} is out of range (the PDF has {count} pages)")
+    stop = count if last is None else min(last, count)
+    if limit is not None:
+        stop = min(stop, first + limit - 1)
+    return stop

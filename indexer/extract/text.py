@@ -1,0 +1,112 @@
+"""Plain text and Markdown: the whole file is page 1.
+
+Why this module exists: real text files are not all UTF-8. Decoding follows a
+fixed order so the result is predictable: a byte-order mark wins; then UTF-16
+without a BOM (recognised by its NUL bytes); then strict UTF-8; then an
+explicit charset declared by the caller (HTML ``<meta charset>``); then
+charset-normalizer's guess. Its guesses among the Western single-byte code
+pages are unreliable on short texts (it calls Latin-1 French "cp775"), so when
+windows-1252 decodes the bytes to the same quality it is preferred: it is by far
+the most common of them, and a superset of ISO-8859-1's printable range.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from indexer.errors import ExtractError
+
+from .base import Extracted, clean_text, os_reason
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# Largest file read as text; anything bigger is almost certainly not prose.
+MAX_TEXT_BYTES = 256 * 1024 * 1024
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """'utf-16-le'/'utf-16-be' when the bytes look like BOM-less UTF-16 text."""
+    sample = data[:4096]
+    if len(sample) < 4:
+        return None
+    even_nuls = sample[0::2].count(0)
+    odd_nuls = sample[1::2].count(0)
+    half = len(sample) // 2
+    if odd_nuls > 0.3 * half and even_nuls < 0.05 * half:
+        return "utf-16-le"
+    if even_nuls > 0.3 * half and odd_nuls < 0.05 * half:
+        return "utf-16-be"
+    return None
+
+
+def _guess(data: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data[:200_000])
+    best = matches.best()
+    if best is None:
+        return "cp1252" if _decodes(data, "cp1252") else "latin-1"
+    # Among equally clean candidates, prefer windows-1252 (see the header).
+    for m in matches:
+        if m.chaos > best.chaos + 0.02:
+            break
+        if "cp1252" in m.could_be_from_charset and _decodes(data, "cp1252"):
+            return "cp1252"
+    return best.encoding
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
+
+
+def detect_encoding(data: bytes, declared: str | None = None) -> tuple[str, int]:
+    """(encoding, number of BOM bytes to skip) for ``data``."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name, len(bom)
+    utf16 = _utf16_without_bom(data)
+    if utf16:
+        return utf16, 0
+    if _decodes(data, "utf-8"):
+        return "utf-8", 0
+    if declared:
+        try:
+            name = codecs.lookup(declared).name
+        except LookupError:
+            name = None
+        if name and name not in ("utf-8", "utf-16", "utf-32") and _decodes(data, name):
+            return name, 0
+    return _guess(data), 0
+
+
+def decode_bytes(data: bytes, declared: str | None = None) -> str:
+    """Bytes of unknown encoding to text; never raises on odd bytes."""
+    encoding, skip = detect_encoding(data, declared)
+    return data[skip:].decode(encoding, errors="replace")
+
+
+def read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_TEXT_BYTES + 1)
+    except OSError as e:
+        raise ExtractError(os_reason(e)) from None
+    if len(data) > MAX_TEXT_BYTES:
+        raise ExtractError(f"text file larger than {MAX_TEXT_BYTES // 2**20} MiB")
+    return data
+
+
+def extract_text(path: str) -> Extracted:
+    """A .txt or .md file as one page. An empty file is an empty document."""
+    text = clean_text(decode_bytes(read_bytes(path)))
+    return Extracted(page_count=1, first=1, last=1, pages=[(1, text)] if text else [])
