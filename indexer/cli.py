@@ -1,0 +1,303 @@
+"""The command line: options in, one library call, exit status out.
+
+Why this module exists: it is the only place that knows about the terminal.
+Each command parses its options into a ``Config`` (``config.resolve``), calls
+one library function (``run.index``, ``search.search``, ...), prints the
+result, and turns ``IndexerError`` into ``error: message`` (+ ``hint:``) on
+stderr with the exit status the README documents. No traceback reaches the
+user; ``INDEXER_DEBUG=1`` shows one for bug reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from indexer import config as config_mod
+from indexer.errors import ExitStatus, IndexerError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Index folders of PDFs, EPUBs and text files into one SQLite FTS5 file, and search it.",
+)
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", help="The index file. [env: INDEXER_DB; default: index.db]"),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML config file. [env: INDEXER_CONFIG]"),
+]
+
+
+def _fail(e: IndexerError) -> NoReturn:
+    err = typer.echo
+    err(f"error: {e.message}", err=True)
+    if e.hint:
+        err(f"hint: {e.hint}", err=True)
+    raise typer.Exit(code=int(e.exit_status))
+
+
+def _internal(e: BaseException) -> NoReturn:
+    if os.environ.get("INDEXER_DEBUG") == "1":
+        raise e
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    typer.echo(f"error: internal error: {type(e).__name__}: {msg}", err=True)
+    typer.echo("hint: run again with INDEXER_DEBUG=1 for the traceback, and report it", err=True)
+    raise typer.Exit(code=int(ExitStatus.FATAL))
+
+
+def _sigterm_as_interrupt() -> None:
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@app.command()
+def index(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Folders and files to index.", show_default=False)
+    ],
+    db: DbOpt = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(help="Worker processes, or 'auto'. [env: INDEXER_WORKERS; default: auto]"),
+    ] = None,
+    epub_concurrency: Annotated[
+        int | None,
+        typer.Option(help="EPUB tasks in flight at most. [env: INDEXER_EPUB_CONCURRENCY; default: 2]"),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds a task may take per 100 pages (and at least this). "
+            "[env: INDEXER_TIMEOUT; default: 60]"
+        ),
+    ] = None,
+    worker_memory: Annotated[
+        str | None,
+        typer.Option(
+            help="Memory cap per worker, e.g. 2G, or 'auto'. [env: INDEXER_WORKER_MEMORY]"
+        ),
+    ] = None,
+    memory_reserve: Annotated[
+        str | None,
+        typer.Option(
+            help="Memory kept free for the system; below it the pool holds back. "
+            "[env: INDEXER_MEMORY_RESERVE]"
+        ),
+    ] = None,
+    batch_rows: Annotated[
+        int | None,
+        typer.Option(help="Rows per writer transaction. [env: INDEXER_BATCH_ROWS; default: 5000]"),
+    ] = None,
+    batch_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds per writer transaction at most. [env: INDEXER_BATCH_SECONDS; default: 2]"
+        ),
+    ] = None,
+    small_file_kb: Annotated[
+        int | None,
+        typer.Option(
+            help="Group files under this size (KiB) into one task. "
+            "[env: INDEXER_SMALL_FILE_KB; default: 128]"
+        ),
+    ] = None,
+    hidden: Annotated[
+        bool | None,
+        typer.Option("--hidden/--no-hidden", help="Index hidden files and folders. [env: INDEXER_HIDDEN]"),
+    ] = None,
+    retry_errors: Annotated[
+        bool | None,
+        typer.Option(
+            "--retry-errors/--no-retry-errors",
+            help="Retry files that failed before even if unchanged. [env: INDEXER_RETRY_ERRORS]",
+        ),
+    ] = None,
+    config_file: ConfigOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (counts; paths with --verbose), change nothing.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for another run on the same index instead of exiting 2.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Explain sizing, governor and pool decisions.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only failed files on stderr (for cron).")
+    ] = False,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Index PATHS (folders and files) into the index file, incrementally."""
+    from indexer.progress import Reporter
+    from indexer.run import index as run_index
+
+    _sigterm_as_interrupt()
+    flags = {
+        "db": db,
+        "workers": workers,
+        "epub_concurrency": epub_concurrency,
+        "timeout": timeout,
+        "worker_memory": worker_memory,
+        "memory_reserve": memory_reserve,
+        "batch_rows": batch_rows,
+        "batch_seconds": batch_seconds,
+        "small_file_kb": small_file_kb,
+        "hidden": hidden,
+        "retry_errors": retry_errors,
+    }
+    reporter = Reporter(quiet=quiet, verbose=verbose)
+    try:
+        cfg = config_mod.resolve(flags, config_file=config_file)
+        summary = run_index([str(p) for p in paths], cfg, dry_run=dry_run, wait=wait, reporter=reporter)
+    except IndexerError as e:
+        reporter.stop()
+        _fail(e)
+    except KeyboardInterrupt:
+        reporter.stop()
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(code=int(ExitStatus.INTERRUPTED)) from None
+    except Exception as e:
+        _internal(e)
+    if dry_run and verbose:
+        for action, items in summary.planned_paths.items():
+            for item in items:
+                typer.echo(f"{action}: {item}")
+    if json_summary:
+        typer.echo(json.dumps(summary.to_dict()))
+    reporter.note(summary.line())
+    if verbose and not dry_run:
+        p, g = summary.pool, summary.governor
+        reporter.info(
+            f"pool: {summary.sizing}; {p.get('submitted', 0)} tasks, {summary.chunked} PDFs chunked, "
+            f"{p.get('crashes', 0)} crashes, {p.get('timeouts', 0)} timeouts, "
+            f"{p.get('rebuilds', 0)} rebuilds; governor: {g.get('decisions', 0)} decisions "
+            f"({g.get('held_back', 0)} held back), peak worker memory "
+            f"{g.get('peak_worker_rss_mib', 0)} MiB"
+        )
+    raise typer.Exit(code=int(summary.exit_status))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='FTS5 query: words, "a phrase", word*, a OR b.')],
+    db: DbOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Hits to show at most.")] = 20,
+    offset: Annotated[int, typer.Option(help="Skip this many hits first.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit (path, page, rank, snippet).")] = False,
+    config_file: ConfigOpt = None,
+) -> None:
+    """Search the index: ranked hits with document, page and a highlighted snippet.
+
+    Exit status: 0 with hits, 1 without, 2 on errors.
+    """
+    from rich.console import Console
+    from rich.text import Text
+
+    from indexer.search import HL_END, HL_START
+    from indexer.search import search as run_search
+
+    try:
+        cfg = config_mod.resolve({"db": db}, config_file=config_file)
+        result = run_search(cfg.db, query, limit=limit, offset=offset)
+    except IndexerError as e:
+        _fail(e)
+    except Exception as e:
+        _internal(e)
+    if result.note:
+        typer.echo(f"note: {result.note}", err=True)
+    try:
+        if as_json:
+            for h in result.hits:
+                line = {"path": h.path, "page": h.page, "rank": h.rank, "snippet": h.marked()}
+                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+        elif sys.stdout.isatty():
+            console = Console(highlight=False, soft_wrap=True)
+            for h in result.hits:
+                text = Text(f"{h.path}:{h.page}: ", style="bold cyan")
+                for i, part in enumerate(h.snippet.replace(HL_END, HL_START).split(HL_START)):
+                    text.append(part, style="bold" if i % 2 else "")
+                console.print(text)
+        else:
+            for h in result.hits:
+                sys.stdout.write(f"{h.path}:{h.page}: {h.marked()}\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `indexer search ... | head`: the reader left; exit quietly like ripgrep
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(code=0) from None
+    raise typer.Exit(code=0 if result.hits else 1)
+
+
+@app.command()
+def stats(
+    db: DbOpt = None,
+    errors: Annotated[bool, typer.Option("--errors", help="List the error records too.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config_file: ConfigOpt = None,
+) -> None:
+    """Show what the index holds: documents by status, pages, and error records."""
+    from indexer import store
+
+    try:
+        cfg = config_mod.resolve({"db": db}, config_file=config_file)
+        conn = store.connect(cfg.db)
+        try:
+            counts = store.counts(conn)
+            records = store.error_records(conn) if errors else []
+        finally:
+            conn.close()
+    except IndexerError as e:
+        _fail(e)
+    if as_json:
+        out: dict[str, Any] = dict(counts)
+        if errors:
+            out["errors"] = [dict(r) for r in records]
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(
+        f"{counts['documents']} documents: {counts['ok']} ok, {counts['empty']} empty, "
+        f"{counts['partial']} partial, {counts['error']} failed; {counts['pages']:,} pages"
+        + (f"; {counts['pending_jobs']} jobs pending" if counts["pending_jobs"] else "")
+    )
+    for r in records:
+        typer.echo(f"{r['path']}: {r['reason']}")
+
+
+@app.command("config")
+def show_config(
+    db: DbOpt = None,
+    config_file: ConfigOpt = None,
+) -> None:
+    """Print the effective settings and where each one came from."""
+    try:
+        cfg = config_mod.resolve({"db": db}, config_file=config_file)
+    except IndexerError as e:
+        _fail(e)
+    rows = config_mod.describe(cfg)
+    width = max(len(r[0]) for r in rows)
+    vwidth = max(len(r[1]) for r in rows)
+    typer.echo(f"# config file: {cfg.config_file or 'none'}")
+    for name, value, source in rows:
+        typer.echo(f"{name:<{width}}  {value:<{vwidth}}  ({source})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

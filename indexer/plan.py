@@ -1,0 +1,176 @@
+"""Compare what the scan found with what the index holds, before extracting anything.
+
+Why this module exists: a nightly run must only do the work that changed, and
+must decide it from cheap facts first. For each file under the roots:
+
+* same size and mtime_ns as stored: unchanged (nothing to do);
+* different stat: a streamed SHA-256 decides; same hash means only the stored
+  stat is refreshed ("touched"), a different hash re-extracts the file;
+* not in the index: new, unless a vanished document under the same roots had
+  the same size and the same hash, in which case it "moved" and only its path
+  changes (its pages stay);
+* in the index but not found under a root that was scanned: deleted (never
+  below a directory the scan could not read);
+* failed before and unchanged: skipped, unless ``retry_errors``;
+* partial (some page ranges failed): only the failed ranges are retried.
+
+Roots not named in this run are not looked at. Hashes are computed on a few
+threads (hashlib releases the GIL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from indexer import store
+from indexer.scan import FileEntry, ScanResult
+
+HASH_THREADS = 4
+
+
+def sha256_file(path: str) -> str | None:
+    """Streamed SHA-256 of a file, or None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A file to extract (whole, or only some page ranges)."""
+
+    entry: FileEntry
+    action: str  # new, changed, retry
+    sha256: str | None = None  # known when the planner hashed it
+    ranges: tuple[tuple[int, int], ...] = ()  # retry of a partial document: these ranges only
+    page_count: int | None = None  # known for a retried partial document
+
+
+@dataclass
+class Plan:
+    roots: list[str]
+    jobs: list[Job] = field(default_factory=list)
+    moved: list[tuple[str, FileEntry]] = field(default_factory=list)  # (old path, new file)
+    touched: list[FileEntry] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped_errors: int = 0  # failed before, unchanged, not retried
+    resumed: int = 0  # jobs an interrupted run left unfinished, planned again
+    scan_errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(1 for j in self.jobs if j.action == action)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "new": self.count("new"),
+            "changed": self.count("changed"),
+            "retry": self.count("retry"),
+            "moved": len(self.moved),
+            "touched": len(self.touched),
+            "deleted": len(self.deleted),
+            "unchanged": self.unchanged,
+            "skipped_errors": self.skipped_errors,
+            "resumed": self.resumed,
+            "scan_errors": len(self.scan_errors),
+        }
+
+
+def _below(path: str, dirs: list[str]) -> bool:
+    return any(path.startswith(d.rstrip(os.sep) + os.sep) for d in dirs)
+
+
+def make_plan(
+    scan: ScanResult, conn: sqlite3.Connection | None, retry_errors: bool = False
+) -> Plan:
+    """The plan for ``scan`` against the index behind ``conn`` (None: no index yet)."""
+    plan = Plan(roots=scan.roots, scan_errors=list(scan.errors))
+    docs = store.documents_under(conn, scan.roots) if conn is not None else {}
+    leftover = store.jobs_under(conn, scan.roots) if conn is not None else {}
+
+    new: list[FileEntry] = []
+    to_hash: list[tuple[FileEntry, store.DocRow]] = []
+    for path, entry in scan.files.items():
+        doc = docs.get(path)
+        if doc is None:
+            new.append(entry)
+        elif (doc.size, doc.mtime_ns, doc.kind) != (entry.size, entry.mtime_ns, entry.kind):
+            to_hash.append((entry, doc))
+        else:
+            _same_content(plan, entry, doc, retry_errors, touched=False)
+
+    vanished = [
+        doc
+        for path, doc in docs.items()
+        if path not in scan.files and not _below(path, scan.unreadable_dirs)
+    ]
+    by_size: dict[int, list[store.DocRow]] = defaultdict(list)
+    for doc in vanished:
+        if doc.sha256 and doc.status != "error":
+            by_size[doc.size].append(doc)
+    move_candidates = [e for e in new if e.size in by_size]
+
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
+        changed_hashes = list(pool.map(sha256_file, [e.path for e, _ in to_hash]))
+        new_hashes = dict(
+            zip(
+                (e.path for e in move_candidates),
+                pool.map(sha256_file, [e.path for e in move_candidates]),
+                strict=True,
+            )
+        )
+
+    for (entry, doc), digest in zip(to_hash, changed_hashes, strict=True):
+        if digest is not None and digest == doc.sha256 and doc.kind == entry.kind:
+            _same_content(plan, entry, doc, retry_errors, touched=True)
+        else:
+            plan.jobs.append(Job(entry, "changed", digest))
+
+    gone = {doc.path for doc in vanished}
+    for entry in new:
+        digest = new_hashes.get(entry.path)
+        match = None
+        if digest is not None:
+            match = next(
+                (d for d in by_size[entry.size] if d.sha256 == digest and d.path in gone), None
+            )
+        if match is not None:
+            gone.discard(match.path)
+            plan.moved.append((match.path, entry))
+            if match.status == "partial":
+                plan.jobs.append(_retry_ranges(entry, match))
+        else:
+            plan.jobs.append(Job(entry, "new", digest))
+    plan.deleted = sorted(gone)
+    plan.resumed = sum(1 for j in plan.jobs if j.entry.path in leftover)
+    return plan
+
+
+def _same_content(
+    plan: Plan, entry: FileEntry, doc: store.DocRow, retry_errors: bool, touched: bool
+) -> None:
+    if touched:
+        plan.touched.append(entry)
+    if doc.status == "error":
+        if retry_errors:
+            plan.jobs.append(Job(entry, "retry", doc.sha256))
+        else:
+            plan.skipped_errors += 1
+    elif doc.status == "partial":
+        plan.jobs.append(_retry_ranges(entry, doc))
+    elif not touched:
+        plan.unchanged += 1
+
+
+def _retry_ranges(entry: FileEntry, doc: store.DocRow) -> Job:
+    ranges = tuple((int(a), int(b)) for a, b, _ in doc.failed_ranges)
+    if not ranges:  # partial without ranges recorded: redo the whole file
+        return Job(entry, "retry", doc.sha256)
+    return Job(entry, "retry", doc.sha256, ranges=ranges, page_count=doc.pages)

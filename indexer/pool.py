@@ -1,0 +1,398 @@
+"""The executor: extraction tasks on a loky process pool that is expected to break.
+
+Why this module exists: loky gives us a robust process pool, but a dead worker
+breaks the whole executor and fails *every* pending future, and there is no
+per-task timeout. This module adds what a long unattended run needs::
+
+      run.py ── add(Task) ──▶ queues ─────────── _fill() ───────────▶ loky executor
+        ▲                      urgent ranges first,   ≤ governor.allowed()   worker: run_items()
+        │                      then largest first;    ≤ epub_limit EPUBs       (pure extractors,
+        │                      suspects run alone                              no database)
+        └──── Outcome (results | failure) ◀── _collect() / _expire() ◀── futures
+
+* Deadlines: each task gets ``timeout × max(1, units/100)`` seconds (units are
+  pages, or page equivalents for EPUB and text). Only as many tasks as there
+  are workers are in flight, so a task starts when it is submitted. A task
+  past its deadline is recorded as "timed out after N s"; its executor is
+  killed and rebuilt, and the other tasks that were in flight are resubmitted.
+* Crashes: when a worker dies (segfault, ``os._exit``, OOM killer), every task
+  in flight becomes a suspect. Suspects are rerun one at a time, alone; one
+  that crashes again alone is recorded as "worker crashed (signal N)".
+* Memory: each worker runs under an address-space limit (``worker_memory``),
+  so a runaway document fails its task with "out of memory", not the machine.
+* Throttle: at most ``epub_limit`` EPUB tasks in flight, enforced here where
+  tasks are chosen, so it cannot deadlock.
+* Grouping and ordering are decided by the caller (``run.py``): tasks carry a
+  cost (largest first) and an ``urgent`` flag for the remaining page ranges of
+  a document already started.
+
+The fault hook (``INDEXER_FAULTS=1``) is for tests only: it makes a worker
+crash, exit, hang or exhaust memory on a file whose name says so. It is off
+unless that variable is set.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import re
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+
+from indexer.errors import ExtractError
+from indexer.extract import Extracted, extract
+from indexer.extract.base import one_line
+from indexer.plan import sha256_file
+
+FAULTS_ENV = "INDEXER_FAULTS"
+TIMEOUT_UNIT_PAGES = 100
+
+
+# --- worker side ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file, or one page range of a PDF, to extract."""
+
+    path: str
+    kind: str
+    first: int = 1
+    last: int | None = None  # None: to the end
+    limit: int | None = None  # PDF: extract at most this many pages (the rest is split off)
+    want_hash: bool = False
+
+
+@dataclass
+class ItemResult:
+    item: Item
+    extracted: Extracted | None
+    error: str | None
+    sha256: str | None
+    seconds: float
+
+
+_memory_cap = 0
+
+
+def _init_worker(memory_cap: int) -> None:
+    """Runs once in each worker: import the extractors, ignore Ctrl-C (the parent
+    handles it), and cap the address space."""
+    global _memory_cap
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from indexer.extract import epub, html, pdf, text  # noqa: F401  (warm imports)
+
+    _memory_cap = memory_cap
+    if memory_cap > 0:
+        try:
+            import resource
+
+            import psutil
+
+            limit = psutil.Process().memory_info().vms + memory_cap
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ImportError, ValueError, OSError):  # pragma: no cover - not Linux
+            pass
+
+
+def _ping(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _inject_fault(path: str) -> None:
+    """Test-only: misbehave on files named after a fault (off unless INDEXER_FAULTS=1)."""
+    if os.environ.get(FAULTS_ENV) != "1":
+        return
+    name = os.path.basename(path)
+    if "fault-once" in name:  # misbehave the first time only
+        marker = path + ".tripped"
+        if os.path.exists(marker):
+            return
+        open(marker, "w").close()
+    if "fault-segv" in name:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif "fault-exit" in name:
+        os._exit(3)
+    elif "fault-kill" in name:
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif "fault-hang" in name:
+        time.sleep(3600)
+    elif "fault-memory" in name:
+        hog = []
+        while True:  # until the worker's memory cap stops it
+            hog.append(bytearray(64 * 1024 * 1024))
+
+
+def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
+    """The task function: extract each item; every failure becomes data."""
+    out = []
+    for item in items:
+        started = time.perf_counter()
+        extracted: Extracted | None = None
+        error: str | None = None
+        try:
+            _inject_fault(item.path)
+            extracted = extract(item.kind, item.path, item.first, item.last, item.limit)
+        except ExtractError as e:
+            error = str(e)
+        except MemoryError:
+            cap = f" (worker limit {_memory_cap / 2**30:.1f} GiB)" if _memory_cap else ""
+            error = "out of memory" + cap
+        except RecursionError:
+            error = "document structure nested too deeply"
+        except Exception as e:
+            error = f"unexpected error: {one_line(e)}"
+        digest = sha256_file(item.path) if item.want_hash else None
+        out.append(ItemResult(item, extracted, error, digest, time.perf_counter() - started))
+        extracted = None
+    return out
+
+
+# --- main side ---------------------------------------------------------------------------
+
+
+_seq = itertools.count()
+
+
+@dataclass(eq=False)
+class Task:
+    items: tuple[Item, ...]
+    cost: float  # larger runs earlier
+    units: int  # pages or page equivalents, for the deadline
+    urgent: bool = False  # remaining ranges of a document already started
+    alone: bool = False  # a crash suspect: runs with nothing else in flight
+    seq: int = field(default_factory=lambda: next(_seq))
+
+    @property
+    def is_epub(self) -> bool:
+        return any(i.kind == "epub" for i in self.items)
+
+    def key(self) -> tuple[int, float, int]:
+        return (0 if self.urgent else 1, -self.cost, self.seq)
+
+    def single(self, item: Item, **changes: object) -> Task:
+        """A task for one of this task's items."""
+        units = self.units if len(self.items) == 1 else max(1, self.units // len(self.items))
+        fields = {"cost": self.cost, "units": units, "urgent": self.urgent} | changes
+        return Task((item,), **fields)  # type: ignore[arg-type]
+
+
+@dataclass
+class Outcome:
+    task: Task
+    results: list[ItemResult] | None = None
+    failure: str | None = None  # the whole task failed: timed out, crashed
+
+
+@dataclass
+class PoolStats:
+    submitted: int = 0
+    crashes: int = 0
+    timeouts: int = 0
+    rebuilds: int = 0
+    isolated: int = 0  # suspect tasks rerun alone after a crash
+    max_in_flight: int = 0
+
+
+def _crash_description(e: BaseException) -> str:
+    """'signal 11' or 'exit status 3' from loky's TerminatedWorkerError text."""
+    m = re.search(r"exit codes of the workers are \{([^}]*)\}", str(e))
+    codes = re.findall(r"\((-?\d+)\)", m.group(1)) if m else []
+    if not codes:
+        return "worker process died"
+    code = int(codes[0])
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown"
+        extra = ", killed: out of memory?" if -code == signal.SIGKILL else ""
+        return f"signal {-code}, {name}{extra}"
+    return f"exit status {code}"
+
+
+class Pool:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        epub_limit: int = 2,
+        timeout: float = 60.0,
+        worker_memory: int = 0,
+        allowed: Callable[[], int] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.workers = max(1, workers)
+        self.epub_limit = max(1, epub_limit)
+        self.timeout = timeout
+        self.worker_memory = worker_memory
+        self.allowed = allowed or (lambda: self.workers)
+        self.log = log or (lambda _msg: None)
+        self.on_submit: Callable[[Task], None] | None = None
+        self.stats = PoolStats()
+        self._epubs: list[tuple[tuple[int, float, int], Task]] = []
+        self._others: list[tuple[tuple[int, float, int], Task]] = []
+        self._suspects: deque[Task] = deque()
+        # future -> (task, deadline, budget)
+        self.in_flight: dict[Future[list[ItemResult]], tuple[Task, float, float]] = {}
+        self._executor = None  # type: ignore[var-annotated]
+
+    # -- the executor ----------------------------------------------------------------
+    def _ensure_executor(self):  # type: ignore[no-untyped-def]
+        if self._executor is None:
+            from loky import ProcessPoolExecutor
+
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                initializer=_init_worker,
+                initargs=(self.worker_memory,),
+            )
+            # Warm up: spawn the workers and import the extractors before any
+            # deadline starts counting.
+            warm = [self._executor.submit(_ping, 0.05) for _ in range(self.workers)]
+            wait(warm, timeout=120)
+        return self._executor
+
+    def _kill_executor(self) -> None:
+        if self._executor is not None:
+            try:
+                self._executor.shutdown(wait=True, kill_workers=True)
+            except Exception:
+                pass
+            self._executor = None
+            self.stats.rebuilds += 1
+
+    def close(self) -> None:
+        """Stop every worker (used at the end, on errors and on Ctrl-C)."""
+        for fut in self.in_flight:
+            fut.cancel()
+        self.in_flight.clear()
+        if self._executor is not None:
+            try:
+                self._executor.shutdown(wait=True, kill_workers=True)
+            except Exception:
+                pass
+            self._executor = None
+
+    # -- queues ----------------------------------------------------------------------
+    def add(self, task: Task) -> None:
+        heap = self._epubs if task.is_epub else self._others
+        heapq.heappush(heap, (task.key(), task))
+
+    def pending(self) -> int:
+        return len(self._epubs) + len(self._others) + len(self._suspects)
+
+    def budget(self, task: Task) -> float:
+        return self.timeout * max(1.0, task.units / TIMEOUT_UNIT_PAGES)
+
+    def _pop(self) -> Task | None:
+        epubs_running = sum(1 for t, _, _ in self.in_flight.values() if t.is_epub)
+        heaps = [self._others]
+        if epubs_running < self.epub_limit:
+            heaps.append(self._epubs)
+        heaps = [h for h in heaps if h]
+        if not heaps:
+            return None
+        best = min(heaps, key=lambda h: h[0][0])
+        return heapq.heappop(best)[1]
+
+    def _submit(self, task: Task) -> None:
+        executor = self._ensure_executor()
+        if self.on_submit is not None:
+            self.on_submit(task)
+        fut = executor.submit(run_items, task.items)
+        budget = self.budget(task)
+        self.in_flight[fut] = (task, time.monotonic() + budget, budget)
+        self.stats.submitted += 1
+        self.stats.max_in_flight = max(self.stats.max_in_flight, len(self.in_flight))
+
+    def _fill(self) -> None:
+        if self._suspects:
+            if not self.in_flight:
+                self._submit(self._suspects.popleft())
+            return
+        if any(t.alone for t, _, _ in self.in_flight.values()):
+            return
+        limit = max(1, min(self.workers, self.allowed()))
+        while len(self.in_flight) < limit:
+            task = self._pop()
+            if task is None:
+                return
+            self._submit(task)
+
+    # -- the loop --------------------------------------------------------------------
+    def outcomes(self) -> Iterator[Outcome]:
+        """Run until every task added (also while iterating) has an outcome."""
+        while self.pending() or self.in_flight:
+            self._fill()
+            if not self.in_flight:
+                continue
+            now = time.monotonic()
+            next_deadline = min(d for _, d, _ in self.in_flight.values())
+            done, _ = wait(
+                list(self.in_flight),
+                timeout=max(0.01, min(0.5, next_deadline - now)),
+                return_when=FIRST_COMPLETED,
+            )
+            for fut in done:
+                if fut in self.in_flight:
+                    yield from self._collect(fut)
+            yield from self._expire()
+
+    def _collect(self, fut: Future[list[ItemResult]]) -> Iterator[Outcome]:
+        from loky.process_executor import BrokenProcessPool
+
+        task, _, _ = self.in_flight.pop(fut)
+        try:
+            results = fut.result()
+        except BrokenProcessPool as e:  # TerminatedWorkerError is one
+            yield from self._crashed(task, e)
+            return
+        except MemoryError:
+            yield Outcome(task, failure="out of memory")
+            return
+        except Exception as e:
+            yield Outcome(task, failure=f"worker error: {one_line(e)}")
+            return
+        yield Outcome(task, results=results)
+
+    def _crashed(self, task: Task, e: BaseException) -> Iterator[Outcome]:
+        how = _crash_description(e)
+        victims = [task] + [t for t, _, _ in self.in_flight.values()]
+        self.in_flight.clear()
+        self._kill_executor()
+        self.stats.crashes += 1
+        self.log(f"pool: a worker crashed ({how}); {len(victims)} task(s) were in flight")
+        for victim in victims:
+            if victim.alone:
+                yield Outcome(victim, failure=f"worker crashed ({how})")
+                continue
+            for item in victim.items:
+                self._suspects.append(victim.single(item, alone=True))
+                self.stats.isolated += 1
+
+    def _expire(self) -> Iterator[Outcome]:
+        now = time.monotonic()
+        expired = [(f, v) for f, v in self.in_flight.items() if now > v[1]]
+        if not expired:
+            return
+        others = [v[0] for f, v in self.in_flight.items() if now <= v[1]]
+        self.in_flight.clear()
+        self._kill_executor()
+        self.stats.timeouts += len(expired)
+        for _, (task, _, budget) in expired:
+            self.log(f"pool: a task timed out after {budget:.0f} s; its worker was killed")
+            if len(task.items) == 1:
+                yield Outcome(task, failure=f"timed out after {budget:.0f} s")
+            else:  # find the slow file: each one again on its own
+                for item in task.items:
+                    self.add(task.single(item, urgent=True))
+        for task in others:
+            task.urgent = True
+            self.add(task)

@@ -1,0 +1,100 @@
+"""What a run tells the person (or cron) watching it, all on stderr.
+
+Why this module exists: results go to stdout, everything else to stderr, and
+one object decides what is shown: ``path: reason`` lines for files that failed
+(always, so cron mails only when something went wrong), a progress bar when
+stderr is a terminal, ``--verbose`` detail, and the one-line summary (not with
+``--quiet``). Error lines go through the progress console so they do not tear
+the bar. Library callers get a silent reporter by default.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+
+class Reporter:
+    def __init__(
+        self,
+        quiet: bool = False,
+        verbose: bool = False,
+        progress: bool | None = None,
+        stream: TextIO | None = None,
+        silent: bool = False,
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.verbose = verbose and not quiet
+        self.silent = silent
+        self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
+        interactive = self.stream.isatty() if hasattr(self.stream, "isatty") else False
+        self.show_progress = (not quiet and not silent and interactive) if progress is None else progress
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self.pages = 0
+        self.errors = 0
+
+    @classmethod
+    def silent_reporter(cls) -> Reporter:
+        return cls(quiet=True, progress=False, silent=True)
+
+    def _print(self, text: str, style: str | None = None) -> None:
+        if self.silent:
+            return
+        console = self._progress.console if self._progress is not None else self.console
+        console.print(Text(text, style=style or ""), markup=False, highlight=False)
+
+    def error(self, path: str, reason: str) -> None:
+        """A file that could not be indexed: printed even with --quiet."""
+        self.errors += 1
+        self._print(f"{path}: {reason}", "red" if self.console.is_terminal else None)
+
+    def info(self, message: str) -> None:
+        """Detail for --verbose."""
+        if self.verbose:
+            self._print(message, "dim" if self.console.is_terminal else None)
+
+    def note(self, message: str) -> None:
+        """Shown unless --quiet."""
+        if not self.quiet:
+            self._print(message)
+
+    # -- the progress bar ------------------------------------------------------
+    def start(self, total_files: int, description: str = "indexing") -> None:
+        if not self.show_progress or total_files == 0:
+            return
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files  {task.fields[pages]:,} pages"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(description, total=total_files, pages=0)
+
+    def advance(self, files: int = 0, pages: int = 0) -> None:
+        self.pages += pages
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, advance=files, pages=self.pages)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,238 @@
+"""How many workers to start, and how many tasks to let run at each moment.
+
+Why this module exists: "one worker per core" is wrong on a machine that is
+busy with other work, short of memory, or limited by a cgroup. The starting
+size is computed once (``size_pool``); during the run a governor thread samples
+the machine every second and the pool asks it how many tasks may be in flight.
+
+Starting size (documented in the README)::
+
+    cpus    = loky.cpu_count()          # os.cpu_count, CPU affinity, cgroup quota
+    idle    = cpus - floor(load average over 1 minute), at least 1
+    memory  = (available memory - reserve) // per-worker estimate, at least 1
+    workers = min(cpus, idle, memory)   # or --workers / INDEXER_WORKERS
+
+The governor, every ``interval`` seconds:
+
+* memory: available memory below the reserve → allow one task fewer than are
+  running (never fewer than one, so the run always finishes); back above
+  reserve + one worker's estimate → allow one more;
+* CPU: cores kept busy by *other* processes (system CPU use minus ours) take
+  their share: allowed ≤ cpus - round(others);
+* it records each worker's resident memory (the peak is in the summary).
+
+Every change of the allowance is a logged, counted decision.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psutil
+
+GiB = 1024**3
+MiB = 1024**2
+DEFAULT_WORKER_ESTIMATE = 400 * MiB  # a pymupdf worker on a large PDF, with headroom
+
+
+def default_reserve(total: int | None = None) -> int:
+    """Memory kept free for the system: 10 % of RAM, at least 512 MiB, at most 4 GiB."""
+    total = total if total is not None else psutil.virtual_memory().total
+    return int(min(4 * GiB, max(512 * MiB, total // 10)))
+
+
+def default_worker_memory(total: int | None = None, cpus: int | None = None) -> int:
+    """Per-worker memory cap: a fair share of RAM, between 1 and 4 GiB."""
+    from loky import cpu_count
+
+    total = total if total is not None else psutil.virtual_memory().total
+    cpus = cpus or cpu_count()
+    return int(min(4 * GiB, max(1 * GiB, total // (2 * cpus))))
+
+
+@dataclass(frozen=True)
+class Sizing:
+    workers: int
+    cpus: int
+    load: float
+    available: int
+    reserve: int
+    estimate: int
+    by_load: int
+    by_memory: int
+    forced: bool
+
+    def explain(self) -> str:
+        if self.forced:
+            return f"{self.workers} workers (set by --workers)"
+        return (
+            f"{self.workers} workers = min({self.cpus} cpus, {self.by_load} idle at load "
+            f"{self.load:.2f}, {self.by_memory} fitting in {self.available / GiB:.1f} GiB "
+            f"available - {self.reserve / GiB:.1f} GiB reserve at "
+            f"{self.estimate / MiB:.0f} MiB each)"
+        )
+
+
+def size_pool(
+    requested: int | None = None,
+    reserve: int | None = None,
+    estimate: int = DEFAULT_WORKER_ESTIMATE,
+) -> Sizing:
+    """The starting worker count (see the module header for the formula)."""
+    from loky import cpu_count
+
+    cpus = max(1, cpu_count())
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - not on Linux/macOS
+        load = 0.0
+    vm = psutil.virtual_memory()
+    reserve = default_reserve(vm.total) if reserve is None else reserve
+    by_load = max(1, cpus - math.floor(load))
+    by_memory = max(1, int((vm.available - reserve) // max(1, estimate)))
+    if requested is not None:
+        workers, forced = max(1, requested), True
+    else:
+        workers, forced = max(1, min(cpus, by_load, by_memory)), False
+    return Sizing(workers, cpus, load, vm.available, reserve, estimate, by_load, by_memory, forced)
+
+
+@dataclass
+class GovernorStats:
+    decisions: int = 0
+    held_back: int = 0  # decisions that lowered the allowance
+    released: int = 0  # decisions that raised it
+    min_allowed: int = 0
+    peak_worker_rss: int = 0
+    samples: int = 0
+    log: list[str] = field(default_factory=list)
+
+
+class Governor:
+    """Samples the machine on a thread; ``allowed()`` is read by the pool."""
+
+    def __init__(
+        self,
+        workers: int,
+        reserve: int,
+        estimate: int = DEFAULT_WORKER_ESTIMATE,
+        interval: float = 1.0,
+        on_decision: Callable[[str], None] | None = None,
+        running: Callable[[], int] | None = None,
+    ) -> None:
+        self.workers = workers
+        self.reserve = reserve
+        self.estimate = estimate
+        self.interval = interval
+        self.on_decision = on_decision
+        self.running = running or (lambda: 0)
+        self._allowed = workers
+        self._others_busy = 0.0
+        self.stats = GovernorStats(min_allowed=workers)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._me = psutil.Process()
+        self._cpu_cache: dict[int, psutil.Process] = {}
+
+    def allowed(self) -> int:
+        return self._allowed
+
+    def start(self) -> Governor:
+        psutil.cpu_percent(None)  # prime the system-wide counter
+        self._thread = threading.Thread(target=self._loop, name="indexer-governor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> GovernorStats:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        return self.stats
+
+    def __enter__(self) -> Governor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sample()
+            except Exception:  # a sampling hiccup must never stop the run
+                continue
+
+    def _our_processes(self) -> list[psutil.Process]:
+        procs = []
+        for child in self._me.children(recursive=True):
+            proc = self._cpu_cache.get(child.pid)
+            if proc is None:
+                proc = self._cpu_cache[child.pid] = child
+                try:
+                    proc.cpu_percent(None)
+                except psutil.Error:
+                    pass
+            procs.append(proc)
+        return procs
+
+    def sample(self) -> int:
+        """Take one sample and adjust the allowance; returns it."""
+        self.stats.samples += 1
+        available = psutil.virtual_memory().available
+        cpus = psutil.cpu_count() or 1
+        system_busy = psutil.cpu_percent(None) / 100.0 * cpus
+        ours = 0.0
+        for proc in self._our_processes():
+            try:
+                ours += proc.cpu_percent(None) / 100.0
+                rss = proc.memory_info().rss
+                self.stats.peak_worker_rss = max(self.stats.peak_worker_rss, rss)
+            except psutil.Error:
+                continue
+        try:
+            ours += self._me.cpu_percent(None) / 100.0
+        except psutil.Error:
+            pass
+        # smooth the other processes' load so one busy second does not flap the pool
+        others = max(0.0, system_busy - ours)
+        self._others_busy = 0.5 * self._others_busy + 0.5 * others
+        by_cpu = max(1, min(self.workers, cpus - round(self._others_busy)))
+
+        current = self._allowed
+        running = max(1, self.running())
+        if available < self.reserve:
+            target = max(1, min(current, running) - 1)
+            why = (
+                f"holding back: {available / MiB:.0f} MiB available < "
+                f"{self.reserve / MiB:.0f} MiB reserve"
+            )
+        elif available > self.reserve + self.estimate and current < by_cpu:
+            target = current + 1
+            why = f"room again: {available / MiB:.0f} MiB available"
+        else:
+            target = current
+            why = ""
+        if target > by_cpu:
+            target = by_cpu
+            why = f"other processes keep {self._others_busy:.1f} cores busy"
+        if target != current:
+            self._decide(current, target, why)
+        return self._allowed
+
+    def _decide(self, current: int, target: int, why: str) -> None:
+        self._allowed = target
+        self.stats.decisions += 1
+        if target < current:
+            self.stats.held_back += 1
+        else:
+            self.stats.released += 1
+        self.stats.min_allowed = min(self.stats.min_allowed, target)
+        line = f"governor: {current} -> {target} tasks in flight ({why})"
+        self.stats.log.append(line)
+        if self.on_decision is not None:
+            self.on_decision(line)
+

@@ -1,0 +1,468 @@
+"""``indexer index`` as a library call: scan → plan → pool → writer → store.
+
+Why this module exists: it only wires the stages together and keeps the
+per-document bookkeeping that none of them owns: which page ranges of a
+chunked PDF are still out, what failed, and when a document is complete and
+can be published. ``index()`` is what the CLI calls; it is usable from Python.
+
+Scheduling decisions made here (see the README, "How the pool works"):
+
+* PDFs are first submitted with a page ``limit`` (the probe); when the result
+  shows a longer document, the remaining pages are split into ranges of
+  ``chunk_pages(pages, workers)`` and queued as urgent tasks, so a massive PDF
+  is spread over all workers instead of finishing alone at the end;
+* tasks run largest first (by file size);
+* files smaller than ``small_file_kb`` (other than EPUBs) are grouped, up to
+  ``GROUP_FILES`` files or ``GROUP_BYTES`` per task, to keep inter-process
+  overhead small.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexer import store
+from indexer.config import Config
+from indexer.errors import ExitStatus
+from indexer.lock import RunLock
+from indexer.plan import Job, Plan, make_plan
+from indexer.pool import Item, ItemResult, Outcome, Pool, Task
+from indexer.progress import Reporter
+from indexer.resources import Governor, GovernorStats, default_worker_memory, size_pool
+from indexer.scan import normalize_roots, scan
+from indexer.writer import DocMsg, WriterHandle
+
+GROUP_FILES = 32
+GROUP_BYTES = 4 * 1024 * 1024
+PAGE_EQUIVALENT_BYTES = 50_000  # EPUB/text bytes counted as one page for deadlines
+MIN_CHUNK, MAX_CHUNK = 50, 1000
+
+
+def probe_pages(workers: int) -> int:
+    """Pages extracted by a PDF's first task; longer documents are split."""
+    return 400 if workers <= 1 else max(MIN_CHUNK, 200 // max(1, workers // 2))
+
+
+def chunk_pages(remaining: int, workers: int) -> int:
+    """Range size for the rest of a long PDF: about two ranges per worker."""
+    return max(MIN_CHUNK, min(MAX_CHUNK, math.ceil(remaining / (2 * max(1, workers)))))
+
+
+@dataclass
+class RunSummary:
+    dry_run: bool = False
+    new: int = 0
+    changed: int = 0
+    retried: int = 0
+    moved: int = 0
+    touched: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    skipped_errors: int = 0
+    resumed: int = 0
+    indexed: int = 0  # documents published ok or empty
+    empty: int = 0
+    partial: int = 0
+    failed: int = 0  # documents that became errors, plus unreadable directories
+    pages: int = 0
+    chunked: int = 0  # PDFs split into page ranges
+    tasks: int = 0
+    seconds: float = 0.0
+    workers: int = 0
+    sizing: str = ""
+    interrupted: bool = False
+    pool: dict[str, int] = field(default_factory=dict)
+    governor: dict[str, Any] = field(default_factory=dict)
+    planned_paths: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        if self.interrupted:
+            return ExitStatus.INTERRUPTED
+        if self.failed or self.partial:
+            return ExitStatus.SOME_FAILED
+        return ExitStatus.OK
+
+    def line(self) -> str:
+        if self.dry_run:
+            return (
+                f"dry run: {self.new} new, {self.changed} changed, {self.moved} moved, "
+                f"{self.deleted} deleted, {self.unchanged + self.touched} unchanged, "
+                f"{self.retried} to retry, {self.skipped_errors} failed before (skipped)"
+            )
+        head = "interrupted: " if self.interrupted else ""
+        return (
+            f"{head}{self.new} new, {self.changed} changed, {self.moved} moved, "
+            f"{self.deleted} deleted, {self.failed} failed"
+            + (f", {self.partial} partial" if self.partial else "")
+            + f"; {self.pages:,} pages in {self.seconds:.1f} s"
+            + (f" ({self.unchanged + self.touched:,} unchanged)" if self.unchanged else "")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("planned_paths", None)
+        return d
+
+
+@dataclass
+class _Doc:
+    job: Job
+    sha256: str | None
+    outstanding: int = 0
+    page_count: int | None = None
+    pages: list[tuple[int, str]] = field(default_factory=list)  # held until complete
+    chunked: bool = False
+    failed: list[tuple[int, int, str]] = field(default_factory=list)
+    error: str | None = None
+    page_rows: int = 0
+
+
+def index(
+    paths: list[str],
+    config: Config,
+    *,
+    dry_run: bool = False,
+    wait: bool = False,
+    reporter: Reporter | None = None,
+) -> RunSummary:
+    """Index ``paths`` into ``config.db``; see the module header."""
+    started = time.monotonic()
+    reporter = reporter or Reporter.silent_reporter()
+    roots = normalize_roots(paths)
+    db = Path(config.db).absolute()
+
+    if dry_run:
+        conn = store.connect(db) if db.exists() else None
+        try:
+            plan = make_plan(scan(roots, config.hidden), conn, config.retry_errors)
+        finally:
+            if conn is not None:
+                conn.close()
+        summary = _plan_summary(plan, dry_run=True)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    lock = RunLock(db).acquire(wait=wait)
+    try:
+        return _Run(roots, db, config, reporter, started).run()
+    finally:
+        lock.release()
+
+
+def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
+    c = plan.counts()
+    s = RunSummary(
+        dry_run=dry_run,
+        new=c["new"],
+        changed=c["changed"],
+        retried=c["retry"],
+        moved=c["moved"],
+        touched=c["touched"],
+        deleted=c["deleted"],
+        unchanged=c["unchanged"],
+        skipped_errors=c["skipped_errors"],
+        resumed=c["resumed"],
+    )
+    s.planned_paths = {
+        "new": [j.entry.path for j in plan.jobs if j.action == "new"],
+        "changed": [j.entry.path for j in plan.jobs if j.action == "changed"],
+        "retry": [j.entry.path for j in plan.jobs if j.action == "retry"],
+        "moved": [f"{old} -> {e.path}" for old, e in plan.moved],
+        "deleted": list(plan.deleted),
+    }
+    return s
+
+
+class _Run:
+    def __init__(
+        self, roots: list[str], db: Path, config: Config, reporter: Reporter, started: float
+    ) -> None:
+        self.roots = roots
+        self.db = db
+        self.config = config
+        self.reporter = reporter
+        self.started = started
+        self.docs: dict[str, _Doc] = {}
+        self.summary = RunSummary()
+        self.writer: WriterHandle | None = None
+        self.pool: Pool | None = None
+        self.governor: Governor | None = None
+
+    # -- the run ------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        cfg, rep = self.config, self.reporter
+        sizing = size_pool(cfg.workers, cfg.memory_reserve)
+        rep.info(f"pool: {sizing.explain()}")
+        queue_size = max(16, 4 * sizing.workers)
+        self.writer = WriterHandle(
+            str(self.db), self.roots, cfg.batch_rows, cfg.batch_seconds, queue_size
+        )
+        status = "failed"
+        try:
+            self.writer.start()
+            scanned = scan(self.roots, cfg.hidden)
+            conn = store.connect(self.db)
+            try:
+                plan = make_plan(scanned, conn, cfg.retry_errors)
+            finally:
+                conn.close()
+            self.summary = _plan_summary(plan, dry_run=False)
+            self.summary.workers = sizing.workers
+            self.summary.sizing = sizing.explain()
+            self._apply_plan(plan)
+            if plan.jobs:
+                self._extract(plan, sizing.workers, sizing.reserve)
+            status = "ok" if self.summary.exit_status == ExitStatus.OK else "some_failed"
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+            status = "interrupted"
+        except BaseException:
+            self._stop_workers()
+            self.writer.kill()
+            raise
+        self._stop_workers()
+        self.summary.seconds = time.monotonic() - self.started
+        try:
+            self.writer.finish(status, self.summary.to_dict(), merge_seconds=self._merge_budget())
+        except KeyboardInterrupt:
+            self.writer.kill()
+            self.summary.interrupted = True
+        self.summary.seconds = time.monotonic() - self.started
+        return self.summary
+
+    def _stop_workers(self) -> None:
+        self.reporter.stop()
+        if self.pool is not None:
+            self.pool.close()
+        if self.governor is not None:
+            self._governor_stats(self.governor.stop())
+            self.governor = None
+
+    def _merge_budget(self) -> float:
+        return 0.0 if self.summary.interrupted else max(2.0, 0.1 * self.summary.seconds)
+
+    def _governor_stats(self, g: GovernorStats) -> None:
+        self.summary.governor = {
+            "decisions": g.decisions,
+            "held_back": g.held_back,
+            "released": g.released,
+            "min_allowed": g.min_allowed,
+            "peak_worker_rss_mib": round(g.peak_worker_rss / 2**20),
+        }
+
+    def _send(self, msg: tuple[Any, ...]) -> None:
+        assert self.writer is not None
+        self.writer.send(msg)
+
+    def _apply_plan(self, plan: Plan) -> None:
+        rep = self.reporter
+        self._send(
+            (
+                "plan",
+                self.roots,
+                [(j.entry.path, j.action, j.entry.kind, j.entry.size, j.entry.mtime_ns)
+                 for j in plan.jobs],
+            )
+        )
+        dir_roots = [r for r in self.roots if Path(r).is_dir()]
+        self._send(("scan_errors", dir_roots, plan.scan_errors))
+        for path, reason in plan.scan_errors:
+            rep.error(path, reason)
+        self.summary.failed += len(plan.scan_errors)
+        for old, entry in plan.moved:
+            rep.info(f"moved: {old} -> {entry.path}")
+            self._send(("move", old, entry.path, entry.size, entry.mtime_ns))
+        for entry in plan.touched:
+            self._send(("touch", entry.path, entry.size, entry.mtime_ns))
+        if plan.deleted:
+            for path in plan.deleted:
+                rep.info(f"deleted: {path}")
+            self._send(("delete", plan.deleted))
+        if plan.resumed:
+            rep.info(f"resuming {plan.resumed} job(s) an interrupted run left unfinished")
+
+    # -- extraction ----------------------------------------------------------------
+    def _extract(self, plan: Plan, workers: int, reserve: int) -> None:
+        cfg, rep = self.config, self.reporter
+        memory_cap = cfg.worker_memory or default_worker_memory()
+        self.pool = Pool(
+            workers,
+            epub_limit=cfg.epub_concurrency,
+            timeout=cfg.timeout,
+            worker_memory=memory_cap,
+            log=rep.info,
+        )
+        self.governor = Governor(
+            workers, reserve, on_decision=rep.info, running=lambda: len(self.pool.in_flight)
+        ).start()
+        self.pool.allowed = self.governor.allowed
+        self.pool.on_submit = self._started
+        self.probe = probe_pages(workers)
+        self.workers = workers
+        for task in self._tasks(plan.jobs):
+            self.pool.add(task)
+        rep.start(len(plan.jobs))
+        for outcome in self.pool.outcomes():
+            self._outcome(outcome)
+            self.writer.check()  # type: ignore[union-attr]
+        self.summary.tasks = self.pool.stats.submitted
+        self.summary.pool = asdict(self.pool.stats)
+
+    def _started(self, task: Task) -> None:
+        paths = [i.path for i in task.items if i.first == 1 or self.docs[i.path].job.ranges]
+        if paths:
+            self._send(("started", paths))
+
+    def _tasks(self, jobs: list[Job]) -> list[Task]:
+        small = self.config.small_file_kb * 1024
+        tasks: list[Task] = []
+        group: list[Item] = []
+        group_bytes = 0
+        for job in sorted(jobs, key=lambda j: -j.entry.size):
+            e = job.entry
+            self.docs[e.path] = _Doc(job, job.sha256)
+            want_hash = job.sha256 is None
+            if job.ranges:
+                doc = self.docs[e.path]
+                doc.chunked = True
+                doc.page_count = job.page_count
+                for first, last in job.ranges:
+                    for a, b in _split(first, last, chunk_pages(last - first + 1, self.workers)):
+                        tasks.append(self._range_task(e.path, a, b, urgent=False))
+                        doc.outstanding += 1
+                continue
+            self.docs[e.path].outstanding = 1
+            limit = self.probe if e.kind == "pdf" else None
+            item = Item(e.path, e.kind, limit=limit, want_hash=want_hash)
+            units = self.probe if e.kind == "pdf" else max(1, e.size // PAGE_EQUIVALENT_BYTES)
+            if e.kind == "epub" or e.size >= small:
+                tasks.append(Task((item,), cost=e.size, units=units))
+                continue
+            group.append(item)
+            group_bytes += e.size
+            if len(group) >= GROUP_FILES or group_bytes >= GROUP_BYTES:
+                tasks.append(self._group_task(group, group_bytes))
+                group, group_bytes = [], 0
+        if group:
+            tasks.append(self._group_task(group, group_bytes))
+        return tasks
+
+    def _group_task(self, items: list[Item], size: int) -> Task:
+        units = sum(
+            self.probe if i.kind == "pdf" else 1 for i in items
+        ) + size // PAGE_EQUIVALENT_BYTES
+        return Task(tuple(items), cost=size, units=units)
+
+    def _range_task(self, path: str, first: int, last: int, urgent: bool = True) -> Task:
+        doc = self.docs[path]
+        return Task(
+            (Item(path, "pdf", first, last),),
+            cost=doc.job.entry.size * (last - first + 1) / max(1, doc.page_count or 1),
+            units=last - first + 1,
+            urgent=urgent,
+        )
+
+    def _outcome(self, outcome: Outcome) -> None:
+        if outcome.failure is not None:
+            for item in outcome.task.items:
+                self._item_failed(item, outcome.failure)
+        else:
+            for result in outcome.results or []:
+                self._item_done(result)
+
+    def _whole(self, item: Item) -> bool:
+        """Is ``item`` a document's first (or only) task, not a later range?"""
+        return item.first == 1 and item.last is None
+
+    def _item_failed(self, item: Item, reason: str) -> None:
+        doc = self.docs[item.path]
+        if self._whole(item):
+            doc.error = reason
+        else:
+            doc.failed.append((item.first, item.last or item.first, reason))
+        self._resolved(doc)
+
+    def _item_done(self, r: ItemResult) -> None:
+        doc = self.docs[r.item.path]
+        if r.sha256:
+            doc.sha256 = r.sha256
+        if r.error is not None:
+            self._item_failed(r.item, r.error)
+            return
+        x = r.extracted
+        assert x is not None
+        doc.page_count = x.page_count
+        doc.failed.extend(x.failed)
+        doc.page_rows += len(x.pages)
+        if self._whole(r.item) and x.last < x.page_count:
+            # a long PDF: split the rest across the workers, ahead of other work
+            doc.chunked = True
+            self.summary.chunked += 1
+            size = chunk_pages(x.page_count - x.last, self.workers)
+            self.reporter.info(
+                f"chunked: {r.item.path} ({x.page_count} pages) in ranges of {size} pages"
+            )
+            for a, b in _split(x.last + 1, x.page_count, size):
+                self.pool.add(self._range_task(r.item.path, a, b))  # type: ignore[union-attr]
+                doc.outstanding += 1
+        if doc.chunked:
+            self._send(("part", r.item.path, x.pages))
+        else:
+            doc.pages = x.pages
+        self._resolved(doc)
+
+    def _resolved(self, doc: _Doc) -> None:
+        doc.outstanding -= 1
+        if doc.outstanding > 0:
+            return
+        e, job = doc.job.entry, doc.job
+        if doc.error is not None:
+            status, error, pages, rows = "error", doc.error, [], 0
+        elif doc.failed:
+            doc.failed.sort()
+            status = "partial"
+            error = "; ".join(f"pages {a}-{b}: {why}" for a, b, why in doc.failed)[:500]
+            pages, rows = doc.pages, doc.page_rows
+        else:
+            status, error, pages, rows = None, None, doc.pages, doc.page_rows
+        self._send(
+            (
+                "doc",
+                DocMsg(
+                    path=e.path,
+                    kind=e.kind,
+                    size=e.size,
+                    mtime_ns=e.mtime_ns,
+                    sha256=doc.sha256,
+                    status=status,  # type: ignore[arg-type]
+                    page_count=doc.page_count if status != "error" else None,
+                    pages=pages,
+                    failed_ranges=doc.failed,
+                    error=error,
+                    mode="ranges" if job.ranges else "replace",
+                    retried=list(job.ranges),
+                ),
+            )
+        )
+        s = self.summary
+        if status == "error":
+            s.failed += 1
+            self.reporter.error(e.path, error or "")
+        elif status == "partial":
+            s.partial += 1
+            self.reporter.error(e.path, f"partly indexed: {error}")
+        else:
+            s.indexed += 1
+            s.empty += rows == 0 and not job.ranges
+        s.pages += rows
+        self.reporter.advance(files=1, pages=rows)
+        doc.pages = []
+
+
+def _split(first: int, last: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(last, a + size - 1)) for a in range(first, last + 1, size)]

@@ -1,0 +1,412 @@
+"""The single writer: one process owns the read-write SQLite connection.
+
+Why this module exists: SQLite allows one writer at a time, and FTS5 inserts
+are the slowest step on the write side, so exactly one process writes,
+in batched transactions, while the workers extract. Nothing slow (no parsing,
+no hashing) happens inside its transactions.
+
+    main process ──(bounded queue: plan, started, part, doc, move, touch, delete, finish)──▶ writer
+    main process ◀──(outbox: ready, fatal, done)───────────────────────────────────────────── writer
+
+Guarantees:
+
+* A document is published in one transaction: its old pages are deleted and its
+  new pages inserted together, so a search sees the old text or the new text,
+  never both or neither. Page ranges of a chunked PDF (``part`` messages) are
+  held until the ``doc`` message that closes the document, then written in page
+  order.
+* Commits happen every ``batch_rows`` written rows or ``batch_seconds``, and at
+  the end. A transaction only ever holds whole documents, so a kill -9 or a
+  power cut (WAL + synchronous=NORMAL) loses at most the last batch, and the
+  jobs table still lists that work for the next run.
+* If the parent dies, the writer commits the whole documents it holds and exits.
+* The writer ignores SIGINT: on Ctrl-C the parent stops submitting and sends
+  ``finish``; the writer commits what has arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sqlite3
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexer import store
+from indexer.errors import DatabaseError, IndexerError, WriterDiedError
+
+
+@dataclass
+class DocMsg:
+    """Closes a document: its metadata, outcome, and (for small documents) its pages."""
+
+    path: str
+    kind: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    status: str | None  # partial, error; None: the writer decides ok or empty
+    page_count: int | None = None
+    pages: list[tuple[int, str]] = field(default_factory=list)
+    failed_ranges: list[tuple[int, int, str]] = field(default_factory=list)
+    error: str | None = None
+    # 'replace': the pages replace all the document's pages (new or changed file).
+    # 'ranges': a retry of ``retried`` page ranges of a partial document.
+    mode: str = "replace"
+    retried: list[tuple[int, int]] = field(default_factory=list)
+
+
+class _Writer:
+    def __init__(self, conn: sqlite3.Connection, batch_rows: int, batch_seconds: float) -> None:
+        self.conn = conn
+        self.batch_rows = batch_rows
+        self.batch_seconds = batch_seconds
+        self.in_tx = False
+        self.tx_rows = 0
+        self.tx_started = 0.0
+        self.parts: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        self.run_id = 0
+        self.stats = {"documents": 0, "pages": 0, "commits": 0}
+
+    # -- transactions --------------------------------------------------------
+    def begin(self) -> None:
+        if not self.in_tx:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.in_tx = True
+            self.tx_rows = 0
+            self.tx_started = time.monotonic()
+
+    def commit(self) -> None:
+        if self.in_tx:
+            self.conn.execute("COMMIT")
+            self.in_tx = False
+            self.stats["commits"] += 1
+
+    def due(self) -> bool:
+        return self.in_tx and (
+            self.tx_rows >= self.batch_rows
+            or time.monotonic() - self.tx_started >= self.batch_seconds
+        )
+
+    # -- start-up and the run row ----------------------------------------------
+    def start_run(self, roots: list[str]) -> int:
+        now = store.utcnow()
+        self.begin()
+        # The caller holds the lock, so a run still marked 'running' is dead, and
+        # jobs it left in progress go back to pending (counted as an attempt).
+        self.conn.execute(
+            "UPDATE runs SET status = 'died', finished_at = ? WHERE status = 'running'", (now,)
+        )
+        self.conn.execute(
+            "UPDATE jobs SET state = 'pending', attempts = attempts + 1 "
+            "WHERE state = 'in_progress'"
+        )
+        cur = self.conn.execute(
+            "INSERT INTO runs (pid, started_at, status, roots) VALUES (?, ?, 'running', ?)",
+            (os.getppid(), now, json.dumps(roots)),
+        )
+        self.run_id = int(cur.lastrowid or 0)
+        self.commit()
+        return self.run_id
+
+    # -- messages ----------------------------------------------------------------
+    def handle(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "part":
+            _, path, pages = msg
+            self.parts[path].extend(pages)
+            return
+        self.begin()
+        getattr(self, "on_" + kind)(*msg[1:])
+
+    def on_plan(self, roots: list[str], jobs: list[tuple[str, str, str, int, int]]) -> None:
+        """Store the plan: jobs under ``roots`` not in it are dropped, the others upserted."""
+        planned = {j[0] for j in jobs}
+        for root in roots:
+            cond, args = store.under_root(root)
+            stale = [
+                r[0]
+                for r in self.conn.execute(f"SELECT path FROM jobs WHERE {cond}", args)
+                if r[0] not in planned
+            ]
+            self.conn.executemany("DELETE FROM jobs WHERE path = ?", [(p,) for p in stale])
+        now = store.utcnow()
+        self.conn.executemany(
+            "INSERT INTO jobs (path, action, kind, size, mtime_ns, state, run_id, queued_at) "
+            "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) "
+            "ON CONFLICT (path) DO UPDATE SET action = excluded.action, kind = excluded.kind, "
+            "size = excluded.size, mtime_ns = excluded.mtime_ns, state = 'pending', "
+            "run_id = excluded.run_id",
+            [(*j, self.run_id, now) for j in jobs],
+        )
+        self.tx_rows += len(jobs)
+
+    def on_started(self, paths: list[str]) -> None:
+        self.conn.executemany(
+            "UPDATE jobs SET state = 'in_progress', run_id = ? WHERE path = ?",
+            [(self.run_id, p) for p in paths],
+        )
+
+    def on_doc(self, d: DocMsg) -> None:
+        pages = self.parts.pop(d.path, [])
+        pages.extend(d.pages)
+        pages.sort()
+        row = self.conn.execute("SELECT id FROM documents WHERE path = ?", (d.path,)).fetchone()
+        status = d.status
+        if status is None:
+            kept = row is not None and d.mode == "ranges" and self.conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pages WHERE doc_id = ?)", (row[0],)
+            ).fetchone()[0]
+            status = "ok" if pages or kept else "empty"
+        values = (
+            d.kind,
+            d.size,
+            d.mtime_ns,
+            d.sha256,
+            status,
+            d.page_count,
+            d.error,
+            json.dumps(d.failed_ranges) if d.failed_ranges else None,
+            store.utcnow(),
+        )
+        if row is None:
+            doc_id = int(
+                self.conn.execute(
+                    "INSERT INTO documents (kind, size, mtime_ns, sha256, status, pages, error, "
+                    "failed_ranges, indexed_at, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*values, d.path),
+                ).lastrowid
+                or 0
+            )
+        else:
+            doc_id = int(row[0])
+            if d.mode == "ranges":
+                for first, last in d.retried:
+                    cur = self.conn.execute(
+                        "DELETE FROM pages WHERE doc_id = ? AND page BETWEEN ? AND ?",
+                        (doc_id, first, last),
+                    )
+                    self.tx_rows += cur.rowcount
+            else:
+                cur = self.conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
+                self.tx_rows += cur.rowcount
+            self.conn.execute(
+                "UPDATE documents SET kind = ?, size = ?, mtime_ns = ?, sha256 = ?, status = ?, "
+                "pages = ?, error = ?, failed_ranges = ?, indexed_at = ? WHERE path = ?",
+                (*values, d.path),
+            )
+        self.conn.executemany(
+            "INSERT INTO pages (doc_id, page, text) VALUES (?, ?, ?)",
+            [(doc_id, n, text) for n, text in pages],
+        )
+        self.conn.execute("DELETE FROM jobs WHERE path = ?", (d.path,))
+        self.tx_rows += len(pages) + 1
+        self.stats["documents"] += 1
+        self.stats["pages"] += len(pages)
+
+    def on_move(self, old: str, new: str, size: int, mtime_ns: int) -> None:
+        self.conn.execute("DELETE FROM documents WHERE path = ? AND status = 'error'", (new,))
+        self.conn.execute(
+            "UPDATE documents SET path = ?, size = ?, mtime_ns = ? WHERE path = ?",
+            (new, size, mtime_ns, old),
+        )
+        self.conn.executemany("DELETE FROM jobs WHERE path = ?", [(old,), (new,)])
+        self.tx_rows += 1
+
+    def on_touch(self, path: str, size: int, mtime_ns: int) -> None:
+        """Same content, new stat: remember the stat, keep the text."""
+        self.conn.execute(
+            "UPDATE documents SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path)
+        )
+        self.conn.execute("DELETE FROM jobs WHERE path = ?", (path,))
+        self.tx_rows += 1
+
+    def on_delete(self, paths: list[str]) -> None:
+        for path in paths:
+            row = self.conn.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
+            if row is not None:
+                cur = self.conn.execute("DELETE FROM pages WHERE doc_id = ?", (row[0],))
+                self.conn.execute("DELETE FROM documents WHERE id = ?", (row[0],))
+                self.tx_rows += cur.rowcount + 1
+            self.conn.execute("DELETE FROM jobs WHERE path = ?", (path,))
+
+    def on_scan_errors(self, roots: list[str], errors: list[tuple[str, str]]) -> None:
+        """Replace the directory errors recorded under ``roots`` with this scan's."""
+        for root in roots:
+            cond, args = store.under_root(root)
+            self.conn.execute(f"DELETE FROM scan_errors WHERE {cond}", args)
+        now = store.utcnow()
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO scan_errors (path, reason, recorded_at) VALUES (?, ?, ?)",
+            [(p, r, now) for p, r in errors],
+        )
+
+    def finish(self, status: str, summary: dict[str, Any], merge_seconds: float) -> None:
+        self.begin()
+        # A clean stop (finished or Ctrl-C): unfinished jobs simply wait for the next run.
+        self.conn.execute("UPDATE jobs SET state = 'pending' WHERE state = 'in_progress'")
+        self.conn.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
+            (status, store.utcnow(), json.dumps(summary), self.run_id),
+        )
+        self.commit()
+        self.merge(merge_seconds)
+
+    def merge(self, budget: float) -> None:
+        """Merge FTS5 segments left by the load, within ``budget`` seconds, so the
+        first searches after a bulk run are not slowed by a fragmented index."""
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            before = self.conn.total_changes
+            self.conn.execute("INSERT INTO pages_fts (pages_fts, rank) VALUES ('merge', 500)")
+            if self.conn.total_changes - before < 2:
+                break
+
+
+def writer_main(
+    db_path: str,
+    inbox: Any,
+    outbox: Any,
+    roots: list[str],
+    batch_rows: int,
+    batch_seconds: float,
+) -> None:
+    """Entry point of the writer process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = mp.parent_process()
+    try:
+        conn = store.open_for_writing(db_path)
+        w = _Writer(conn, batch_rows, batch_seconds)
+        outbox.put(("ready", w.start_run(roots)))
+    except IndexerError as e:
+        outbox.put(("fatal", e.message))
+        return
+    except sqlite3.Error as e:
+        outbox.put(("fatal", f"cannot write the index {db_path}: {e}"))
+        return
+    try:
+        while True:
+            try:
+                msg = inbox.get(timeout=0.25)
+            except queue.Empty:
+                if parent is not None and not parent.is_alive():
+                    w.commit()  # whole documents only; the jobs table holds the rest
+                    return
+                if w.due():
+                    w.commit()
+                continue
+            if msg[0] == "finish":
+                w.commit()
+                w.finish(*msg[1:])
+                outbox.put(("done", w.stats))
+                return
+            w.handle(msg)
+            if w.due():
+                w.commit()
+    except sqlite3.Error as e:
+        try:
+            if w.in_tx:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        outbox.put(("fatal", store.explain_error(Path(db_path), e, "write the index").message))
+    finally:
+        conn.close()
+
+
+class WriterHandle:
+    """The main process's side: start the writer, send it messages, finish it."""
+
+    def __init__(
+        self,
+        db_path: str,
+        roots: list[str],
+        batch_rows: int = 5000,
+        batch_seconds: float = 2.0,
+        queue_size: int = 64,
+    ) -> None:
+        ctx = mp.get_context("spawn")
+        self.inbox = ctx.Queue(maxsize=queue_size)
+        self.outbox = ctx.Queue()
+        self.process = ctx.Process(
+            target=writer_main,
+            args=(db_path, self.inbox, self.outbox, roots, batch_rows, batch_seconds),
+            name="indexer-writer",
+            daemon=True,
+        )
+        self.run_id = 0
+
+    def start(self, timeout: float = 120.0) -> int:
+        self.process.start()
+        kind, value = self._reply(timeout)
+        if kind == "fatal":
+            self.process.join(5)
+            raise DatabaseError(value)
+        self.run_id = int(value)
+        return self.run_id
+
+    def _reply(self, timeout: float) -> tuple[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.outbox.get(timeout=0.2)  # type: ignore[no-any-return]
+            except queue.Empty:
+                if not self.process.is_alive():
+                    raise self._died() from None
+                if time.monotonic() > deadline:
+                    raise WriterDiedError("the writer process did not answer in time") from None
+
+    def _died(self) -> IndexerError:
+        try:
+            kind, value = self.outbox.get_nowait()
+            if kind == "fatal":
+                return DatabaseError(value)
+        except queue.Empty:
+            pass
+        code = self.process.exitcode
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        return WriterDiedError(
+            f"the writer process died ({how}); what it committed is safe",
+            hint="run the same command again to finish the job",
+        )
+
+    def check(self) -> None:
+        """Raise if the writer reported a fatal error or died."""
+        if not self.process.is_alive():
+            raise self._died()
+        try:
+            kind, value = self.outbox.get_nowait()
+        except queue.Empty:
+            return
+        if kind == "fatal":
+            raise DatabaseError(value)
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        """Put a message on the bounded queue; blocks while the writer is behind."""
+        while True:
+            try:
+                self.inbox.put(msg, timeout=0.5)
+                return
+            except queue.Full:
+                self.check()
+
+    def finish(
+        self, status: str, summary: dict[str, Any], merge_seconds: float = 5.0
+    ) -> dict[str, int]:
+        self.send(("finish", status, summary, merge_seconds))
+        kind, value = self._reply(timeout=24 * 3600)
+        self.process.join(30)
+        if kind == "fatal":
+            raise DatabaseError(value)
+        return value  # type: ignore[no-any-return]
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
