@@ -44,9 +44,12 @@ def _check_container(path: str) -> None:
             if "META-INF/encryption.xml" in names:
                 _check_encryption(zf.read("META-INF/encryption.xml"))
     except zipfile.BadZipFile:
-        raise ExtractError(
-            f"not a readable zip (the file is {describe_content(head)}, or truncated)"
-        ) from None
+        what = describe_content(head)
+        if what == "a zip archive":
+            raise ExtractError("damaged zip archive (truncated or corrupt)") from None
+        if what == "unrecognised content":
+            raise ExtractError("not an EPUB (not a zip archive)") from None
+        raise ExtractError(f"not an EPUB (the file is {what})") from None
     except (OSError, EOFError, zipfile.LargeZipFile) as e:
         raise ExtractError(f"damaged zip ({one_line(e, 120)})") from None
 

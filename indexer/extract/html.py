@@ -12,6 +12,7 @@ limit.
 
 from __future__ import annotations
 
+import html as html_entities
 import re
 
 from lxml import etree
@@ -33,6 +34,8 @@ _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9._-]+)""", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
+# huge_tree: libxml2 otherwise stops at nesting depth 256 and drops the text.
+_PARSER = lxml_html.HTMLParser(huge_tree=True, remove_comments=True, no_network=True)
 
 
 def declared_charset(data: bytes) -> str | None:
@@ -82,10 +85,26 @@ def markup_to_text(data: bytes) -> str:
     if not text.strip():
         return ""
     try:
-        root = lxml_html.document_fromstring(text)
+        root = lxml_html.document_fromstring(text, parser=_PARSER)
     except (etree.ParserError, ValueError):
         return ""
+    if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in _PARSER.error_log):
+        return strip_tags(text)  # libxml2 gave up (nesting deeper than it allows)
     return tree_text(root)
+
+
+_INVISIBLE = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_BLOCK_TAG = re.compile(r"</?(?:%s)\b[^>]*>" % "|".join(sorted(BLOCK_TAGS)), re.IGNORECASE)
+_ANY_TAG = re.compile(r"<[^>]*>")
+
+
+def strip_tags(text: str) -> str:
+    """A crude fallback for markup the parser refuses: drop tags, keep blocks as lines."""
+    text = _INVISIBLE.sub(" ", text)
+    text = _BLOCK_TAG.sub("\n", text)
+    text = html_entities.unescape(_ANY_TAG.sub("", text))
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
 
 
 def extract_html(path: str) -> Extracted:

@@ -1,0 +1,70 @@
+"""indexer/extract/epub.py: spine positions, block structure, broken books."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from indexer.errors import ExtractError
+from indexer.extract.epub import extract_epub
+from tests.conftest import FIXTURES
+from tools.docgen import write_epub
+
+
+def test_spine_positions_survive_comments_and_nonlinear_items() -> None:
+    x = extract_epub(str(FIXTURES / "good/voyage.epub"))
+    assert x.page_count == 4
+    pages = dict(x.pages)
+    assert "Voyage of the Marigold" in pages[1]  # linear="no", still position 1
+    assert "mizzen mast" in pages[3]
+    assert "basalt cliffs" in pages[4]
+
+
+def test_block_structure_becomes_line_breaks() -> None:
+    text = dict(extract_epub(str(FIXTURES / "good/voyage.epub")).pages)[2]
+    lines = text.splitlines()
+    assert lines[0] == "Departure"
+    assert "The crew weighed anchor before the morning tide turned." in lines
+    assert "Gulls followed the wake for a mile." in lines
+
+
+def test_image_only_book_is_empty_not_an_error() -> None:
+    x = extract_epub(str(FIXTURES / "empty/blank-chapters.epub"))
+    assert x.page_count == 2 and x.pages == []
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("not-a-zip.epub", "not an EPUB (not a zip archive)"),
+        ("truncated.epub", "damaged zip archive"),
+        ("missing-opf.epub", "OPF package document missing"),
+        ("no-spine.epub", "OPF has no spine"),
+        ("drm.epub", "DRM-protected"),
+    ],
+)
+def test_broken_epubs_give_one_line_reasons(name: str, reason: str) -> None:
+    with pytest.raises(ExtractError) as info:
+        extract_epub(str(FIXTURES / "broken" / name))
+    assert str(info.value).startswith(reason)
+
+
+def test_zero_byte_and_image_epubs(tmp_path: Path) -> None:
+    (tmp_path / "zero.epub").write_bytes(b"")
+    (tmp_path / "photo.epub").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 100)
+    with pytest.raises(ExtractError, match="empty file"):
+        extract_epub(str(tmp_path / "zero.epub"))
+    with pytest.raises(ExtractError, match="JPEG image"):
+        extract_epub(str(tmp_path / "photo.epub"))
+
+
+def test_first_rootfile_is_the_default_rendition(corpus: Path) -> None:
+    # container.xml lists three packages; only the first says "Test passes".
+    x = extract_epub(str(corpus / "epub/ocf-package_multiple.epub"))
+    assert "passes" in x.pages[0][1] and "fails" not in x.pages[0][1]
+
+
+def test_malformed_xhtml_is_recovered(tmp_path: Path) -> None:
+    path = write_epub(tmp_path / "unclosed.epub", [("One", "an <b>unclosed bold paragraph")])
+    assert "unclosed bold paragraph" in extract_epub(str(path)).pages[0][1]

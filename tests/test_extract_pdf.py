@@ -1,0 +1,104 @@
+"""indexer/extract/pdf.py: real PDFs in, page records or one-line reasons out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from indexer.errors import ExtractError
+from indexer.extract import pdf
+from indexer.extract.base import clean_text
+from tests.conftest import FIXTURES
+from tools.docgen import write_long_pdf
+
+
+def test_pages_are_numbered_and_blank_pages_skipped() -> None:
+    x = pdf.extract_pdf(str(FIXTURES / "good/field-guide.pdf"))
+    assert x.page_count == 4
+    assert [n for n, _ in x.pages] == [1, 2, 4]  # page 3 is blank
+    assert "steam whistle" in dict(x.pages)[2]
+    assert (x.first, x.last, x.failed) == (1, 4, [])
+
+
+def test_page_range_and_limit(tmp_path: Path) -> None:
+    path = tmp_path / "long.pdf"
+    write_long_pdf(path, 30)
+    x = pdf.extract_pdf(str(path), 10, 12)
+    assert x.page_count == 30 and (x.first, x.last) == (10, 12)
+    assert [n for n, _ in x.pages] == [10, 11, 12]
+    assert all(text.startswith(f"page{n:05d}") for n, text in x.pages)
+    probe = pdf.extract_pdf(str(path), 1, None, limit=7)
+    assert (probe.last, probe.page_count) == (7, 30)
+    assert pdf.pdf_page_count(str(path)) == 30
+    with pytest.raises(ExtractError, match="out of range"):
+        pdf.extract_pdf(str(path), 31, 40)
+
+
+def test_owner_password_only_opens_with_empty_password() -> None:
+    x = pdf.extract_pdf(str(FIXTURES / "good/owner-password-only.pdf"))
+    assert "tidal almanac" in x.pages[0][1]
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("password.pdf", "encrypted: a password is required"),
+        ("image-renamed.pdf", "not a PDF (the file is a PNG image)"),
+        ("zero-bytes.pdf", "empty file (0 bytes)"),
+        ("truncated.pdf", "damaged PDF"),
+    ],
+)
+def test_broken_pdfs_give_one_line_reasons(name: str, reason: str) -> None:
+    with pytest.raises(ExtractError) as info:
+        pdf.extract_pdf(str(FIXTURES / "broken" / name))
+    assert str(info.value).startswith(reason)
+    assert "\n" not in str(info.value)
+
+
+def test_scanned_pdf_has_pages_but_no_text() -> None:
+    x = pdf.extract_pdf(str(FIXTURES / "empty/scanned.pdf"))
+    assert x.page_count == 2 and x.pages == []
+
+
+def test_pypdf_fallback_reads_the_same_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    direct = pdf.extract_pdf(str(FIXTURES / "good/field-guide.pdf"))
+    monkeypatch.setattr(pdf, "_open_mupdf", lambda path: None)  # pymupdf "cannot open"
+    fallback = pdf.extract_pdf(str(FIXTURES / "good/field-guide.pdf"))
+    assert [n for n, _ in fallback.pages] == [n for n, _ in direct.pages]
+    assert "steam whistle near the harbour" in " ".join(dict(fallback.pages)[2].split())
+
+
+def test_unreadable_page_falls_back_to_pypdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = pdf._open_mupdf
+
+    class BrokenPage:
+        def get_text(self) -> str:
+            raise RuntimeError("MuPDF error: cannot parse content stream")
+
+    def open_with_broken_page_2(path: str):  # type: ignore[no-untyped-def]
+        doc = real_open(path)
+        load = doc.load_page
+
+        class Doc:
+            page_count = doc.page_count
+
+            def load_page(self, n: int):  # type: ignore[no-untyped-def]
+                return BrokenPage() if n == 1 else load(n)
+
+            def close(self) -> None:
+                doc.close()
+
+        return Doc()
+
+    monkeypatch.setattr(pdf, "_open_mupdf", open_with_broken_page_2)
+    x = pdf.extract_pdf(str(FIXTURES / "good/field-guide.pdf"))
+    assert [n for n, _ in x.pages] == [1, 2, 4]
+    assert "Fog signals" in dict(x.pages)[2]
+
+
+def test_clean_text_normalises_ligatures_nuls_and_surrogates() -> None:
+    assert clean_text("the \ufb01le and \ufb02oor") == "the file and floor"
+    assert clean_text("a\x00b") == "ab"
+    assert clean_text("bad \ud800 surrogate") == "bad ? surrogate"
+    assert clean_text("line  \nnext\n\n\n\nend") == "line\nnext\n\nend"

@@ -1,0 +1,79 @@
+"""indexer/extract/text.py and html.py: encodings and visible text."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+
+from indexer.extract import kind_of
+from indexer.extract.html import extract_html, markup_to_text
+from indexer.extract.text import decode_bytes, detect_encoding, extract_text
+from tests.conftest import FIXTURES
+
+SAMPLES = {
+    "utf-8": "Grüße aus Köln, naïve café.",
+    "latin-1": "Le café du port servait une crème brûlée délicieuse aux marins du quai.",
+    "cp1252": "Nooit had hij zo’n “mooie” zomer gekend – zei hij tegen iedereen.",
+    "shift_jis": "日本語のテキストです。これはテストの文章で、文字コードの判定を確認します。",
+    "koi8-r": "Окончательного разорения отца семейства никто не ожидал в этом городе.",
+}
+
+
+@pytest.mark.parametrize("encoding", list(SAMPLES))
+def test_legacy_encodings_are_decoded(encoding: str) -> None:
+    text = SAMPLES[encoding] * 3
+    assert decode_bytes(text.encode(encoding)) == text
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (codecs.BOM_UTF8 + "bom".encode(), ("utf-8", 3)),
+        (codecs.BOM_UTF16_LE + "bom".encode("utf-16-le"), ("utf-16-le", 2)),
+        (codecs.BOM_UTF16_BE + "bom".encode("utf-16-be"), ("utf-16-be", 2)),
+        ("no bom here, long enough".encode("utf-16-le"), ("utf-16-le", 0)),
+        ("no bom here, long enough".encode("utf-16-be"), ("utf-16-be", 0)),
+    ],
+)
+def test_boms_and_bomless_utf16(data: bytes, expected: tuple[str, int]) -> None:
+    assert detect_encoding(data) == expected
+
+
+def test_text_fixtures() -> None:
+    assert "crème brûlée" in extract_text(str(FIXTURES / "good/latin1.txt")).pages[0][1]
+    assert "Übersetzung" in extract_text(str(FIXTURES / "good/utf16.txt")).pages[0][1]
+
+
+def test_empty_text_file_is_an_empty_document(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_bytes(b"")
+    x = extract_text(str(tmp_path / "empty.txt"))
+    assert (x.page_count, x.pages) == (1, [])
+
+
+def test_html_keeps_visible_text_only() -> None:
+    text = extract_html(str(FIXTURES / "good/page.html")).pages[0][1]
+    assert "scriptword" not in text and "color:red" not in text
+    assert "naïve quay – six o’clock" in text  # windows-1252 from <meta charset>
+    assert "Neap tides follow the quarter moon" in text.splitlines()
+
+
+def test_deeply_nested_markup_does_not_hit_the_recursion_limit() -> None:
+    data = ("<div>" * 20000 + "deep inside" + "</div>" * 20000).encode()
+    assert "deep inside" in markup_to_text(data)
+
+
+def test_malformed_and_empty_markup() -> None:
+    assert markup_to_text(b"<p>unclosed <b>bold <i>italic") == "unclosed bold italic"
+    assert markup_to_text(b"") == ""
+    assert markup_to_text(b"<?xml version='1.0' encoding='utf-8'?><html/>") == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("a.PDF", "pdf"), ("b.epub", "epub"), ("c.md", "md"), ("d.htm", "html"),
+     ("e.txt", "txt"), ("f.docx", None), ("noext", None)],
+)
+def test_kinds_come_from_extensions(name: str, kind: str | None) -> None:
+    assert kind_of(name) == kind

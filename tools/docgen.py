@@ -1,0 +1,207 @@
+"""Generate real documents for fixtures, tests and benchmarks.
+
+Why this module exists: tests need PDFs and EPUBs with known text on known
+pages (and of any length, for chunking), and broken ones of each kind. They
+are written with pymupdf (PDF) and zipfile (EPUB, so the OPF can carry what
+real files carry: comments in the spine, non-linear items, DRM markers).
+Everything is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import random
+import zipfile
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pymupdf
+
+WORDS = (
+    "archive binder cobalt delta ember falcon garnet harbor indigo juniper kestrel lantern "
+    "meadow nectar orchid pepper quartz raven saffron timber umber velvet willow xenon yarrow "
+    "zephyr amber basil cedar dune fennel glacier hazel iris jasper kelp lotus maple nutmeg "
+    "olive poppy quill reed sorrel thistle violet walnut"
+).split()
+
+
+def sentence(rng: random.Random, n: int = 12) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def page_text(rng: random.Random, paragraphs: int = 3) -> str:
+    return "\n\n".join(" ".join(sentence(rng) for _ in range(3)) for _ in range(paragraphs))
+
+
+def _safe(line: str) -> str:
+    # pymupdf writes a line that starts with '[<' and ends with '>]' unencoded (FACTS.md)
+    return line.replace("[<", "[ <") if line.startswith("[<") else line
+
+
+def write_pdf(path: Path, pages: Sequence[str], *, encrypt_user: str | None = None,
+              encrypt_owner: str | None = None) -> Path:
+    """A PDF with one text page per entry of ``pages`` (an empty string: a blank page)."""
+    doc = pymupdf.open()
+    for text in pages:
+        page = doc.new_page(width=595, height=842)
+        if text:
+            rect = pymupdf.Rect(50, 50, 545, 792)
+            body = "\n".join(_safe(line) for line in text.splitlines())
+            if page.insert_textbox(rect, body, fontsize=9, fontname="helv") < 0:
+                raise ValueError("page text does not fit; use shorter pages")
+    kwargs: dict[str, object] = {"garbage": 3, "deflate": True}
+    if encrypt_user is not None or encrypt_owner is not None:
+        kwargs.update(
+            encryption=pymupdf.PDF_ENCRYPT_AES_256,
+            user_pw=encrypt_user or "",
+            owner_pw=encrypt_owner or "owner-secret",
+        )
+    doc.save(path, **kwargs)
+    doc.close()
+    return path
+
+
+def write_long_pdf(path: Path, n_pages: int, seed: int = 1,
+                   marker: str | None = None) -> list[str]:
+    """An ``n_pages`` PDF; page i (1-based) contains the word ``pageNNNNN``. Returns texts."""
+    rng = random.Random(seed)
+    texts = []
+    for i in range(1, n_pages + 1):
+        extra = f" {marker}" if marker else ""
+        texts.append(f"page{i:05d}{extra}\n" + page_text(rng, 2))
+    write_pdf(path, texts)
+    return texts
+
+
+def png_bytes(size: int = 8) -> bytes:
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, size, size), False)
+    pix.set_rect(pix.irect, (200, 30, 30))
+    return bytes(pix.tobytes("png"))
+
+
+def write_image_pdf(path: Path, n_pages: int = 2) -> Path:
+    """A 'scanned' PDF: image-only pages, no text layer."""
+    doc = pymupdf.open()
+    img = png_bytes(64)
+    for _ in range(n_pages):
+        page = doc.new_page(width=595, height=842)
+        page.insert_image(pymupdf.Rect(50, 50, 545, 792), stream=img)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+_CONTAINER = """<?xml version="1.0" encoding="UTF-8"?>
+<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">
+  <rootfiles>
+    <rootfile full-path="{opf}" media-type="application/oebps-package+xml"/>
+  </rootfiles>
+</container>
+"""
+
+_XHTML = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">
+<head><title>{title}</title><style>p {{ margin: 0 }}</style></head>
+<body>
+<h1>{title}</h1>
+{body}
+</body>
+</html>
+"""
+
+
+def _zip_write(zf: zipfile.ZipFile, name: str, data: str | bytes, stored: bool = False) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    zf.writestr(info, data)
+
+
+def write_epub(
+    path: Path,
+    chapters: Sequence[tuple[str, str]],
+    *,
+    spine_comment: bool = True,
+    nonlinear_first: bool = True,
+    opf_path: str = "OEBPS/content.opf",
+    omit_opf: bool = False,
+    drm: bool = False,
+    omit_spine: bool = False,
+) -> Path:
+    """An EPUB 3 whose spine lists ``chapters`` ((title, text) pairs) in order.
+
+    With ``nonlinear_first`` the first chapter is ``linear="no"`` (it still
+    counts as spine position 1); ``spine_comment`` puts an XML comment inside
+    <spine>, as real files do."""
+    items, refs = [], []
+    for i, (title, text) in enumerate(chapters, start=1):
+        items.append(
+            f'<item id="c{i}" href="c{i}.xhtml" media-type="application/xhtml+xml"/>'
+        )
+        linear = ' linear="no"' if (nonlinear_first and i == 1) else ""
+        if spine_comment and i == 2:
+            refs.append("<!-- the chapters -->")
+        refs.append(f'<itemref idref="c{i}"{linear}/>')
+    spine = "" if omit_spine else f"<spine>\n{chr(10).join(refs)}\n</spine>"
+    opf = f"""<?xml version="1.0" encoding="UTF-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="uid">
+<metadata xmlns:dc="http://purl.org/dc/elements/1.1/">
+<dc:identifier id="uid">urn:uuid:{zlib.crc32(path.name.encode()):012d}</dc:identifier>
+<dc:title>{path.stem}</dc:title><dc:language>en</dc:language>
+<meta property="dcterms:modified">2024-01-01T00:00:00Z</meta>
+</metadata>
+<manifest>
+<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>
+{chr(10).join(items)}
+</manifest>
+{spine}
+</package>
+"""
+    base = opf_path.rsplit("/", 1)[0]
+    nav = _XHTML.format(title="Contents", body='<nav epub:type="toc"><ol>' + "".join(
+        f'<li><a href="c{i}.xhtml">{t}</a></li>' for i, (t, _) in enumerate(chapters, 1)
+    ) + "</ol></nav>")
+    with zipfile.ZipFile(path, "w") as zf:
+        _zip_write(zf, "mimetype", "application/epub+zip", stored=True)
+        _zip_write(zf, "META-INF/container.xml", _CONTAINER.format(opf=opf_path))
+        if drm:
+            _zip_write(zf, "META-INF/encryption.xml", _ENCRYPTION)
+        if not omit_opf:
+            _zip_write(zf, opf_path, opf)
+        _zip_write(zf, f"{base}/nav.xhtml", nav)
+        for i, (title, text) in enumerate(chapters, start=1):
+            body = "\n".join(f"<p>{para}</p>" for para in text.split("\n\n"))
+            data = _XHTML.format(title=title, body=body).encode()
+            if drm:
+                data = bytes(random.Random(i).randrange(256) for _ in range(len(data)))
+            _zip_write(zf, f"{base}/c{i}.xhtml", data)
+    return path
+
+
+_ENCRYPTION = """<?xml version="1.0" encoding="UTF-8"?>
+<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container"
+            xmlns:enc="http://www.w3.org/2001/04/xmlenc#">
+  <enc:EncryptedData>
+    <enc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
+    <enc:CipherData><enc:CipherReference URI="OEBPS/c1.xhtml"/></enc:CipherData>
+  </enc:EncryptedData>
+</encryption>
+"""
+
+
+def write_corpus(root: Path, n_pdfs: int, pages: tuple[int, int], n_epubs: int = 0,
+                 n_texts: int = 0, seed: int = 7) -> dict[str, int]:
+    """A synthetic corpus for benchmarks: returns counts."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    total_pages = 0
+    for i in range(n_pdfs):
+        n = rng.randint(*pages)
+        write_pdf(root / f"doc{i:05d}.pdf", [page_text(rng, 2) for _ in range(n)])
+        total_pages += n
+    for i in range(n_epubs):
+        chapters = [(f"Chapter {c}", page_text(rng, 6)) for c in range(1, rng.randint(5, 30))]
+        write_epub(root / f"book{i:04d}.epub", chapters)
+    for i in range(n_texts):
+        (root / f"note{i:05d}.txt").write_text(page_text(rng, 4))
+    return {"pdfs": n_pdfs, "pdf_pages": total_pages, "epubs": n_epubs, "texts": n_texts}
