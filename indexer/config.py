@@ -118,7 +118,10 @@ def default_config_file(env: Mapping[str, str]) -> Path | None:
         return Path(os.path.expanduser(env["INDEXER_CONFIG"]))
     base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     candidate = Path(base) / "indexer" / "config.toml"
-    return candidate if candidate.is_file() else None
+    try:
+        return candidate if candidate.is_file() else None
+    except OSError:  # an unreadable home directory: no config file
+        return None
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 
 from indexer import store
 from indexer.config import Config
-from indexer.errors import ExitStatus
+from indexer.errors import DatabaseError, ExitStatus
 from indexer.lock import RunLock
 from indexer.plan import Job, Plan, make_plan
 from indexer.pool import Item, ItemResult, Outcome, Pool, Task
@@ -147,6 +147,8 @@ def index(
         summary.seconds = time.monotonic() - started
         return summary
 
+    if not db.parent.is_dir():
+        raise DatabaseError(f"cannot create the index {db}: directory {db.parent} does not exist")
     lock = RunLock(db).acquire(wait=wait)
     try:
         return _Run(roots, db, config, reporter, started).run()

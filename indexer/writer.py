@@ -316,6 +316,8 @@ def writer_main(
         except sqlite3.Error:
             pass
         outbox.put(("fatal", store.explain_error(Path(db_path), e, "write the index").message))
+    except Exception as e:  # a bug: say so, the committed batches are safe
+        outbox.put(("fatal", f"the writer failed: {type(e).__name__}: {e}"))
     finally:
         conn.close()
 

@@ -1,0 +1,133 @@
+"""indexer/cli.py: the commands end to end, their output streams and exit statuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    FIXTURES,
+    REPO,
+    check_against_manifest,
+    invoke,
+    read_manifest,
+    run_cli,
+)
+
+
+@pytest.fixture(scope="module")
+def fixtures_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    db = tmp_path_factory.mktemp("cli") / "fixtures.db"
+    proc = run_cli("index", FIXTURES, "--db", db)
+    return db, proc
+
+
+def test_index_fixtures_matches_expected(fixtures_db: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    db, proc = fixtures_db
+    assert proc.returncode == 1, proc.stderr  # the broken fixtures fail, the run finishes
+    assert check_against_manifest(db, FIXTURES, read_manifest(FIXTURES / "EXPECTED.tsv")) == []
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_index_output_streams(fixtures_db: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    _, proc = fixtures_db
+    assert proc.stdout == ""  # results only on stdout; nothing to print here
+    lines = proc.stderr.strip().splitlines()
+    broken = [r["path"] for r in read_manifest(FIXTURES / "EXPECTED.tsv") if r["expect"] == "error"]
+    for rel in broken:
+        line = next(x for x in lines if x.startswith(str(FIXTURES / rel) + ": "))
+        assert len(line) < 200
+    assert "Traceback" not in proc.stderr
+    assert lines[-1].startswith("19 new, 0 changed, 0 moved, 0 deleted, 9 failed;")
+
+
+def test_search_output_formats(fixtures_db: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    db, _ = fixtures_db
+    proc = run_cli("search", "mizzen mast", "--db", db)  # piped: [ ] markers
+    assert proc.returncode == 0
+    assert proc.stdout == (
+        f"{FIXTURES / 'good/voyage.epub'}:3: Storm Lightning split the [mizzen] [mast] in the "
+        "second night watch.\n"
+    )
+    code, out, _ = invoke("search", "lighthouses OR kerosene", "--db", db, "--json")
+    hits = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and {(Path(h["path"]).name, h["page"]) for h in hits} == {
+        ("field-guide.pdf", 1), ("field-guide.pdf", 4)}
+    assert set(hits[0]) == {"path", "page", "rank", "snippet"}
+    code, out, _ = invoke("search", "narwhal", "--db", db)
+    assert (code, out) == (1, "")
+
+
+def test_search_into_a_closed_pipe_exits_quietly(fixtures_db: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    db, _ = fixtures_db
+    cmd = f"{sys.executable} -m indexer search 'the OR a' --db {db} --limit 100 | head -c 10"
+    proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr and "Error" not in proc.stderr
+
+
+def test_python_m_and_help() -> None:
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for command in ("index", "search", "stats", "config"):
+        assert command in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["index", "/no/such/path"], "error: /no/such/path: no such file or directory"),
+        (["search", "whale", "--db", "/no/such.db"], "error: no index at /no/such.db"),
+        (["index", str(FIXTURES / "good"), "--db", "/no/such/dir/i.db"], "does not exist"),
+        (["index", str(FIXTURES / "good"), "--workers", "zero"], "invalid workers from --workers"),
+        (["stats", "--db", str(FIXTURES / "good/notes.txt")], "is not an SQLite database"),
+    ],
+)
+def test_fatal_errors_are_one_line_with_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert message in proc.stderr.splitlines()[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_all_good_files_exit_0_and_stats(tmp_path: Path) -> None:
+    db = tmp_path / "good.db"
+    proc = run_cli("index", FIXTURES / "good", "--db", db, "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["new"] == 8 and summary["failed"] == 0 and summary["pages"] == 13
+    code, out, _ = invoke("stats", "--db", db)
+    assert code == 0 and out.startswith("8 documents: 8 ok, 0 empty, 0 partial, 0 failed; 13 pages")
+
+
+def test_default_db_and_env(tmp_path: Path) -> None:
+    proc = run_cli("index", FIXTURES / "good" / "notes.txt", cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "index.db").is_file()
+    proc = run_cli("index", FIXTURES / "good" / "notes.txt", cwd=tmp_path,
+                   env={"INDEXER_DB": str(tmp_path / "env.db")})
+    assert proc.returncode == 0 and (tmp_path / "env.db").is_file()
+
+
+def test_permission_denied_file_is_an_error_record(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(FIXTURES / "good", docs)
+    os.chmod(docs / "notes.txt", 0o000)
+    cmd = [sys.executable, "-m", "indexer", "index", str(docs), "--db", str(tmp_path / "i.db")]
+    if os.geteuid() == 0:
+        # root reads anything; without these two capabilities the mode bits apply to it too
+        drop = "-dac_override,-dac_read_search"
+        cmd = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--", *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 1, proc.stderr
+    assert f"{docs / 'notes.txt'}: permission denied" in proc.stderr.splitlines()
+    conn = sqlite3.connect(tmp_path / "i.db")
+    row = conn.execute("SELECT status FROM documents WHERE path LIKE '%notes.txt'").fetchone()
+    assert row == ("error",)

@@ -1,0 +1,99 @@
+"""indexer/plan.py: deciding from stored facts what a run has to do."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from indexer import store
+from indexer.plan import make_plan, sha256_file
+from indexer.scan import scan
+from indexer.writer import DocMsg, WriterHandle
+
+
+def index_as(db: Path, root: Path, statuses: dict[str, str]) -> None:
+    """Store the files under ``root`` as documents with the given statuses."""
+    w = WriterHandle(str(db), [str(root)])
+    w.start()
+    for path, entry in scan([str(root)]).files.items():
+        status = statuses.get(os.path.basename(path))
+        ranges = [(2, 3, "timed out")] if status == "partial" else []
+        w.send(("doc", DocMsg(path, entry.kind, entry.size, entry.mtime_ns, sha256_file(path),
+                              status, 5, [(1, "text")], ranges,
+                              "boom" if status in ("error", "partial") else None)))
+    w.finish("ok", {})
+
+
+def plan_for(db: Path, root: Path, retry_errors: bool = False):  # type: ignore[no-untyped-def]
+    conn = store.connect(db)
+    try:
+        return make_plan(scan([str(root)]), conn, retry_errors)
+    finally:
+        conn.close()
+
+
+def test_every_kind_of_change(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    for name in ["same.txt", "touched.txt", "edited.txt", "moved.txt", "gone.txt",
+                 "failed.txt", "partial.pdf"]:
+        (root / name).write_text(f"content of {name}")
+    db = tmp_path / "i.db"
+    index_as(db, root, {"failed.txt": "error", "partial.pdf": "partial"})
+
+    os.utime(root / "touched.txt", ns=(1, 10**18))  # new mtime, same bytes
+    (root / "edited.txt").write_text("different content")
+    (root / "sub").mkdir()
+    shutil.move(root / "moved.txt", root / "sub" / "renamed.txt")
+    (root / "gone.txt").unlink()
+    (root / "new.md").write_text("brand new")
+
+    plan = plan_for(db, root)
+    actions = {os.path.relpath(j.entry.path, root): j.action for j in plan.jobs}
+    assert actions == {"edited.txt": "changed", "new.md": "new", "partial.pdf": "retry"}
+    retry = next(j for j in plan.jobs if j.action == "retry")
+    assert retry.ranges == ((2, 3),) and retry.page_count == 5
+    assert [(os.path.basename(a), os.path.relpath(b.path, root)) for a, b in plan.moved] == [
+        ("moved.txt", "sub/renamed.txt")]
+    assert [os.path.basename(e.path) for e in plan.touched] == ["touched.txt"]
+    assert [os.path.basename(p) for p in plan.deleted] == ["gone.txt"]
+    assert (plan.unchanged, plan.skipped_errors) == (1, 1)
+
+    again = plan_for(db, root, retry_errors=True)
+    assert {os.path.basename(j.entry.path) for j in again.jobs if j.action == "retry"} == {
+        "failed.txt", "partial.pdf"}
+
+
+def test_unreadable_directories_are_not_purged(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    (root / "locked").mkdir(parents=True)
+    (root / "locked" / "a.txt").write_text("keep me")
+    db = tmp_path / "i.db"
+    index_as(db, root, {})
+    found = scan([str(root)])
+    # what a permission error while listing 'locked' looks like to the planner
+    found.files.clear()
+    found.unreadable_dirs.append(str(root / "locked"))
+    found.errors.append((str(root / "locked"), "permission denied"))
+    conn = store.connect(db)
+    plan = make_plan(found, conn)
+    conn.close()
+    assert plan.deleted == [] and plan.scan_errors == [(str(root / "locked"), "permission denied")]
+
+
+def test_only_the_roots_given_are_compared(tmp_path: Path) -> None:
+    for d in ("one", "two"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "f.txt").write_text(d)
+    db = tmp_path / "i.db"
+    index_as(db, tmp_path, {})
+    shutil.rmtree(tmp_path / "two")
+    plan = plan_for(db, tmp_path / "one")
+    assert plan.deleted == [] and plan.unchanged == 1
+
+
+def test_a_new_index_plans_everything_new(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    plan = make_plan(scan([str(tmp_path)]), None)
+    assert [j.action for j in plan.jobs] == ["new"]

@@ -1,0 +1,60 @@
+"""indexer/search.py: ranking, snippets, query fallback, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from indexer.errors import DatabaseError, UsageError
+from indexer.search import HL_END, HL_START, literal_query, search
+from indexer.writer import DocMsg, WriterHandle
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("search") / "i.db"
+    w = WriterHandle(str(db), ["/"])
+    w.start()
+    w.send(("doc", DocMsg("/whales.txt", "txt", 1, 1, "a", None, 1,
+                          [(1, "The white whale, the white whale! Ahab hunted the whale.")])))
+    w.send(("doc", DocMsg("/book.pdf", "pdf", 1, 1, "b", None, 3,
+                          [(1, "A book about ships."), (3, "Once a whale was seen from the ship.")])))
+    w.send(("doc", DocMsg("/e-mail.md", "md", 1, 1, "c", None, 1,
+                          [(1, "Send an e-mail about C++ and the file.")])))
+    w.finish("ok", {})
+    return db
+
+
+def test_hits_are_ranked_with_pages_and_snippets(db: Path) -> None:
+    result = search(db, "whale")
+    assert [(h.path, h.page) for h in result.hits] == [("/whales.txt", 1), ("/book.pdf", 3)]
+    assert result.hits[0].rank <= result.hits[1].rank
+    assert f"{HL_START}whale{HL_END}" in result.hits[0].snippet
+    assert result.hits[1].marked() == "Once a [whale] was seen from the ship."
+
+
+def test_phrases_limits_offsets(db: Path) -> None:
+    assert [h.path for h in search(db, '"white whale"').hits] == ["/whales.txt"]
+    assert len(search(db, "whale", limit=1).hits) == 1
+    assert [h.path for h in search(db, "whale", offset=1).hits] == ["/book.pdf"]
+    assert search(db, "narwhal").hits == []
+
+
+def test_invalid_fts_syntax_falls_back_to_literal_words(db: Path) -> None:
+    result = search(db, "C++")
+    assert result.note and "not valid FTS5 syntax" in result.note
+    assert [h.path for h in result.hits] == ["/e-mail.md"]
+    assert [h.path for h in search(db, "e-mail").hits] == ["/e-mail.md"]
+    assert literal_query('say "hi" now') == '"say" "hi" "now"'
+
+
+def test_queries_are_nfkc_normalised_like_the_text(db: Path) -> None:
+    assert [h.path for h in search(db, "\ufb01le").hits] == ["/e-mail.md"]
+
+
+def test_errors(db: Path, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="empty"):
+        search(db, "   ")
+    with pytest.raises(DatabaseError, match="no index at"):
+        search(tmp_path / "missing.db", "whale")

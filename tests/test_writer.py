@@ -1,0 +1,172 @@
+"""indexer/writer.py: the real writer process, its transactions and its deaths."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from indexer.errors import DatabaseError
+from indexer.writer import DocMsg, WriterHandle
+from tests.conftest import REPO
+
+
+def doc(path: str, pages: list[tuple[int, str]], **kw: object) -> DocMsg:
+    fields: dict[str, object] = {
+        "kind": "pdf", "size": 10, "mtime_ns": 1, "sha256": "h-" + path, "status": None,
+        "page_count": max((n for n, _ in pages), default=1), "pages": pages,
+    }
+    fields.update(kw)
+    return DocMsg(path=path, **fields)  # type: ignore[arg-type]
+
+
+def rows(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def test_documents_pages_and_status(tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), [str(tmp_path)])
+    w.start()
+    w.send(("doc", doc("/a.pdf", [(1, "alpha"), (2, "beta")])))
+    w.send(("doc", doc("/e.pdf", [])))
+    w.send(("doc", doc("/x.pdf", [], status="error", error="encrypted: a password is required")))
+    stats = w.finish("ok", {})
+    assert stats["documents"] == 3 and stats["pages"] == 2
+    assert rows(db, "SELECT path, status, error FROM documents ORDER BY path") == [
+        ("/a.pdf", "ok", None), ("/e.pdf", "empty", None),
+        ("/x.pdf", "error", "encrypted: a password is required"),
+    ]
+    assert rows(db, "SELECT reason FROM errors") == [("encrypted: a password is required",)]
+    assert not w.process.is_alive()
+
+
+def test_parts_are_published_in_page_order_with_the_doc(tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), [str(tmp_path)])
+    w.start()
+    w.send(("part", "/big.pdf", [(3, "three"), (4, "four")]))
+    w.send(("part", "/big.pdf", [(1, "one"), (2, "two")]))
+    w.send(("doc", doc("/big.pdf", [], page_count=4)))
+    w.finish("ok", {})
+    assert rows(db, "SELECT page, text FROM pages ORDER BY id") == [
+        (1, "one"), (2, "two"), (3, "three"), (4, "four"),
+    ]
+
+
+def test_replacing_a_document_swaps_all_its_pages(tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    for text in ("old words", "new words"):
+        w = WriterHandle(str(db), [str(tmp_path)])
+        w.start()
+        w.send(("doc", doc("/a.txt", [(1, text)], kind="txt")))
+        w.finish("ok", {})
+    assert rows(db, "SELECT text FROM pages") == [("new words",)]
+    assert rows(db, "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH 'old'") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM documents") == [(1,)]
+
+
+def test_batches_commit_by_row_count(tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), [str(tmp_path)], batch_rows=10, batch_seconds=60)
+    w.start()
+    for i in range(20):
+        w.send(("doc", doc(f"/d{i}.txt", [(1, f"text {i}")], kind="txt")))
+    stats = w.finish("ok", {})
+    assert stats["commits"] >= 4  # 20 docs x 2 rows / 10 rows per batch, plus run rows
+
+
+def test_batches_commit_by_time_while_the_run_goes_on(tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), [str(tmp_path)], batch_rows=10**6, batch_seconds=0.3)
+    w.start()
+    w.send(("doc", doc("/a.txt", [(1, "visible soon")], kind="txt")))
+    deadline = time.monotonic() + 10
+    while not rows(db, "SELECT count(*) FROM documents")[0][0]:
+        assert time.monotonic() < deadline, "a batch was not committed by time"
+        time.sleep(0.05)
+    w.finish("ok", {})
+
+
+def test_kill_9_mid_document_leaves_no_half_document(tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), [str(tmp_path)], batch_seconds=0.1)
+    w.start()
+    w.send(("doc", doc("/done.txt", [(1, "complete")], kind="txt")))
+    w.send(("part", "/half.pdf", [(1, "first half")]))
+    time.sleep(1.0)  # the time batch commits /done.txt; /half.pdf is only held
+    os.kill(w.process.pid, signal.SIGKILL)
+    w.process.join(5)
+    assert rows(db, "SELECT path FROM documents") == [("/done.txt",)]
+    assert rows(db, "SELECT text FROM pages") == [("complete",)]
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+    with pytest.raises(Exception, match="writer process died"):
+        w.send(("doc", doc("/late.txt", [(1, "late")], kind="txt")))
+        w.check()
+
+
+def test_writer_commits_and_exits_when_its_parent_dies(tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from indexer.writer import WriterHandle, DocMsg
+        w = WriterHandle({str(db)!r}, ["/"], batch_seconds=3600)
+        w.start()
+        print(w.process.pid, flush=True)
+        w.send(("doc", DocMsg("/orphan.txt", "txt", 1, 1, "h", None, 1, [(1, "kept")])))
+        import time; time.sleep(0.5)
+        os._exit(0)   # the parent dies without finishing
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    writer_pid = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 15
+    while psutil.pid_exists(writer_pid) and psutil.Process(writer_pid).status() != "zombie":
+        assert time.monotonic() < deadline, "the orphaned writer did not exit"
+        time.sleep(0.1)
+    assert rows(db, "SELECT text FROM pages") == [("kept",)]
+
+
+def test_unwritable_location_is_a_clear_fatal_error(tmp_path: Path) -> None:
+    w = WriterHandle(str(tmp_path / "missing-dir" / "i.db"), [str(tmp_path)])
+    with pytest.raises(DatabaseError, match="does not exist"):
+        w.start()
+
+
+def test_dead_runs_and_their_jobs_are_reset_at_start(tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), [str(tmp_path)], batch_seconds=0.05)
+    w.start()
+    w.send(("plan", [str(tmp_path)], [(str(tmp_path / "a.pdf"), "new", "pdf", 1, 1)]))
+    w.send(("started", [str(tmp_path / "a.pdf")]))
+    time.sleep(0.5)
+    os.kill(w.process.pid, signal.SIGKILL)
+    w.process.join(5)
+    assert rows(db, "SELECT state FROM jobs") == [("in_progress",)]
+    w2 = WriterHandle(str(db), [str(tmp_path)])
+    w2.start()
+    w2.finish("ok", {})
+    assert rows(db, "SELECT state, attempts FROM jobs") == [("pending", 1)]
+    assert rows(db, "SELECT status FROM runs ORDER BY id") == [("died",), ("ok",)]
+
+
+def test_an_unexpected_writer_failure_is_reported_not_hidden(tmp_path: Path) -> None:
+    w = WriterHandle(str(tmp_path / "i.db"), [str(tmp_path)])
+    w.start()
+    w.inbox.put(("no-such-message",))
+    w.process.join(10)
+    with pytest.raises(DatabaseError, match="writer failed"):
+        w.check()
