@@ -94,9 +94,15 @@ class RunSummary:
                 f"{self.deleted} deleted, {self.unchanged + self.touched} unchanged, "
                 f"{self.retried} to retry, {self.skipped_errors} failed before (skipped)"
             )
-        head = "interrupted: " if self.interrupted else ""
+        if self.interrupted:
+            todo = self.new + self.changed + self.retried
+            done = self.indexed + self.failed + self.partial
+            return (
+                f"interrupted: {done} of {todo} files done, the next run does the rest; "
+                f"{self.pages:,} pages in {self.seconds:.1f} s"
+            )
         return (
-            f"{head}{self.new} new, {self.changed} changed, {self.moved} moved, "
+            f"{self.new} new, {self.changed} changed, {self.moved} moved, "
             f"{self.deleted} deleted, {self.failed} failed"
             + (f", {self.partial} partial" if self.partial else "")
             + f"; {self.pages:,} pages in {self.seconds:.1f} s"

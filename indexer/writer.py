@@ -20,8 +20,8 @@ Guarantees:
   power cut (WAL + synchronous=NORMAL) loses at most the last batch, and the
   jobs table still lists that work for the next run.
 * If the parent dies, the writer commits the whole documents it holds and exits.
-* The writer ignores SIGINT: on Ctrl-C the parent stops submitting and sends
-  ``finish``; the writer commits what has arrived.
+* The writer ignores SIGINT and SIGTERM: on Ctrl-C the parent stops
+  submitting and sends ``finish``; the writer commits what has arrived.
 """
 
 from __future__ import annotations
@@ -278,7 +278,10 @@ def writer_main(
     batch_seconds: float,
 ) -> None:
     """Entry point of the writer process."""
+    # Ctrl-C and SIGTERM reach the whole process group; the parent turns them
+    # into a "finish" message, so the writer must outlive them to commit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     parent = mp.parent_process()
     try:
         conn = store.open_for_writing(db_path)

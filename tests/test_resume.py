@@ -1,0 +1,191 @@
+"""Interrupted runs: kill -9 (whole run, writer, worker), Ctrl-C, SIGTERM.
+
+Each case starts a real `python -m indexer index` on a generated corpus in its
+own session, interrupts it when the index reaches a given state, checks that
+the database is valid with no half-visible document, runs again, and compares
+the result with a clean single run on the same files (same documents, same
+pages, same text)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import FIXTURES, REPO, db_snapshot, run_cli
+from tools.docgen import write_corpus, write_long_pdf
+
+FAST = ["--batch-seconds", "0.1", "--batch-rows", "200"]
+
+
+@pytest.fixture(scope="module")
+def gen_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("gen") / "corpus"
+    write_corpus(root, n_pdfs=50, pages=(10, 40), n_epubs=6, n_texts=30, seed=3)
+    write_long_pdf(root / "long.pdf", 1000)
+    for f in (FIXTURES / "broken").iterdir():
+        shutil.copy(f, root / ("broken-" + f.name))
+    return root
+
+
+@pytest.fixture(scope="module")
+def clean(gen_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    db = tmp_path_factory.mktemp("clean") / "clean.db"
+    proc = run_cli("index", gen_corpus, "--db", db)
+    assert proc.returncode == 1, proc.stderr  # the broken- files
+    snap = db_snapshot(db)
+    assert snap["integrity"] == "ok"
+    return snap
+
+
+def start(corpus: Path, db: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "indexer", "index", str(corpus), "--db", str(db), *FAST, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        start_new_session=True,
+    )
+
+
+def committed(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return -1  # not created yet
+
+
+def wait_until(proc: subprocess.Popen[str], ready, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, "the run ended before the interruption point"
+        assert time.monotonic() < deadline, "the interruption point was never reached"
+        time.sleep(0.01)
+
+
+def total_files(corpus: Path) -> int:
+    return sum(1 for _ in corpus.iterdir())
+
+
+def session_processes(sid: int) -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getsid(p.pid) == sid and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return out
+
+
+def assert_consistent(db: Path, clean: dict[str, object]) -> None:
+    """Valid, and every visible document is whole (its pages are the clean run's)."""
+    if not db.exists():
+        return
+    snap = db_snapshot(db)
+    assert snap["integrity"] == "ok" and snap["fts_integrity"]
+    clean_pages: dict[str, list[tuple[int, str]]] = {}
+    for path, page, text in clean["pages"]:  # type: ignore[union-attr]
+        clean_pages.setdefault(path, []).append((page, text))
+    got: dict[str, list[tuple[int, str]]] = {}
+    for path, page, text in snap["pages"]:  # type: ignore[union-attr]
+        got.setdefault(path, []).append((page, text))
+    for doc in snap["docs"]:  # type: ignore[union-attr]
+        path = doc[0]
+        assert got.get(path, []) == clean_pages.get(path, []), f"half-visible: {path}"
+
+
+def rerun_matches_clean(corpus: Path, db: Path, clean: dict[str, object]) -> None:
+    proc = run_cli("index", corpus, "--db", db)
+    assert proc.returncode == 1, proc.stderr
+    assert db_snapshot(db) == clean
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (0,)
+    conn.close()
+
+
+@pytest.mark.parametrize("point", ["early", "mid", "late"])
+def test_kill_9_of_the_whole_run(
+    point: str, gen_corpus: Path, clean: dict[str, object], tmp_path: Path
+) -> None:
+    db = tmp_path / "i.db"
+    n = total_files(gen_corpus)
+    proc = start(gen_corpus, db)
+    if point == "early":
+        wait_until(proc, lambda: committed(db) >= 0)  # schema there, nothing published
+    elif point == "mid":
+        wait_until(proc, lambda: committed(db) >= n * 0.3)
+    else:
+        wait_until(proc, lambda: committed(db) >= n * 0.8)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    deadline = time.monotonic() + 15
+    while session_processes(proc.pid):
+        assert time.monotonic() < deadline, "processes of the killed run live on"
+        time.sleep(0.1)
+    assert_consistent(db, clean)
+    rerun_matches_clean(gen_corpus, db, clean)
+
+
+def _child(proc: subprocess.Popen[str], marker: str) -> psutil.Process:
+    for child in psutil.Process(proc.pid).children(recursive=True):
+        if marker in " ".join(child.cmdline()):
+            return child
+    raise AssertionError(f"no child process with {marker!r} in its command line")
+
+
+def test_kill_9_of_the_writer(gen_corpus: Path, clean: dict[str, object], tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    proc = start(gen_corpus, db)
+    wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.3)
+    _child(proc, "spawn_main").kill()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "error: the writer process died (signal 9)" in err
+    assert "Traceback" not in err
+    assert_consistent(db, clean)
+    rerun_matches_clean(gen_corpus, db, clean)
+
+
+def test_kill_9_of_a_worker_fails_nothing(gen_corpus: Path, clean: dict[str, object], tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    proc = start(gen_corpus, db, "--verbose", "--json")
+    wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.2)
+    _child(proc, "loky.backend.popen_loky").kill()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err  # only the broken- files failed
+    assert "a worker crashed (signal 9" in err
+    assert db_snapshot(db) == clean  # the crashed task was rerun alone and succeeded
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_commit_what_arrived(
+    sig: signal.Signals, gen_corpus: Path, clean: dict[str, object], tmp_path: Path
+) -> None:
+    db = tmp_path / "i.db"
+    proc = start(gen_corpus, db)
+    wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.3)
+    os.killpg(proc.pid, sig)  # Ctrl-C reaches the whole foreground process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("interrupted: ")
+    assert "Traceback" not in err
+    assert_consistent(db, clean)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+    assert conn.execute("SELECT count(*) FROM jobs WHERE state = 'in_progress'").fetchone() == (0,)
+    conn.close()
+    rerun_matches_clean(gen_corpus, db, clean)
