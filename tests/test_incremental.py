@@ -1,0 +1,211 @@
+"""Incremental runs through the real pipeline (indexer.run.index): only the work
+that changed is done, and the result always equals a fresh run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from indexer.config import Config
+from indexer.run import RunSummary, index
+from tests.conftest import FIXTURES, db_snapshot, run_cli
+from tools.docgen import write_long_pdf, write_pdf
+
+
+def run(root: Path | list[Path], db: Path, **kw: object) -> RunSummary:
+    roots = [str(r) for r in (root if isinstance(root, list) else [root])]
+    cfg = Config(db=db, workers=2, **{k: v for k, v in kw.items() if k in Config.__dataclass_fields__})
+    return index(roots, cfg, dry_run=bool(kw.get("dry_run", False)))
+
+
+def page_ids(db: Path, path: Path) -> list[int]:
+    conn = sqlite3.connect(db)
+    try:
+        return [r[0] for r in conn.execute(
+            "SELECT p.id FROM pages p JOIN documents d ON d.id = p.doc_id WHERE d.path = ? "
+            "ORDER BY p.page", (str(path),))]
+    finally:
+        conn.close()
+
+
+def texts(db: Path) -> dict[str, str]:
+    conn = sqlite3.connect(db)
+    try:
+        return {os.path.basename(p): t for p, t in conn.execute(
+            "SELECT d.path, group_concat(p.text, ' ') FROM documents d "
+            "JOIN pages p ON p.doc_id = d.id GROUP BY d.id")}
+    finally:
+        conn.close()
+
+
+def test_every_kind_of_change_does_only_its_work(fixture_copy: Path, tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    first = run(fixture_copy, db)
+    assert (first.new, first.failed) == (19, 9)
+    good = fixture_copy / "good"
+
+    again = run(fixture_copy, db)
+    assert (again.new, again.changed, again.indexed, again.pages) == (0, 0, 0, 0)
+    assert (again.unchanged, again.skipped_errors) == (10, 9)
+
+    guide_ids = page_ids(db, good / "field-guide.pdf")
+    os.utime(good / "field-guide.pdf", ns=(1, 1_700_000_000 * 10**9))  # touched, same bytes
+    (good / "notes.txt").write_text("Now the list says: anchors and barometers.\n")  # changed
+    (good / "archive").mkdir()
+    shutil.move(good / "voyage.epub", good / "archive" / "voyage-renamed.epub")  # moved
+    voyage_ids = page_ids(db, good / "voyage.epub")
+    (good / "readme.md").unlink()  # deleted
+    s = run(fixture_copy, db)
+    assert (s.new, s.changed, s.moved, s.touched, s.deleted, s.indexed) == (0, 1, 1, 1, 1, 1)
+    assert page_ids(db, good / "field-guide.pdf") == guide_ids  # not re-extracted
+    assert page_ids(db, good / "archive" / "voyage-renamed.epub") == voyage_ids  # kept its pages
+    t = texts(db)
+    assert "barometers" in t["notes.txt"] and "apricots" not in t["notes.txt"]
+    assert "readme.md" not in t and "voyage-renamed.epub" in t
+
+    fresh = tmp_path / "fresh.db"
+    run(fixture_copy, fresh)
+    assert db_snapshot(db) == db_snapshot(fresh)
+
+
+def test_failed_files_are_retried_only_when_changed_or_asked(fixture_copy: Path, tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    run(fixture_copy / "broken", db)
+    s = run(fixture_copy / "broken", db)
+    assert (s.indexed, s.failed, s.skipped_errors) == (0, 0, 9)
+    s = run(fixture_copy / "broken", db, retry_errors=True)
+    assert (s.retried, s.failed) == (9, 9)
+    # a broken file that gets fixed is re-indexed at the next run
+    shutil.copy(FIXTURES / "good" / "field-guide.pdf", fixture_copy / "broken" / "truncated.pdf")
+    s = run(fixture_copy / "broken", db)
+    assert (s.changed, s.indexed, s.failed) == (1, 1, 0)
+    assert "harbour" in texts(db)["truncated.pdf"]
+
+
+def test_roots_not_named_are_left_alone(fixture_copy: Path, tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    run([fixture_copy / "good", fixture_copy / "empty"], db)
+    shutil.rmtree(fixture_copy / "empty")
+    s = run(fixture_copy / "good", db)
+    assert s.deleted == 0
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM documents WHERE path LIKE '%/empty/%'").fetchone() == (2,)
+    conn.close()
+    s = run([fixture_copy / "good", fixture_copy], db)
+    assert s.deleted == 2
+
+
+def test_dry_run_prints_the_plan_and_touches_nothing(fixture_copy: Path, tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    proc = run_cli("index", fixture_copy, "--db", db, "--dry-run", "--verbose")
+    assert proc.returncode == 0 and not db.exists()
+    assert proc.stderr.strip().splitlines()[-1].startswith("dry run: 19 new, 0 changed")
+    assert f"new: {fixture_copy / 'good' / 'notes.txt'}" in proc.stdout.splitlines()
+    run(fixture_copy, db)
+    (fixture_copy / "good" / "notes.txt").write_text("changed")
+    before = db.read_bytes()
+    proc = run_cli("index", fixture_copy, "--db", db, "--dry-run")
+    assert "dry run: 0 new, 1 changed" in proc.stderr
+    # a reader may leave SQLite's empty -wal/-shm pair; the database is unchanged
+    wal = Path(str(db) + "-wal")
+    assert db.read_bytes() == before and (not wal.exists() or wal.stat().st_size == 0)
+
+
+def test_changed_document_is_replaced_atomically_for_readers(tmp_path: Path) -> None:
+    """While a changed 600-page PDF is re-indexed (in chunks), a reader always
+    sees all old pages or all new pages: never both, never neither."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    db = tmp_path / "i.db"
+    pdf = root / "big.pdf"
+    write_long_pdf(pdf, 600, marker="oldmarker")
+    run(root, db)
+    write_long_pdf(pdf, 600, marker="newmarker")
+    seen: set[tuple[int, int]] = set()
+    stop = threading.Event()
+
+    def reader() -> None:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        q = "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH ?"
+        while not stop.is_set():
+            conn.execute("BEGIN")
+            old = conn.execute(q, ("oldmarker",)).fetchone()[0]
+            new = conn.execute(q, ("newmarker",)).fetchone()[0]
+            conn.execute("COMMIT")
+            seen.add((old, new))
+        conn.close()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        s = run(root, db, batch_seconds=0.05, batch_rows=50)
+    finally:
+        stop.set()
+        t.join()
+    assert s.changed == 1 and s.chunked == 1
+    assert seen <= {(600, 0), (0, 600)} and (0, 600) in seen
+
+
+# -- any sequence of changes: incremental == fresh ------------------------------------
+
+NAMES = ["a.txt", "b.md", "c.pdf", "d.pdf", "sub/e.txt", "sub/f.pdf"]
+WORDS = ["otter", "heron", "badger", "lynx", "stoat", "wren"]
+
+
+def write_doc(path: Path, word: str, n: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".pdf":
+        write_pdf(path, [f"{word} page {i} of {n}" for i in range(1, n + 1)])
+    else:
+        path.write_text(f"{word} " * n)
+
+
+operation = st.one_of(
+    st.tuples(st.just("write"), st.sampled_from(NAMES), st.sampled_from(WORDS), st.integers(1, 3)),
+    st.tuples(st.just("delete"), st.sampled_from(NAMES)),
+    st.tuples(st.just("move"), st.sampled_from(NAMES), st.sampled_from(NAMES)),
+    st.tuples(st.just("touch"), st.sampled_from(NAMES)),
+)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.lists(operation, min_size=1, max_size=4), min_size=1, max_size=3))
+def test_any_sequence_of_changes_gives_the_fresh_index(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[list[tuple[object, ...]]]
+) -> None:
+    base = tmp_path_factory.mktemp("seq")
+    root = base / "docs"
+    root.mkdir()
+    for name, word in zip(NAMES[:3], WORDS, strict=False):
+        write_doc(root / name, word, 2)
+    db = base / "incremental.db"
+    run(root, db)
+    clock = 1_800_000_000
+    for batch in batches:
+        for op in batch:
+            target = root / str(op[1])
+            if op[0] == "write":
+                write_doc(target, str(op[2]), int(op[3]))  # type: ignore[call-overload]
+            elif op[0] == "delete" and target.exists():
+                target.unlink()
+            elif op[0] == "move" and target.exists() and op[1] != op[2]:
+                dest = root / str(op[2])
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if dest.suffix == target.suffix:
+                    shutil.move(target, dest)
+            elif op[0] == "touch" and target.exists():
+                clock += 1
+                os.utime(target, ns=(clock * 10**9, clock * 10**9))
+        run(root, db)
+        time.sleep(0.01)
+    fresh = base / "fresh.db"
+    run(root, fresh)
+    assert db_snapshot(db) == db_snapshot(fresh)
