@@ -92,25 +92,38 @@ def make_plan(
 ) -> Plan:
     """The plan for ``scan`` against the index behind ``conn`` (None: no index yet)."""
     plan = Plan(roots=scan.roots, scan_errors=list(scan.errors))
-    docs = store.documents_under(conn, scan.roots) if conn is not None else {}
+    stats = store.stats_under(conn, scan.roots) if conn is not None else {}
     leftover = store.jobs_under(conn, scan.roots) if conn is not None else {}
 
     new: list[FileEntry] = []
-    to_hash: list[tuple[FileEntry, store.DocRow]] = []
+    differ: list[FileEntry] = []
+    partial: list[FileEntry] = []
     for path, entry in scan.files.items():
-        doc = docs.get(path)
-        if doc is None:
+        known = stats.get(path)
+        if known is None:
             new.append(entry)
-        elif (doc.size, doc.mtime_ns, doc.kind) != (entry.size, entry.mtime_ns, entry.kind):
-            to_hash.append((entry, doc))
+        elif known[:3] != (entry.size, entry.mtime_ns, entry.kind):
+            differ.append(entry)
+        elif known[3] == "error":
+            if retry_errors:
+                partial.append(entry)  # full row needed for the retry job
+            else:
+                plan.skipped_errors += 1
+        elif known[3] == "partial":
+            partial.append(entry)
         else:
-            _same_content(plan, entry, doc, retry_errors, touched=False)
-
-    vanished = [
-        doc
-        for path, doc in docs.items()
-        if path not in scan.files and not _below(path, scan.unreadable_dirs)
+            plan.unchanged += 1
+    vanished_paths = [
+        path for path in stats if path not in scan.files and not _below(path, scan.unreadable_dirs)
     ]
+    # full rows (with hashes) only for the few files that need them
+    docs = store.documents(
+        conn, [e.path for e in differ + partial] + vanished_paths  # type: ignore[arg-type]
+    ) if conn is not None else {}
+    for entry in partial:
+        _same_content(plan, entry, docs[entry.path], retry_errors, touched=False)
+    to_hash = [(entry, docs[entry.path]) for entry in differ]
+    vanished = [docs[path] for path in vanished_paths]
     by_size: dict[int, list[store.DocRow]] = defaultdict(list)
     for doc in vanished:
         if doc.sha256 and doc.status != "error":

@@ -70,7 +70,7 @@ def scan(roots: list[str], include_hidden: bool = False) -> ScanResult:
 
 
 def _add_file(path: str, entry: os.DirEntry[str] | None, result: ScanResult) -> None:
-    kind = kind_of(path)
+    kind = kind_of(entry.name if entry is not None else path)
     if kind is None:
         return
     try:

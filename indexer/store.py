@@ -16,10 +16,10 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from indexer.errors import DatabaseError
 
@@ -160,8 +160,7 @@ def _upgrade(conn: sqlite3.Connection, version: int) -> None:
 # --- read queries -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DocRow:
+class DocRow(NamedTuple):  # a NamedTuple: a no-op run builds one per file
     id: int
     path: str
     kind: str
@@ -180,19 +179,38 @@ def under_root(root: str) -> tuple[str, tuple[str, str, str]]:
     return "(path = ? OR (path >= ? AND path < ?))", (root, prefix, prefix[:-1] + chr(ord(os.sep) + 1))
 
 
-def documents_under(conn: sqlite3.Connection, roots: Iterable[str]) -> dict[str, DocRow]:
-    """Every document at or below any of ``roots`` (absolute paths)."""
-    out: dict[str, DocRow] = {}
+def stats_under(
+    conn: sqlite3.Connection, roots: Iterable[str]
+) -> dict[str, tuple[int, int, str, str]]:
+    """path -> (size, mtime_ns, kind, status) for every document at or below
+    ``roots``: the light columns a no-change run compares (the hashes are
+    fetched only for the few documents that need them, see ``documents``)."""
+    out: dict[str, tuple[int, int, str, str]] = {}
     for root in roots:
         cond, args = under_root(root)
-        for r in conn.execute(
-            "SELECT id, path, kind, size, mtime_ns, sha256, status, pages, failed_ranges "
-            f"FROM documents WHERE {cond}",
-            args,
-        ):
-            ranges = tuple(tuple(x) for x in json.loads(r[8])) if r[8] else ()
-            out[r[1]] = DocRow(*r[:8], failed_ranges=ranges)  # type: ignore[arg-type]
+        sql = f"SELECT path, size, mtime_ns, kind, status FROM documents WHERE {cond}"
+        out.update((r[0], r[1:]) for r in conn.execute(sql, args))
     return out
+
+
+def documents(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, DocRow]:
+    """Full rows for ``paths`` (those that exist)."""
+    out: dict[str, DocRow] = {}
+    sql = (
+        "SELECT id, path, kind, size, mtime_ns, sha256, status, pages, failed_ranges "
+        "FROM documents WHERE path = ?"
+    )
+    for path in paths:
+        r = conn.execute(sql, (path,)).fetchone()
+        if r is not None:
+            ranges = tuple(tuple(x) for x in json.loads(r[8])) if r[8] else ()
+            out[r[1]] = DocRow(*r[:8], ranges)
+    return out
+
+
+def documents_under(conn: sqlite3.Connection, roots: Iterable[str]) -> dict[str, DocRow]:
+    """Every document at or below any of ``roots`` (absolute paths), in full."""
+    return documents(conn, stats_under(conn, roots))
 
 
 def jobs_under(conn: sqlite3.Connection, roots: Iterable[str]) -> dict[str, sqlite3.Row]:

@@ -29,8 +29,11 @@ KINDS = ("pdf", "epub", "txt", "md", "html")
 
 def kind_of(path: str) -> str | None:
     """The document kind for a file name, or None when it is not indexed."""
-    ext = os.path.splitext(path)[1][1:].lower()
-    return EXTENSIONS.get(ext)
+    name = path.rpartition(os.sep)[2]
+    dot = name.rfind(".")
+    if dot <= 0:  # no extension, or a dot-file such as ".pdf"
+        return None
+    return EXTENSIONS.get(name[dot + 1 :].lower())
 
 
 def extract(

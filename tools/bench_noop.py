@@ -1,0 +1,85 @@
+"""Benchmark: a no-change re-run over many small files, against `find`.
+
+    python tools/bench_noop.py [--files 100000] [--dir /tmp/indexer-bench-noop] [--repeat 3]
+
+Builds (once) a tree of small text files, indexes it, then times
+`find DIR -type f` and `python -m indexer index DIR --db DB` (nothing changed),
+each run ``--repeat`` times, and prints the medians and their ratio. A
+benchmark, not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def build(root: Path, n: int) -> None:
+    marker = root / f".built-{n}"
+    if marker.exists():
+        return
+    rng = random.Random(1)
+    words = "tide harbour lantern rope anchor gull reef keel mast sail".split()
+    per_dir = 100
+    for i in range(n):
+        d = root / f"d{i // per_dir:05d}"
+        if i % per_dir == 0:
+            d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i:06d}.txt").write_text(" ".join(rng.choice(words) for _ in range(30)))
+    marker.write_text("")
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    return time.perf_counter() - started, proc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=100_000)
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/indexer-bench-noop"))
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    root, db = args.dir / "tree", args.dir / "noop.db"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    indexer = [sys.executable, "-m", "indexer", "index", str(root), "--db", str(db), "--quiet"]
+
+    t0 = time.perf_counter()
+    build(root, args.files)
+    print(f"tree: {args.files:,} files under {root} ({time.perf_counter() - t0:.1f} s to build)")
+    if not db.exists():
+        seconds, proc = timed(indexer, env)
+        print(f"initial index: {seconds:.1f} s (exit {proc.returncode}) {proc.stderr.strip()[-200:]}")
+
+    finds, stat_finds, noops = [], [], []
+    for _ in range(args.repeat):
+        seconds, proc = timed(["find", str(root), "-type", "f"])
+        finds.append(seconds)
+        # find that stats every file, as a change check must
+        seconds, proc = timed(["find", str(root), "-type", "f", "-printf", "%s %T@ %p\n"])
+        stat_finds.append(seconds)
+        seconds, proc = timed(indexer[:-1], env)
+        noops.append(seconds)
+        summary = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+    find_s, noop_s = statistics.median(finds), statistics.median(noops)
+    stat_s = statistics.median(stat_finds)
+    print(f"find -type f:         median {find_s:.3f} s  {[round(x, 3) for x in finds]}")
+    print(f"find -printf size+mtime: median {stat_s:.3f} s  {[round(x, 3) for x in stat_finds]}")
+    print(f"indexer no-op re-run: median {noop_s:.3f} s  {[round(x, 3) for x in noops]}")
+    print(f"  last summary: {summary}")
+    print(f"ratio indexer / find: {noop_s / find_s:.1f}x; "
+          f"indexer / find -printf: {noop_s / stat_s:.1f}x")
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    main()
