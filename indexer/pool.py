@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import os
 import re
 import signal
@@ -239,9 +240,11 @@ class Pool:
         self._epubs: list[tuple[tuple[int, float, int], Task]] = []
         self._others: list[tuple[tuple[int, float, int], Task]] = []
         self._suspects: deque[Task] = deque()
-        # future -> (task, deadline, budget)
+        # future -> (task, submitted at, budget in seconds)
         self.in_flight: dict[Future[list[ItemResult]], tuple[Task, float, float]] = {}
         self._executor = None  # type: ignore[var-annotated]
+        self._warming: list[Future[int]] = []
+        self._warm_at: float | None = None
 
     # -- the executor ----------------------------------------------------------------
     def _ensure_executor(self):  # type: ignore[no-untyped-def]
@@ -253,11 +256,18 @@ class Pool:
                 initializer=_init_worker,
                 initargs=(self.worker_memory,),
             )
-            # Warm up: spawn the workers and import the extractors before any
-            # deadline starts counting.
-            warm = [self._executor.submit(_ping, 0.05) for _ in range(self.workers)]
-            wait(warm, timeout=120)
+            # Warm-up pings: deadlines start counting once the workers are up
+            # and have imported the extractors (see _deadline), without
+            # making the first tasks wait for the slowest worker.
+            self._warming = [self._executor.submit(_ping, 0.01) for _ in range(self.workers)]
+            self._warm_at = None
         return self._executor
+
+    def _warm(self) -> float | None:
+        """When the current executor finished warming up, or None if it has not."""
+        if self._warm_at is None and all(f.done() for f in self._warming):
+            self._warm_at = time.monotonic()
+        return self._warm_at
 
     def _kill_executor(self) -> None:
         if self._executor is not None:
@@ -266,6 +276,7 @@ class Pool:
             except Exception:
                 pass
             self._executor = None
+            self._warming, self._warm_at = [], None
             self.stats.rebuilds += 1
 
     def close(self) -> None:
@@ -307,8 +318,7 @@ class Pool:
         if self.on_submit is not None:
             self.on_submit(task)
         fut = executor.submit(run_items, task.items)
-        budget = self.budget(task)
-        self.in_flight[fut] = (task, time.monotonic() + budget, budget)
+        self.in_flight[fut] = (task, time.monotonic(), self.budget(task))
         self.stats.submitted += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, len(self.in_flight))
 
@@ -334,9 +344,9 @@ class Pool:
             if not self.in_flight:
                 continue
             now = time.monotonic()
-            next_deadline = min(d for _, d, _ in self.in_flight.values())
+            next_deadline = min(self._deadline(s, b) for _, s, b in self.in_flight.values())
             done, _ = wait(
-                list(self.in_flight),
+                list(self.in_flight) + [f for f in self._warming if not f.done()],
                 timeout=max(0.01, min(0.5, next_deadline - now)),
                 return_when=FIRST_COMPLETED,
             )
@@ -377,12 +387,18 @@ class Pool:
                 self._suspects.append(victim.single(item, alone=True))
                 self.stats.isolated += 1
 
+    def _deadline(self, submitted: float, budget: float) -> float:
+        """A task's time starts when it is submitted, or when the workers are up."""
+        warm = self._warm()
+        return math.inf if warm is None else max(submitted, warm) + budget
+
     def _expire(self) -> Iterator[Outcome]:
         now = time.monotonic()
-        expired = [(f, v) for f, v in self.in_flight.items() if now > v[1]]
-        if not expired:
+        late = {f for f, (_, s, b) in self.in_flight.items() if now > self._deadline(s, b)}
+        if not late:
             return
-        others = [v[0] for f, v in self.in_flight.items() if now <= v[1]]
+        expired = [(f, v) for f, v in self.in_flight.items() if f in late]
+        others = [v[0] for f, v in self.in_flight.items() if f not in late]
         self.in_flight.clear()
         self._kill_executor()
         self.stats.timeouts += len(expired)

@@ -8,7 +8,8 @@ the machine every second and the pool asks it how many tasks may be in flight.
 Starting size (documented in the README)::
 
     cpus    = loky.cpu_count()          # os.cpu_count, CPU affinity, cgroup quota
-    idle    = cpus - floor(load average over 1 minute), at least 1
+    busy    = min(load average over 1 minute, cores busy right now)
+    idle    = cpus - floor(busy), at least 1
     memory  = (available memory - reserve) // per-worker estimate, at least 1
     workers = min(cpus, idle, memory)   # or --workers / INDEXER_WORKERS
 
@@ -22,6 +23,11 @@ The governor, every ``interval`` seconds:
 * it records each worker's resident memory (the peak is in the summary).
 
 Every change of the allowance is a logged, counted decision.
+
+"Cores busy right now" is system CPU use sampled over the scan and plan phase
+(``CpuSample``). The load average alone lags by a minute: right after a bulk
+run it still counts that run's own workers, and a nightly re-run started then
+would needlessly get fewer workers.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -70,17 +77,54 @@ class Sizing:
         if self.forced:
             return f"{self.workers} workers (set by --workers)"
         return (
-            f"{self.workers} workers = min({self.cpus} cpus, {self.by_load} idle at load "
-            f"{self.load:.2f}, {self.by_memory} fitting in {self.available / GiB:.1f} GiB "
+            f"{self.workers} workers = min({self.cpus} cpus, {self.by_load} idle with "
+            f"{self.load:.2f} cores busy, {self.by_memory} fitting in {self.available / GiB:.1f} GiB "
             f"available - {self.reserve / GiB:.1f} GiB reserve at "
             f"{self.estimate / MiB:.0f} MiB each)"
         )
+
+
+def _system_busy_seconds() -> float:
+    t = psutil.cpu_times()
+    return float(sum(t)) - t.idle - getattr(t, "iowait", 0.0)
+
+
+def _our_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its children (writer, workers)."""
+    total = 0.0
+    me = psutil.Process()
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+class CpuSample:
+    """Cores kept busy by *other* processes between creation and ``busy_cores()``."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.system = _system_busy_seconds()
+        self.ours = _our_cpu_seconds()
+
+    def busy_cores(self, min_seconds: float = 0.1) -> float:
+        wait = min_seconds - (time.monotonic() - self.started)
+        if wait > 0:
+            time.sleep(wait)
+        elapsed = time.monotonic() - self.started
+        system = _system_busy_seconds() - self.system
+        ours = _our_cpu_seconds() - self.ours
+        return max(0.0, (system - ours) / elapsed)
 
 
 def size_pool(
     requested: int | None = None,
     reserve: int | None = None,
     estimate: int = DEFAULT_WORKER_ESTIMATE,
+    sample: CpuSample | None = None,
 ) -> Sizing:
     """The starting worker count (see the module header for the formula)."""
     from loky import cpu_count
@@ -90,6 +134,8 @@ def size_pool(
         load = os.getloadavg()[0]
     except OSError:  # pragma: no cover - not on Linux/macOS
         load = 0.0
+    if requested is None:
+        load = min(load, (sample or CpuSample()).busy_cores())
     vm = psutil.virtual_memory()
     reserve = default_reserve(vm.total) if reserve is None else reserve
     by_load = max(1, cpus - math.floor(load))

@@ -32,7 +32,13 @@ from indexer.lock import RunLock
 from indexer.plan import Job, Plan, make_plan
 from indexer.pool import Item, ItemResult, Outcome, Pool, Task
 from indexer.progress import Reporter
-from indexer.resources import Governor, GovernorStats, default_worker_memory, size_pool
+from indexer.resources import (
+    CpuSample,
+    Governor,
+    GovernorStats,
+    default_worker_memory,
+    size_pool,
+)
 from indexer.scan import normalize_roots, scan
 from indexer.writer import DocMsg, WriterHandle
 
@@ -40,16 +46,25 @@ GROUP_FILES = 32
 GROUP_BYTES = 4 * 1024 * 1024
 PAGE_EQUIVALENT_BYTES = 50_000  # EPUB/text bytes counted as one page for deadlines
 MIN_CHUNK, MAX_CHUNK = 50, 1000
+# Messages the writer's queue holds at most: when the writer falls behind, the
+# main process blocks on it and submits nothing more, so the workers wait.
+WRITER_QUEUE = 32
 
 
 def probe_pages(workers: int) -> int:
-    """Pages extracted by a PDF's first task; longer documents are split."""
-    return 400 if workers <= 1 else max(MIN_CHUNK, 200 // max(1, workers // 2))
+    """Pages extracted by a PDF's first task, which also learns the page count;
+    the rest of a longer document is split into ranges. Small, so the other
+    workers are not idle long while it runs."""
+    return 4 * MAX_CHUNK if workers <= 1 else MIN_CHUNK
 
 
 def chunk_pages(remaining: int, workers: int) -> int:
-    """Range size for the rest of a long PDF: about two ranges per worker."""
-    return max(MIN_CHUNK, min(MAX_CHUNK, math.ceil(remaining / (2 * max(1, workers)))))
+    """Range size for the rest of a long PDF: equal ranges, as many as a
+    multiple of the worker count (at least two rounds, for balance), none
+    larger than MAX_CHUNK nor smaller than MIN_CHUNK."""
+    workers = max(1, workers)
+    rounds = max(2, math.ceil(remaining / (workers * MAX_CHUNK)))
+    return max(MIN_CHUNK, math.ceil(remaining / (workers * rounds)))
 
 
 @dataclass
@@ -204,11 +219,9 @@ class _Run:
     # -- the run ------------------------------------------------------------------
     def run(self) -> RunSummary:
         cfg, rep = self.config, self.reporter
-        sizing = size_pool(cfg.workers, cfg.memory_reserve)
-        rep.info(f"pool: {sizing.explain()}")
-        queue_size = max(16, 4 * sizing.workers)
+        cpu = CpuSample()  # what the machine does while we scan and plan
         self.writer = WriterHandle(
-            str(self.db), self.roots, cfg.batch_rows, cfg.batch_seconds, queue_size
+            str(self.db), self.roots, cfg.batch_rows, cfg.batch_seconds, WRITER_QUEUE
         )
         status = "failed"
         try:
@@ -220,10 +233,12 @@ class _Run:
             finally:
                 conn.close()
             self.summary = _plan_summary(plan, dry_run=False)
-            self.summary.workers = sizing.workers
-            self.summary.sizing = sizing.explain()
             self._apply_plan(plan)
             if plan.jobs:
+                sizing = size_pool(cfg.workers, cfg.memory_reserve, sample=cpu)
+                rep.info(f"pool: {sizing.explain()}")
+                self.summary.workers = sizing.workers
+                self.summary.sizing = sizing.explain()
                 self._extract(plan, sizing.workers, sizing.reserve)
             status = "ok" if self.summary.exit_status == ExitStatus.OK else "some_failed"
         except KeyboardInterrupt:

@@ -205,6 +205,13 @@ class _Writer:
             "INSERT INTO pages (doc_id, page, text) VALUES (?, ?, ?)",
             [(doc_id, n, text) for n, text in pages],
         )
+        if pages:  # index the new pages (see schema.sql: no per-row insert trigger)
+            spans = d.retried if d.mode == "ranges" and row is not None else [(1, 2**62)]
+            self.conn.executemany(
+                "INSERT INTO pages_fts (rowid, text) SELECT id, text FROM pages "
+                "WHERE doc_id = ? AND page BETWEEN ? AND ?",
+                [(doc_id, first, last) for first, last in spans],
+            )
         self.conn.execute("DELETE FROM jobs WHERE path = ?", (d.path,))
         self.tx_rows += len(pages) + 1
         self.stats["documents"] += 1

@@ -30,13 +30,20 @@ def test_fts_is_detected_by_sqlite_utils_and_stays_in_sync(tmp_path: Path) -> No
         "VALUES (1, '/a.txt', 'txt', 1, 1, 'ok', 'now')"
     )
     conn.execute("INSERT INTO pages (doc_id, page, text) VALUES (1, 1, 'the white whale')")
+    conn.execute("INSERT INTO pages (doc_id, page, text) VALUES (1, 2, 'a second page')")
+    # what the writer does for new pages (no per-row insert trigger)
+    conn.execute("INSERT INTO pages_fts (rowid, text) SELECT id, text FROM pages")
     conn.close()
     db = sqlite_utils.Database(tmp_path / "i.db")
     assert db["pages"].detect_fts() == "pages_fts"
     assert [r["text"] for r in db["pages"].search("whale")] == ["the white whale"]
-    db.execute("UPDATE pages SET text = 'a grey seal'")  # the triggers keep FTS in sync
+    # updates and deletes made by other tools are kept in sync by triggers
+    db.execute("UPDATE pages SET text = 'a grey seal' WHERE page = 1")
     assert list(db["pages"].search("whale")) == []
     assert [r["page"] for r in db["pages"].search("seal")] == [1]
+    db.execute("DELETE FROM pages WHERE page = 2")
+    assert list(db["pages"].search("second")) == []
+    db.execute("INSERT INTO pages_fts (pages_fts, rank) VALUES ('integrity-check', 1)")
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

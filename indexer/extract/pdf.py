@@ -16,12 +16,21 @@ massive files) into page records or a one-line reason:
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable
 from typing import Any
 
 from indexer.errors import ExtractError
 
 from .base import Extracted, Page, clean_text, describe_content, one_line, read_head
+
+# pymupdf 2.0 imports two optional packages when it is imported, and skips each
+# on ImportError: pymupdf.layout (an ONNX layout model, with numpy and
+# onnxruntime) and pymupdf4llm. Plain get_text() uses neither, and they cost
+# every worker about 0.5 s of start-up and 56 MiB of memory, so they are marked
+# absent (setdefault: a process that already imported them keeps them).
+sys.modules.setdefault("pymupdf.layout", None)  # type: ignore[arg-type]
+sys.modules.setdefault("pymupdf4llm", None)  # type: ignore[arg-type]
 
 try:  # pymupdf >= 1.24 ships the 'pymupdf' name; older releases only 'fitz'
     import pymupdf

@@ -1,0 +1,75 @@
+"""Benchmark: one massive PDF with --workers 1 against the default pool.
+
+    python tools/bench_bigpdf.py [--pages 5000] [--dir /tmp/indexer-bench-bigpdf] [--repeat 3]
+                                 [--pdf PATH] [--workers-list 1,auto]
+
+Generates (once) a text PDF of ``--pages`` pages (or uses ``--pdf``), then
+indexes it into a fresh database with each worker setting, ``--repeat``
+times, and prints the median wall time of the whole command and the ratio to
+the first setting. Also prints the run's own summary (pages, chunking). A
+benchmark, not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pages", type=int, default=5000)
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/indexer-bench-bigpdf"))
+    ap.add_argument("--pdf", type=Path)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workers-list", default="1,auto")
+    args = ap.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    pdf = args.pdf
+    if pdf is None:
+        pdf = args.dir / f"big-{args.pages}.pdf"
+        if not pdf.exists():
+            from tools.docgen import write_long_pdf
+
+            started = time.perf_counter()
+            write_long_pdf(pdf, args.pages)
+            print(f"generated {pdf} in {time.perf_counter() - started:.1f} s")
+    print(f"document: {pdf} ({pdf.stat().st_size / 2**20:.1f} MiB)")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    results: dict[str, float] = {}
+    for workers in args.workers_list.split(","):
+        times = []
+        for i in range(args.repeat):
+            db = args.dir / f"bench-{workers}-{i}.db"
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                Path(str(db) + suffix).unlink(missing_ok=True)
+            cmd = [sys.executable, "-m", "indexer", "index", str(pdf), "--db", str(db),
+                   "--workers", workers, "--json", "--quiet"]
+            started = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            times.append(time.perf_counter() - started)
+            summary = json.loads(proc.stdout) if proc.stdout else {}
+        results[workers] = statistics.median(times)
+        print(
+            f"--workers {workers:>4}: median {results[workers]:.2f} s {[round(t, 2) for t in times]}"
+            f"  ({summary.get('workers')} workers, {summary.get('pages')} pages, "
+            f"{summary.get('tasks')} tasks, chunked {summary.get('chunked')}, "
+            f"in-run {summary.get('seconds', 0):.2f} s)"
+        )
+    first = next(iter(results.values()))
+    for workers, t in results.items():
+        print(f"ratio --workers {workers} / first: {t / first:.2f}")
+    print(f"machine: {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
