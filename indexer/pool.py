@@ -279,6 +279,10 @@ class Pool:
             self._warming, self._warm_at = [], None
             self.stats.rebuilds += 1
 
+    def start(self) -> None:
+        """Spawn the workers now instead of at the first submission."""
+        self._ensure_executor()
+
     def close(self) -> None:
         """Stop every worker (used at the end, on errors and on Ctrl-C)."""
         for fut in self.in_flight:

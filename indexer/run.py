@@ -36,10 +36,11 @@ from indexer.resources import (
     CpuSample,
     Governor,
     GovernorStats,
+    Sizing,
     default_worker_memory,
     size_pool,
 )
-from indexer.scan import normalize_roots, scan
+from indexer.scan import ScanResult, normalize_roots, scan
 from indexer.writer import DocMsg, WriterHandle
 
 GROUP_FILES = 32
@@ -224,21 +225,30 @@ class _Run:
             str(self.db), self.roots, cfg.batch_rows, cfg.batch_seconds, WRITER_QUEUE
         )
         status = "failed"
+        sizing = None
         try:
-            self.writer.start()
+            # The writer, the scan and the workers start side by side: the
+            # writer is only waited for once the plan and the pool exist. A new
+            # index certainly has work, so its workers start at once; an
+            # incremental run starts them only if the plan has jobs, so a
+            # run with nothing to do never spawns any.
+            existed = self.db.exists()
+            self.writer.spawn()
+            if not existed:
+                sizing = self._make_pool(size_pool(cfg.workers, cfg.memory_reserve, sample=cpu))
             scanned = scan(self.roots, cfg.hidden)
-            conn = store.connect(self.db)
-            try:
-                plan = make_plan(scanned, conn, cfg.retry_errors)
-            finally:
-                conn.close()
+            plan = self._plan(scanned, existed)
             self.summary = _plan_summary(plan, dry_run=False)
-            self._apply_plan(plan)
-            if plan.jobs:
-                sizing = size_pool(cfg.workers, cfg.memory_reserve, sample=cpu)
-                rep.info(f"pool: {sizing.explain()}")
+            if plan.jobs and sizing is None:
+                sizing = self._make_pool(size_pool(cfg.workers, cfg.memory_reserve, sample=cpu))
+            elif not plan.jobs and self.pool is not None:
+                self.pool.close()
+            if sizing is not None:
                 self.summary.workers = sizing.workers
                 self.summary.sizing = sizing.explain()
+            self.writer.wait_ready()
+            self._apply_plan(plan)
+            if plan.jobs and sizing is not None:
                 self._extract(plan, sizing.workers, sizing.reserve)
             status = "ok" if self.summary.exit_status == ExitStatus.OK else "some_failed"
         except KeyboardInterrupt:
@@ -265,6 +275,22 @@ class _Run:
         if self.governor is not None:
             self._governor_stats(self.governor.stop())
             self.governor = None
+
+    def _plan(self, scanned: ScanResult, existed: bool) -> Plan:
+        """The plan, read from the index while the writer starts (a new index
+        has nothing to compare with; an old schema is upgraded first)."""
+        assert self.writer is not None
+        if not existed:
+            return make_plan(scanned, None, self.config.retry_errors)
+        try:
+            conn = store.connect(self.db)
+        except DatabaseError:
+            self.writer.wait_ready()  # it upgrades the schema, or says what is wrong
+            conn = store.connect(self.db)
+        try:
+            return make_plan(scanned, conn, self.config.retry_errors)
+        finally:
+            conn.close()
 
     def _merge_budget(self) -> float:
         return 0.0 if self.summary.interrupted else max(2.0, 0.1 * self.summary.seconds)
@@ -310,16 +336,23 @@ class _Run:
             rep.info(f"resuming {plan.resumed} job(s) an interrupted run left unfinished")
 
     # -- extraction ----------------------------------------------------------------
-    def _extract(self, plan: Plan, workers: int, reserve: int) -> None:
-        cfg, rep = self.config, self.reporter
-        memory_cap = cfg.worker_memory or default_worker_memory()
+    def _make_pool(self, sizing: Sizing) -> Sizing:
+        """Create the pool and start its workers (they warm up meanwhile)."""
+        cfg = self.config
+        self.reporter.info(f"pool: {sizing.explain()}")
         self.pool = Pool(
-            workers,
+            sizing.workers,
             epub_limit=cfg.epub_concurrency,
             timeout=cfg.timeout,
-            worker_memory=memory_cap,
-            log=rep.info,
+            worker_memory=cfg.worker_memory or default_worker_memory(),
+            log=self.reporter.info,
         )
+        self.pool.start()
+        return sizing
+
+    def _extract(self, plan: Plan, workers: int, reserve: int) -> None:
+        rep = self.reporter
+        assert self.pool is not None
         self.governor = Governor(
             workers, reserve, on_decision=rep.info, running=lambda: len(self.pool.in_flight)
         ).start()

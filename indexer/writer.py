@@ -355,7 +355,17 @@ class WriterHandle:
         self.run_id = 0
 
     def start(self, timeout: float = 120.0) -> int:
+        """Start the writer and wait until it has opened (or created) the index."""
+        self.spawn()
+        return self.wait_ready(timeout)
+
+    def spawn(self) -> None:
+        """Start the writer process without waiting for it (see ``wait_ready``)."""
         self.process.start()
+
+    def wait_ready(self, timeout: float = 120.0) -> int:
+        if self.run_id:
+            return self.run_id
         kind, value = self._reply(timeout)
         if kind == "fatal":
             self.process.join(5)
@@ -398,6 +408,8 @@ class WriterHandle:
             return
         if kind == "fatal":
             raise DatabaseError(value)
+        if kind == "ready":
+            self.run_id = int(value)
 
     def send(self, msg: tuple[Any, ...]) -> None:
         """Put a message on the bounded queue; blocks while the writer is behind."""

@@ -5,8 +5,8 @@
 
 Generates (once) a text PDF of ``--pages`` pages (or uses ``--pdf``), then
 indexes it into a fresh database with each worker setting, ``--repeat``
-times, and prints the median wall time of the whole command and the ratio to
-the first setting. Also prints the run's own summary (pages, chunking). A
+times, interleaved, and prints the median wall time of the whole command and
+the ratio to the first setting. Also prints the run's own summary (pages, chunking). A
 benchmark, not a test: it asserts nothing.
 """
 
@@ -45,10 +45,13 @@ def main() -> None:
             print(f"generated {pdf} in {time.perf_counter() - started:.1f} s")
     print(f"document: {pdf} ({pdf.stat().st_size / 2**20:.1f} MiB)")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    results: dict[str, float] = {}
-    for workers in args.workers_list.split(","):
-        times = []
-        for i in range(args.repeat):
+    settings = args.workers_list.split(",")
+    times: dict[str, list[float]] = {w: [] for w in settings}
+    summaries: dict[str, dict[str, object]] = {}
+    # interleaved (1, auto, 1, auto, ...) so that drift on a shared machine
+    # affects every setting alike
+    for i in range(args.repeat):
+        for workers in settings:
             db = args.dir / f"bench-{workers}-{i}.db"
             for suffix in ("", "-wal", "-shm", ".lock"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
@@ -56,14 +59,18 @@ def main() -> None:
                    "--workers", workers, "--json", "--quiet"]
             started = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            times.append(time.perf_counter() - started)
-            summary = json.loads(proc.stdout) if proc.stdout else {}
-        results[workers] = statistics.median(times)
+            times[workers].append(time.perf_counter() - started)
+            summaries[workers] = json.loads(proc.stdout) if proc.stdout else {}
+            Path(str(db)).unlink(missing_ok=True)
+    results: dict[str, float] = {}
+    for workers in settings:
+        results[workers] = statistics.median(times[workers])
+        summary = summaries[workers]
         print(
-            f"--workers {workers:>4}: median {results[workers]:.2f} s {[round(t, 2) for t in times]}"
-            f"  ({summary.get('workers')} workers, {summary.get('pages')} pages, "
-            f"{summary.get('tasks')} tasks, chunked {summary.get('chunked')}, "
-            f"in-run {summary.get('seconds', 0):.2f} s)"
+            f"--workers {workers:>4}: median {results[workers]:.2f} s "
+            f"{[round(t, 2) for t in times[workers]]}  ({summary.get('workers')} workers, "
+            f"{summary.get('pages')} pages, {summary.get('tasks')} tasks, "
+            f"chunked {summary.get('chunked')})"
         )
     first = next(iter(results.values()))
     for workers, t in results.items():
