@@ -236,6 +236,8 @@ class Pool:
         self.allowed = allowed or (lambda: self.workers)
         self.log = log or (lambda _msg: None)
         self.on_submit: Callable[[Task], None] | None = None
+        # called at the top of every turn of the loop; may raise to stop the run
+        self.check: Callable[[], None] = lambda: None
         self.stats = PoolStats()
         self._epubs: list[tuple[tuple[int, float, int], Task]] = []
         self._others: list[tuple[tuple[int, float, int], Task]] = []
@@ -344,6 +346,7 @@ class Pool:
     def outcomes(self) -> Iterator[Outcome]:
         """Run until every task added (also while iterating) has an outcome."""
         while self.pending() or self.in_flight:
+            self.check()
             self._fill()
             if not self.in_flight:
                 continue

@@ -20,6 +20,8 @@ Scheduling decisions made here (see the README, "How the pool works"):
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -173,9 +175,44 @@ def index(
         raise DatabaseError(f"cannot create the index {db}: directory {db.parent} does not exist")
     lock = RunLock(db).acquire(wait=wait)
     try:
-        return _Run(roots, db, config, reporter, started).run()
+        with _StopOnSignals() as stop:
+            return _Run(roots, db, config, reporter, started, stop).run()
     finally:
         lock.release()
+
+
+class _Interrupted(Exception):
+    """Ctrl-C or SIGTERM was received; raised only at safe points of the run."""
+
+
+class _StopOnSignals:
+    """SIGINT and SIGTERM set a flag that the run checks at safe points (each
+    turn of the pool loop, each directory of the scan), so no lock inside a
+    queue or the executor is ever abandoned half-way. A second signal gives up
+    at once. Outside the main thread (library use) signals are left alone."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def check(self) -> None:
+        if self.event.is_set():
+            raise _Interrupted
+
+    def __enter__(self) -> _StopOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
@@ -204,8 +241,15 @@ def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
 
 class _Run:
     def __init__(
-        self, roots: list[str], db: Path, config: Config, reporter: Reporter, started: float
+        self,
+        roots: list[str],
+        db: Path,
+        config: Config,
+        reporter: Reporter,
+        started: float,
+        stop: _StopOnSignals | None = None,
     ) -> None:
+        self.stop = stop or _StopOnSignals()
         self.roots = roots
         self.db = db
         self.config = config
@@ -236,8 +280,10 @@ class _Run:
             self.writer.spawn()
             if not existed:
                 sizing = self._make_pool(size_pool(cfg.workers, cfg.memory_reserve, sample=cpu))
-            scanned = scan(self.roots, cfg.hidden)
+            scanned = scan(self.roots, cfg.hidden, should_stop=self.stop.check)
+            self.stop.check()
             plan = self._plan(scanned, existed)
+            self.stop.check()
             self.summary = _plan_summary(plan, dry_run=False)
             if plan.jobs and sizing is None:
                 sizing = self._make_pool(size_pool(cfg.workers, cfg.memory_reserve, sample=cpu))
@@ -251,7 +297,7 @@ class _Run:
             if plan.jobs and sizing is not None:
                 self._extract(plan, sizing.workers, sizing.reserve)
             status = "ok" if self.summary.exit_status == ExitStatus.OK else "some_failed"
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _Interrupted):
             self.summary.interrupted = True
             status = "interrupted"
         except BaseException:
@@ -358,6 +404,7 @@ class _Run:
         ).start()
         self.pool.allowed = self.governor.allowed
         self.pool.on_submit = self._started
+        self.pool.check = self.stop.check
         self.probe = probe_pages(workers)
         self.workers = workers
         for task in self._tasks(plan.jobs):

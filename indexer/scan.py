@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from indexer.errors import UsageError
@@ -58,12 +59,17 @@ def _reason(e: OSError) -> str:
     return (e.strerror or type(e).__name__).lower()
 
 
-def scan(roots: list[str], include_hidden: bool = False) -> ScanResult:
-    """List the documents under ``roots`` (already normalised)."""
+def scan(
+    roots: list[str],
+    include_hidden: bool = False,
+    should_stop: Callable[[], None] | None = None,
+) -> ScanResult:
+    """List the documents under ``roots`` (already normalised). ``should_stop``
+    is called once per directory and may raise to abandon the scan."""
     result = ScanResult(roots=roots)
     for root in roots:
         if os.path.isdir(root):
-            _walk(root, result, include_hidden)
+            _walk(root, result, include_hidden, should_stop or (lambda: None))
         else:
             _add_file(root, None, result)
     return result
@@ -84,9 +90,12 @@ def _add_file(path: str, entry: os.DirEntry[str] | None, result: ScanResult) -> 
         result.files[path] = FileEntry(path, kind, st.st_size, st.st_mtime_ns)
 
 
-def _walk(top: str, result: ScanResult, include_hidden: bool) -> None:
+def _walk(
+    top: str, result: ScanResult, include_hidden: bool, should_stop: Callable[[], None]
+) -> None:
     stack = [top]
     while stack:
+        should_stop()
         directory = stack.pop()
         try:
             with os.scandir(directory) as it:

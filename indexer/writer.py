@@ -385,6 +385,9 @@ class WriterHandle:
                     raise WriterDiedError("the writer process did not answer in time") from None
 
     def _died(self) -> IndexerError:
+        # Nobody reads the queue any more: do not let interpreter exit wait for
+        # its feeder thread, blocked on a full pipe (it would hang forever).
+        self.inbox.cancel_join_thread()
         try:
             kind, value = self.outbox.get_nowait()
             if kind == "fatal":
@@ -431,6 +434,7 @@ class WriterHandle:
         return value  # type: ignore[no-any-return]
 
     def kill(self) -> None:
+        self.inbox.cancel_join_thread()  # see _died
         if self.process.is_alive():
             self.process.kill()
         self.process.join(5)
