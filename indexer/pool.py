@@ -33,6 +33,7 @@ unless that variable is set.
 
 from __future__ import annotations
 
+import faulthandler
 import heapq
 import itertools
 import math
@@ -86,6 +87,10 @@ def _init_worker(memory_cap: int) -> None:
     handles it), and cap the address space."""
     global _memory_cap
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A segfault in a native library is reported as "worker crashed (signal
+    # 11)" in the error records; faulthandler's multi-line dump on the user's
+    # stderr would only be noise.
+    faulthandler.disable()
     from indexer.extract import epub, html, pdf, text  # noqa: F401  (warm imports)
 
     _memory_cap = memory_cap
@@ -106,28 +111,40 @@ def _ping(seconds: float) -> int:
     return os.getpid()
 
 
-def _inject_fault(path: str) -> None:
-    """Test-only: misbehave on files named after a fault (off unless INDEXER_FAULTS=1)."""
+def _inject_fault(item: Item) -> None:
+    """Test-only: misbehave on files whose name asks for it (off unless
+    INDEXER_FAULTS=1). The dash-separated words after ``fault-`` in the file
+    name say what to do: ``segv``, ``exit``, ``kill``, ``hang``, ``memory``,
+    ``raise``; ``range`` limits it to page ranges after the first (chunked
+    PDFs); ``once`` does it only the first time for each range. Example:
+    ``big-fault-range-once-raise.pdf``."""
     if os.environ.get(FAULTS_ENV) != "1":
         return
-    name = os.path.basename(path)
-    if "fault-once" in name:  # misbehave the first time only
-        marker = path + ".tripped"
+    name = os.path.basename(item.path)
+    if "fault-" not in name:
+        return
+    words = set(re.split(r"[-.]", name.split("fault-", 1)[1]))
+    if "range" in words and item.first == 1:
+        return
+    if "once" in words:
+        marker = f"{item.path}.{item.first}.tripped"
         if os.path.exists(marker):
             return
         open(marker, "w").close()
-    if "fault-segv" in name:
+    if "segv" in words:
         os.kill(os.getpid(), signal.SIGSEGV)
-    elif "fault-exit" in name:
+    elif "exit" in words:
         os._exit(3)
-    elif "fault-kill" in name:
+    elif "kill" in words:
         os.kill(os.getpid(), signal.SIGKILL)
-    elif "fault-hang" in name:
+    elif "hang" in words:
         time.sleep(3600)
-    elif "fault-memory" in name:
+    elif "memory" in words:
         hog = []
         while True:  # until the worker's memory cap stops it
             hog.append(bytearray(64 * 1024 * 1024))
+    elif "raise" in words:
+        raise RuntimeError("injected fault")
 
 
 def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
@@ -138,7 +155,7 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
         extracted: Extracted | None = None
         error: str | None = None
         try:
-            _inject_fault(item.path)
+            _inject_fault(item)
             extracted = extract(item.kind, item.path, item.first, item.last, item.limit)
         except ExtractError as e:
             error = str(e)
@@ -199,6 +216,7 @@ class PoolStats:
     rebuilds: int = 0
     isolated: int = 0  # suspect tasks rerun alone after a crash
     max_in_flight: int = 0
+    max_epub_in_flight: int = 0
 
 
 def _crash_description(e: BaseException) -> str:
@@ -319,19 +337,34 @@ class Pool:
         best = min(heaps, key=lambda h: h[0][0])
         return heapq.heappop(best)[1]
 
-    def _submit(self, task: Task) -> None:
+    def _submit(self, task: Task) -> bool:
+        """Submit ``task``; False when the executor turned out to be broken (a
+        worker died and its future has not been collected yet)."""
+        from loky.process_executor import BrokenProcessPool
+
         executor = self._ensure_executor()
+        try:
+            fut = executor.submit(run_items, task.items)
+        except BrokenProcessPool:
+            return False  # it never ran; the caller puts it back
         if self.on_submit is not None:
             self.on_submit(task)
-        fut = executor.submit(run_items, task.items)
         self.in_flight[fut] = (task, time.monotonic(), self.budget(task))
         self.stats.submitted += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, len(self.in_flight))
+        epubs = sum(1 for t, _, _ in self.in_flight.values() if t.is_epub)
+        self.stats.max_epub_in_flight = max(self.stats.max_epub_in_flight, epubs)
+        return True
 
     def _fill(self) -> None:
+        """Submit what the limits allow. Stops at a broken executor: the crash
+        is then handled when the failed futures are collected."""
         if self._suspects:
             if not self.in_flight:
-                self._submit(self._suspects.popleft())
+                suspect = self._suspects.popleft()
+                if not self._submit(suspect):
+                    self._suspects.appendleft(suspect)
+                    self._discard_broken_executor()
             return
         if any(t.alone for t, _, _ in self.in_flight.values()):
             return
@@ -340,7 +373,14 @@ class Pool:
             task = self._pop()
             if task is None:
                 return
-            self._submit(task)
+            if not self._submit(task):
+                self.add(task)
+                if not self.in_flight:  # nothing left to report the crash
+                    self._discard_broken_executor()
+                return
+
+    def _discard_broken_executor(self) -> None:
+        self._kill_executor()
 
     # -- the loop --------------------------------------------------------------------
     def outcomes(self) -> Iterator[Outcome]:

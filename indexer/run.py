@@ -119,12 +119,24 @@ class RunSummary:
                 f"interrupted: {done} of {todo} files done, the next run does the rest; "
                 f"{self.pages:,} pages in {self.seconds:.1f} s"
             )
+        events = []
+        if self.workers:
+            events.append(f"{self.workers} worker{'s' if self.workers > 1 else ''}")
+        if self.pool.get("crashes"):
+            events.append(f"{self.pool['crashes']} worker crash(es)")
+        if self.pool.get("timeouts"):
+            events.append(f"{self.pool['timeouts']} timeout(s)")
+        if self.governor.get("held_back"):
+            events.append(f"governor held back {self.governor['held_back']}x")
+        if self.unchanged or self.touched:
+            events.append(f"{self.unchanged + self.touched:,} unchanged")
         return (
             f"{self.new} new, {self.changed} changed, {self.moved} moved, "
             f"{self.deleted} deleted, {self.failed} failed"
             + (f", {self.partial} partial" if self.partial else "")
+            + (f", {self.retried} retried" if self.retried else "")
             + f"; {self.pages:,} pages in {self.seconds:.1f} s"
-            + (f" ({self.unchanged + self.touched:,} unchanged)" if self.unchanged else "")
+            + (f" ({', '.join(events)})" if events else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -434,8 +446,8 @@ class _Run:
                 doc = self.docs[e.path]
                 doc.chunked = True
                 doc.page_count = job.page_count
-                for first, last in job.ranges:
-                    for a, b in _split(first, last, chunk_pages(last - first + 1, self.workers)):
+                for first, last in job.ranges:  # as recorded: they are chunk-sized already
+                    for a, b in _split(first, last, MAX_CHUNK):
                         tasks.append(self._range_task(e.path, a, b, urgent=False))
                         doc.outstanding += 1
                 continue
