@@ -169,8 +169,10 @@ class Governor:
         interval: float = 1.0,
         on_decision: Callable[[str], None] | None = None,
         running: Callable[[], int] | None = None,
+        cpus: int | None = None,
     ) -> None:
         self.workers = workers
+        self.cpus = cpus or psutil.cpu_count() or 1
         self.reserve = reserve
         self.estimate = estimate
         self.interval = interval
@@ -183,12 +185,12 @@ class Governor:
         self._thread: threading.Thread | None = None
         self._me = psutil.Process()
         self._cpu_cache: dict[int, psutil.Process] = {}
+        psutil.cpu_percent(None)  # prime the system-wide counter for the first sample
 
     def allowed(self) -> int:
         return self._allowed
 
     def start(self) -> Governor:
-        psutil.cpu_percent(None)  # prime the system-wide counter
         self._thread = threading.Thread(target=self._loop, name="indexer-governor", daemon=True)
         self._thread.start()
         return self
@@ -229,8 +231,8 @@ class Governor:
         """Take one sample and adjust the allowance; returns it."""
         self.stats.samples += 1
         available = psutil.virtual_memory().available
-        cpus = psutil.cpu_count() or 1
-        system_busy = psutil.cpu_percent(None) / 100.0 * cpus
+        cpus = self.cpus
+        system_busy = psutil.cpu_percent(None) / 100.0 * (psutil.cpu_count() or 1)
         ours = 0.0
         for proc in self._our_processes():
             try:

@@ -170,3 +170,28 @@ def test_an_unexpected_writer_failure_is_reported_not_hidden(tmp_path: Path) -> 
     w.process.join(10)
     with pytest.raises(DatabaseError, match="writer failed"):
         w.check()
+
+
+def test_the_queue_is_bounded_so_a_slow_writer_holds_the_main_process(tmp_path: Path) -> None:
+    import threading
+
+    w = WriterHandle(str(tmp_path / "i.db"), [str(tmp_path)], queue_size=2)
+    w.start()
+    os.kill(w.process.pid, signal.SIGSTOP)  # the writer "falls behind"
+    try:
+        sent = []
+
+        def producer() -> None:
+            for i in range(5):
+                w.send(("doc", doc(f"/d{i}.txt", [(1, "x" * 1000)], kind="txt")))
+                sent.append(i)
+
+        t = threading.Thread(target=producer, daemon=True)
+        t.start()
+        time.sleep(1.5)
+        assert len(sent) <= 3  # two queued, maybe one in the feeder's hands: then it blocks
+    finally:
+        os.kill(w.process.pid, signal.SIGCONT)
+    t.join(30)
+    assert sent == [0, 1, 2, 3, 4]
+    assert w.finish("ok", {})["documents"] == 5
