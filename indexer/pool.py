@@ -91,7 +91,7 @@ def _init_worker(memory_cap: int) -> None:
     # 11)" in the error records; faulthandler's multi-line dump on the user's
     # stderr would only be noise.
     faulthandler.disable()
-    from indexer.extract import epub, html, pdf, text  # noqa: F401  (warm imports)
+    from indexer.extract import pdf  # noqa: F401  (warm import: pymupdf, the slow one)
 
     _memory_cap = memory_cap
     if memory_cap > 0:

@@ -49,6 +49,7 @@ GROUP_FILES = 32
 GROUP_BYTES = 4 * 1024 * 1024
 PAGE_EQUIVALENT_BYTES = 50_000  # EPUB/text bytes counted as one page for deadlines
 MIN_CHUNK, MAX_CHUNK = 50, 1000
+BIG_PDF_BYTES = 1024 * 1024
 # Messages the writer's queue holds at most: when the writer falls behind, the
 # main process blocks on it and submits nothing more, so the workers wait.
 WRITER_QUEUE = 32
@@ -452,9 +453,12 @@ class _Run:
                         doc.outstanding += 1
                 continue
             self.docs[e.path].outstanding = 1
-            limit = self.probe if e.kind == "pdf" else None
+            # A large PDF is probably long: its probe only learns the page
+            # count, so the other workers get ranges almost at once.
+            probe = 1 if self.workers > 1 and e.size >= BIG_PDF_BYTES else self.probe
+            limit = probe if e.kind == "pdf" else None
             item = Item(e.path, e.kind, limit=limit, want_hash=want_hash)
-            units = self.probe if e.kind == "pdf" else max(1, e.size // PAGE_EQUIVALENT_BYTES)
+            units = probe if e.kind == "pdf" else max(1, e.size // PAGE_EQUIVALENT_BYTES)
             if e.kind == "epub" or e.size >= small:
                 tasks.append(Task((item,), cost=e.size, units=units))
                 continue
