@@ -75,7 +75,9 @@ def index(
     ] = None,
     epub_concurrency: Annotated[
         int | None,
-        typer.Option(help="EPUB tasks in flight at most. [env: INDEXER_EPUB_CONCURRENCY; default: 2]"),
+        typer.Option(
+            help="EPUB tasks in flight at most. [env: INDEXER_EPUB_CONCURRENCY; default: 2]"
+        ),
     ] = None,
     timeout: Annotated[
         float | None,
@@ -116,7 +118,9 @@ def index(
     ] = None,
     hidden: Annotated[
         bool | None,
-        typer.Option("--hidden/--no-hidden", help="Index hidden files and folders. [env: INDEXER_HIDDEN]"),
+        typer.Option(
+            "--hidden/--no-hidden", help="Index hidden files and folders. [env: INDEXER_HIDDEN]"
+        ),
     ] = None,
     retry_errors: Annotated[
         bool | None,
@@ -127,12 +131,18 @@ def index(
     ] = None,
     config_file: ConfigOpt = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan (counts; paths with --verbose), change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the plan (counts; paths with --verbose), change nothing."
+        ),
     ] = False,
     wait: Annotated[
-        bool, typer.Option("--wait", help="Wait for another run on the same index instead of exiting 2.")
+        bool,
+        typer.Option("--wait", help="Wait for another run on the same index instead of exiting 2."),
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Explain sizing, governor and pool decisions.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Explain sizing, governor and pool decisions.")
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only failed files on stderr (for cron).")
     ] = False,
@@ -161,7 +171,9 @@ def index(
     reporter = Reporter(quiet=quiet, verbose=verbose)
     try:
         cfg = config_mod.resolve(flags, config_file=config_file)
-        summary = run_index([str(p) for p in paths], cfg, dry_run=dry_run, wait=wait, reporter=reporter)
+        summary = run_index(
+            [str(p) for p in paths], cfg, dry_run=dry_run, wait=wait, reporter=reporter
+        )
     except IndexerError as e:
         reporter.stop()
         _fail(e)
@@ -181,7 +193,8 @@ def index(
     if verbose and not dry_run:
         p, g = summary.pool, summary.governor
         reporter.info(
-            f"pool: {summary.sizing}; {p.get('submitted', 0)} tasks, {summary.chunked} PDFs chunked, "
+            f"pool: {summary.sizing}; {p.get('submitted', 0)} tasks, "
+            f"{summary.chunked} PDFs chunked, "
             f"{p.get('crashes', 0)} crashes, {p.get('timeouts', 0)} timeouts, "
             f"{p.get('rebuilds', 0)} rebuilds; governor: {g.get('decisions', 0)} decisions "
             f"({g.get('held_back', 0)} held back), peak worker memory "
@@ -196,7 +209,9 @@ def search(
     db: DbOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Hits to show at most.")] = 20,
     offset: Annotated[int, typer.Option(help="Skip this many hits first.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit (path, page, rank, snippet).")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per hit (path, page, rank, snippet).")
+    ] = False,
     config_file: ConfigOpt = None,
 ) -> None:
     """Search the index: ranked hits with document, page and a highlighted snippet.

@@ -117,9 +117,14 @@ def make_plan(
         path for path in stats if path not in scan.files and not _below(path, scan.unreadable_dirs)
     ]
     # full rows (with hashes) only for the few files that need them
-    docs = store.documents(
-        conn, [e.path for e in differ + partial] + vanished_paths  # type: ignore[arg-type]
-    ) if conn is not None else {}
+    docs = (
+        store.documents(
+            conn,
+            [e.path for e in differ + partial] + vanished_paths,  # type: ignore[arg-type]
+        )
+        if conn is not None
+        else {}
+    )
     for entry in partial:
         _same_content(plan, entry, docs[entry.path], retry_errors, touched=False)
     to_hash = [(entry, docs[entry.path]) for entry in differ]

@@ -45,6 +45,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from indexer.errors import ExtractError
 from indexer.extract import Extracted, extract
@@ -392,8 +393,10 @@ class Pool:
                 continue
             now = time.monotonic()
             next_deadline = min(self._deadline(s, b) for _, s, b in self.in_flight.values())
+            pings = [f for f in self._warming if not f.done()]
+            watched: list[Future[Any]] = [*self.in_flight, *pings]
             done, _ = wait(
-                list(self.in_flight) + [f for f in self._warming if not f.done()],
+                watched,
                 timeout=max(0.01, min(0.5, next_deadline - now)),
                 return_when=FIRST_COMPLETED,
             )

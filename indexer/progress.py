@@ -41,7 +41,9 @@ class Reporter:
         self.silent = silent
         self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
         interactive = self.stream.isatty() if hasattr(self.stream, "isatty") else False
-        self.show_progress = (not quiet and not silent and interactive) if progress is None else progress
+        self.show_progress = (
+            (not quiet and not silent and interactive) if progress is None else progress
+        )
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self.pages = 0

@@ -78,7 +78,8 @@ class Sizing:
             return f"{self.workers} workers (set by --workers)"
         return (
             f"{self.workers} workers = min({self.cpus} cpus, {self.by_load} idle with "
-            f"{self.load:.2f} cores busy, {self.by_memory} fitting in {self.available / GiB:.1f} GiB "
+            f"{self.load:.2f} cores busy, {self.by_memory} fitting in "
+            f"{self.available / GiB:.1f} GiB "
             f"available - {self.reserve / GiB:.1f} GiB reserve at "
             f"{self.estimate / MiB:.0f} MiB each)"
         )
@@ -283,4 +284,3 @@ class Governor:
         self.stats.log.append(line)
         if self.on_decision is not None:
             self.on_decision(line)
-

@@ -276,7 +276,7 @@ class _Run:
 
     # -- the run ------------------------------------------------------------------
     def run(self) -> RunSummary:
-        cfg, rep = self.config, self.reporter
+        cfg = self.config
         cpu = CpuSample()  # what the machine does while we scan and plan
         self.writer = WriterHandle(
             str(self.db), self.roots, cfg.batch_rows, cfg.batch_seconds, WRITER_QUEUE
@@ -373,8 +373,10 @@ class _Run:
             (
                 "plan",
                 self.roots,
-                [(j.entry.path, j.action, j.entry.kind, j.entry.size, j.entry.mtime_ns)
-                 for j in plan.jobs],
+                [
+                    (j.entry.path, j.action, j.entry.kind, j.entry.size, j.entry.mtime_ns)
+                    for j in plan.jobs
+                ],
             )
         )
         dir_roots = [r for r in self.roots if Path(r).is_dir()]
@@ -411,23 +413,24 @@ class _Run:
 
     def _extract(self, plan: Plan, workers: int, reserve: int) -> None:
         rep = self.reporter
-        assert self.pool is not None
+        pool = self.pool
+        assert pool is not None
         self.governor = Governor(
-            workers, reserve, on_decision=rep.info, running=lambda: len(self.pool.in_flight)
+            workers, reserve, on_decision=rep.info, running=lambda: len(pool.in_flight)
         ).start()
-        self.pool.allowed = self.governor.allowed
-        self.pool.on_submit = self._started
-        self.pool.check = self.stop.check
+        pool.allowed = self.governor.allowed
+        pool.on_submit = self._started
+        pool.check = self.stop.check
         self.probe = probe_pages(workers)
         self.workers = workers
         for task in self._tasks(plan.jobs):
-            self.pool.add(task)
+            pool.add(task)
         rep.start(len(plan.jobs))
-        for outcome in self.pool.outcomes():
+        for outcome in pool.outcomes():
             self._outcome(outcome)
             self.writer.check()  # type: ignore[union-attr]
-        self.summary.tasks = self.pool.stats.submitted
-        self.summary.pool = asdict(self.pool.stats)
+        self.summary.tasks = pool.stats.submitted
+        self.summary.pool = asdict(pool.stats)
 
     def _started(self, task: Task) -> None:
         paths = [i.path for i in task.items if i.first == 1 or self.docs[i.path].job.ranges]
@@ -472,9 +475,9 @@ class _Run:
         return tasks
 
     def _group_task(self, items: list[Item], size: int) -> Task:
-        units = sum(
-            self.probe if i.kind == "pdf" else 1 for i in items
-        ) + size // PAGE_EQUIVALENT_BYTES
+        units = (
+            sum(self.probe if i.kind == "pdf" else 1 for i in items) + size // PAGE_EQUIVALENT_BYTES
+        )
         return Task(tuple(items), cost=size, units=units)
 
     def _range_task(self, path: str, first: int, last: int, urgent: bool = True) -> Task:

@@ -176,7 +176,11 @@ def under_root(root: str) -> tuple[str, tuple[str, str, str]]:
     """SQL condition (on an indexed column) for 'path is root or below it'."""
     prefix = root.rstrip(os.sep) + os.sep
     # '/' + 1 == '0': every path starting with prefix sorts in [prefix, prefix0)
-    return "(path = ? OR (path >= ? AND path < ?))", (root, prefix, prefix[:-1] + chr(ord(os.sep) + 1))
+    return "(path = ? OR (path >= ? AND path < ?))", (
+        root,
+        prefix,
+        prefix[:-1] + chr(ord(os.sep) + 1),
+    )
 
 
 def stats_under(
@@ -204,7 +208,7 @@ def documents(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, DocRo
         r = conn.execute(sql, (path,)).fetchone()
         if r is not None:
             ranges = tuple(tuple(x) for x in json.loads(r[8])) if r[8] else ()
-            out[r[1]] = DocRow(*r[:8], ranges)
+            out[r[1]] = DocRow._make((*r[:8], ranges))
     return out
 
 

@@ -104,8 +104,7 @@ class _Writer:
             "UPDATE runs SET status = 'died', finished_at = ? WHERE status = 'running'", (now,)
         )
         self.conn.execute(
-            "UPDATE jobs SET state = 'pending', attempts = attempts + 1 "
-            "WHERE state = 'in_progress'"
+            "UPDATE jobs SET state = 'pending', attempts = attempts + 1 WHERE state = 'in_progress'"
         )
         cur = self.conn.execute(
             "INSERT INTO runs (pid, started_at, status, roots) VALUES (?, ?, 'running', ?)",
@@ -160,9 +159,13 @@ class _Writer:
         row = self.conn.execute("SELECT id FROM documents WHERE path = ?", (d.path,)).fetchone()
         status = d.status
         if status is None:
-            kept = row is not None and d.mode == "ranges" and self.conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM pages WHERE doc_id = ?)", (row[0],)
-            ).fetchone()[0]
+            kept = (
+                row is not None
+                and d.mode == "ranges"
+                and self.conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pages WHERE doc_id = ?)", (row[0],)
+                ).fetchone()[0]
+            )
             status = "ok" if pages or kept else "empty"
         values = (
             d.kind,

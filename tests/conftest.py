@@ -84,10 +84,7 @@ def check_against_manifest(db: Path, base: Path, rows: list[dict[str, str]]) -> 
     """Problems found comparing the index with a manifest; [] when all agree."""
     problems = []
     conn = sqlite3.connect(db)
-    docs = {
-        r[0]: r[1:]
-        for r in conn.execute("SELECT path, status, pages, error FROM documents")
-    }
+    docs = {r[0]: r[1:] for r in conn.execute("SELECT path, status, pages, error FROM documents")}
     errors = {r[0]: r[1] for r in conn.execute("SELECT path, reason FROM errors")}
     conn.close()
     for row in rows:
@@ -108,9 +105,7 @@ def check_against_manifest(db: Path, base: Path, rows: list[dict[str, str]]) -> 
             phrase = '"' + row["probe_phrase"] + '"'
             hits = search_json(db, phrase)
             if not any(h["path"] == path and h["page"] == int(row["probe_page"]) for h in hits):
-                problems.append(
-                    f"{row['path']}: {phrase} not found on page {row['probe_page']}"
-                )
+                problems.append(f"{row['path']}: {phrase} not found on page {row['probe_page']}")
     return problems
 
 
@@ -142,5 +137,4 @@ def db_snapshot(db: Path) -> dict[str, object]:
         ).fetchall()
     finally:
         conn.close()
-    return {"docs": docs, "pages": pages, "integrity": check,
-            "fts_integrity": fts_check == []}
+    return {"docs": docs, "pages": pages, "integrity": check, "fts_integrity": fts_check == []}

@@ -23,13 +23,17 @@ from tests.conftest import (
 
 
 @pytest.fixture(scope="module")
-def fixtures_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def fixtures_db(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
     db = tmp_path_factory.mktemp("cli") / "fixtures.db"
     proc = run_cli("index", FIXTURES, "--db", db)
     return db, proc
 
 
-def test_index_fixtures_matches_expected(fixtures_db: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_index_fixtures_matches_expected(
+    fixtures_db: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
     db, proc = fixtures_db
     assert proc.returncode == 1, proc.stderr  # the broken fixtures fail, the run finishes
     assert check_against_manifest(db, FIXTURES, read_manifest(FIXTURES / "EXPECTED.tsv")) == []
@@ -60,13 +64,17 @@ def test_search_output_formats(fixtures_db: tuple[Path, subprocess.CompletedProc
     code, out, _ = invoke("search", "lighthouses OR kerosene", "--db", db, "--json")
     hits = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and {(Path(h["path"]).name, h["page"]) for h in hits} == {
-        ("field-guide.pdf", 1), ("field-guide.pdf", 4)}
+        ("field-guide.pdf", 1),
+        ("field-guide.pdf", 4),
+    }
     assert set(hits[0]) == {"path", "page", "rank", "snippet"}
     code, out, _ = invoke("search", "narwhal", "--db", db)
     assert (code, out) == (1, "")
 
 
-def test_search_into_a_closed_pipe_exits_quietly(fixtures_db: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_search_into_a_closed_pipe_exits_quietly(
+    fixtures_db: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
     db, _ = fixtures_db
     cmd = f"{sys.executable} -m indexer search 'the OR a' --db {db} --limit 100 | head -c 10"
     proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, cwd=REPO)
@@ -90,7 +98,9 @@ def test_python_m_and_help() -> None:
         (["stats", "--db", str(FIXTURES / "good/notes.txt")], "is not an SQLite database"),
     ],
 )
-def test_fatal_errors_are_one_line_with_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+def test_fatal_errors_are_one_line_with_exit_2(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
     proc = run_cli(*args, cwd=tmp_path)
     assert proc.returncode == 2
     assert message in proc.stderr.splitlines()[0]
@@ -110,8 +120,12 @@ def test_all_good_files_exit_0_and_stats(tmp_path: Path) -> None:
 def test_default_db_and_env(tmp_path: Path) -> None:
     proc = run_cli("index", FIXTURES / "good" / "notes.txt", cwd=tmp_path)
     assert proc.returncode == 0 and (tmp_path / "index.db").is_file()
-    proc = run_cli("index", FIXTURES / "good" / "notes.txt", cwd=tmp_path,
-                   env={"INDEXER_DB": str(tmp_path / "env.db")})
+    proc = run_cli(
+        "index",
+        FIXTURES / "good" / "notes.txt",
+        cwd=tmp_path,
+        env={"INDEXER_DB": str(tmp_path / "env.db")},
+    )
     assert proc.returncode == 0 and (tmp_path / "env.db").is_file()
 
 
@@ -124,8 +138,13 @@ def test_permission_denied_file_is_an_error_record(tmp_path: Path) -> None:
         # root reads anything; without these two capabilities the mode bits apply to it too
         drop = "-dac_override,-dac_read_search"
         cmd = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--", *cmd]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == 1, proc.stderr
     assert f"{docs / 'notes.txt'}: permission denied" in proc.stderr.splitlines()
     conn = sqlite3.connect(tmp_path / "i.db")

@@ -8,7 +8,7 @@ import pytest
 
 from indexer.config import KNOBS, Config, env_name, parse_size, resolve
 from indexer.errors import UsageError
-from tests.conftest import invoke, run_cli
+from tests.conftest import run_cli
 
 
 def test_precedence_flag_env_file_default(tmp_path: Path) -> None:
@@ -17,7 +17,12 @@ def test_precedence_flag_env_file_default(tmp_path: Path) -> None:
     env = {"INDEXER_WORKERS": "5", "INDEXER_TIMEOUT": "45"}
     cfg = resolve({"workers": "7"}, env=env, config_file=cfg_file)
     assert (cfg.workers, cfg.timeout, cfg.worker_memory, cfg.hidden, cfg.batch_rows) == (
-        7, 45.0, 2**30, True, 5000)
+        7,
+        45.0,
+        2**30,
+        True,
+        5000,
+    )
     assert cfg.sources["workers"] == "flag"
     assert cfg.sources["timeout"] == "env INDEXER_TIMEOUT"
     assert cfg.sources["worker_memory"] == f"file {cfg_file}"
@@ -32,8 +37,12 @@ def test_config_file_locations(tmp_path: Path) -> None:
     assert resolve(env={"XDG_CONFIG_HOME": str(tmp_path)}).epub_concurrency == 4
     other = tmp_path / "other.toml"
     other.write_text("epub_concurrency = 6\n")
-    assert resolve(env={"INDEXER_CONFIG": str(other), "XDG_CONFIG_HOME": str(tmp_path)}
-                   ).epub_concurrency == 6
+    assert (
+        resolve(
+            env={"INDEXER_CONFIG": str(other), "XDG_CONFIG_HOME": str(tmp_path)}
+        ).epub_concurrency
+        == 6
+    )
     assert resolve(env={"XDG_CONFIG_HOME": str(tmp_path / "none")}) == Config()
 
 
@@ -47,8 +56,9 @@ def test_config_file_locations(tmp_path: Path) -> None:
         ({}, {}, "workers = [", "is not valid TOML"),
     ],
 )
-def test_bad_values_are_usage_errors(flags: dict[str, str], env: dict[str, str], text: str,
-                                     message: str, tmp_path: Path) -> None:
+def test_bad_values_are_usage_errors(
+    flags: dict[str, str], env: dict[str, str], text: str, message: str, tmp_path: Path
+) -> None:
     path = None
     if text:
         path = tmp_path / "c.toml"

@@ -15,12 +15,16 @@ from tests.conftest import check_against_manifest, read_manifest, run_cli
 
 
 @pytest.fixture(scope="module")
-def corpus_run(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def corpus_run(
+    corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
     db = tmp_path_factory.mktemp("corpus") / "corpus.db"
     return db, run_cli("index", corpus, "--db", db, timeout=600)
 
 
-def test_corpus_run_finishes_with_status_1_and_a_valid_index(corpus_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_corpus_run_finishes_with_status_1_and_a_valid_index(
+    corpus_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
     db, proc = corpus_run
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
@@ -29,21 +33,27 @@ def test_corpus_run_finishes_with_status_1_and_a_valid_index(corpus_run: tuple[P
     conn.execute("INSERT INTO pages_fts (pages_fts, rank) VALUES ('integrity-check', 1)")
 
 
-def test_every_manifest_row_is_indexed_as_expected(corpus: Path, corpus_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_every_manifest_row_is_indexed_as_expected(
+    corpus: Path, corpus_run: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
     db, _ = corpus_run
     rows = read_manifest(corpus / "MANIFEST.tsv")
     assert len(rows) > 200
     assert check_against_manifest(db, corpus, rows) == []
 
 
-def test_every_error_has_a_stderr_line(corpus: Path, corpus_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_every_error_has_a_stderr_line(
+    corpus: Path, corpus_run: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
     _, proc = corpus_run
     for row in read_manifest(corpus / "MANIFEST.tsv"):
         if row["expect"] == "error":
             assert f"{corpus / row['path']}: " in proc.stderr
 
 
-def test_a_rerun_does_nothing(corpus: Path, corpus_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_a_rerun_does_nothing(
+    corpus: Path, corpus_run: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
     db, _ = corpus_run
     proc = run_cli("index", corpus, "--db", db)
     assert proc.returncode == 0, proc.stderr

@@ -30,7 +30,7 @@ def test_legacy_encodings_are_decoded(encoding: str) -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (codecs.BOM_UTF8 + "bom".encode(), ("utf-8", 3)),
+        (codecs.BOM_UTF8 + b"bom", ("utf-8", 3)),
         (codecs.BOM_UTF16_LE + "bom".encode("utf-16-le"), ("utf-16-le", 2)),
         (codecs.BOM_UTF16_BE + "bom".encode("utf-16-be"), ("utf-16-be", 2)),
         ("no bom here, long enough".encode("utf-16-le"), ("utf-16-le", 0)),
@@ -72,8 +72,15 @@ def test_malformed_and_empty_markup() -> None:
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("a.PDF", "pdf"), ("b.epub", "epub"), ("c.md", "md"), ("d.htm", "html"),
-     ("e.txt", "txt"), ("f.docx", None), ("noext", None)],
+    [
+        ("a.PDF", "pdf"),
+        ("b.epub", "epub"),
+        ("c.md", "md"),
+        ("d.htm", "html"),
+        ("e.txt", "txt"),
+        ("f.docx", None),
+        ("noext", None),
+    ],
 )
 def test_kinds_come_from_extensions(name: str, kind: str | None) -> None:
     assert kind_of(name) == kind

@@ -22,16 +22,23 @@ from tools.docgen import write_long_pdf, write_pdf
 
 def run(root: Path | list[Path], db: Path, **kw: object) -> RunSummary:
     roots = [str(r) for r in (root if isinstance(root, list) else [root])]
-    cfg = Config(db=db, workers=2, **{k: v for k, v in kw.items() if k in Config.__dataclass_fields__})
+    cfg = Config(
+        db=db, workers=2, **{k: v for k, v in kw.items() if k in Config.__dataclass_fields__}
+    )
     return index(roots, cfg, dry_run=bool(kw.get("dry_run", False)))
 
 
 def page_ids(db: Path, path: Path) -> list[int]:
     conn = sqlite3.connect(db)
     try:
-        return [r[0] for r in conn.execute(
-            "SELECT p.id FROM pages p JOIN documents d ON d.id = p.doc_id WHERE d.path = ? "
-            "ORDER BY p.page", (str(path),))]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT p.id FROM pages p JOIN documents d ON d.id = p.doc_id WHERE d.path = ? "
+                "ORDER BY p.page",
+                (str(path),),
+            )
+        ]
     finally:
         conn.close()
 
@@ -39,9 +46,13 @@ def page_ids(db: Path, path: Path) -> list[int]:
 def texts(db: Path) -> dict[str, str]:
     conn = sqlite3.connect(db)
     try:
-        return {os.path.basename(p): t for p, t in conn.execute(
-            "SELECT d.path, group_concat(p.text, ' ') FROM documents d "
-            "JOIN pages p ON p.doc_id = d.id GROUP BY d.id")}
+        return {
+            os.path.basename(p): t
+            for p, t in conn.execute(
+                "SELECT d.path, group_concat(p.text, ' ') FROM documents d "
+                "JOIN pages p ON p.doc_id = d.id GROUP BY d.id"
+            )
+        }
     finally:
         conn.close()
 
@@ -76,7 +87,9 @@ def test_every_kind_of_change_does_only_its_work(fixture_copy: Path, tmp_path: P
     assert db_snapshot(db) == db_snapshot(fresh)
 
 
-def test_failed_files_are_retried_only_when_changed_or_asked(fixture_copy: Path, tmp_path: Path) -> None:
+def test_failed_files_are_retried_only_when_changed_or_asked(
+    fixture_copy: Path, tmp_path: Path
+) -> None:
     db = tmp_path / "i.db"
     run(fixture_copy / "broken", db)
     s = run(fixture_copy / "broken", db)
@@ -97,7 +110,9 @@ def test_roots_not_named_are_left_alone(fixture_copy: Path, tmp_path: Path) -> N
     s = run(fixture_copy / "good", db)
     assert s.deleted == 0
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM documents WHERE path LIKE '%/empty/%'").fetchone() == (2,)
+    assert conn.execute(
+        "SELECT count(*) FROM documents WHERE path LIKE '%/empty/%'"
+    ).fetchone() == (2,)
     conn.close()
     s = run([fixture_copy / "good", fixture_copy], db)
     assert s.deleted == 2

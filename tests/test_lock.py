@@ -33,8 +33,19 @@ def test_wait_waits_for_the_holder(tmp_path: Path) -> None:
     lock = RunLock(db).acquire()
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "indexer", "index", str(FIXTURES / "good"), "--db", str(db), "--wait"],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        [
+            sys.executable,
+            "-m",
+            "indexer",
+            "index",
+            str(FIXTURES / "good"),
+            "--db",
+            str(db),
+            "--wait",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     time.sleep(1.5)
     assert proc.poll() is None  # still waiting
@@ -47,12 +58,17 @@ def test_wait_waits_for_the_holder(tmp_path: Path) -> None:
 def test_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; sys.path.insert(0, sys.argv[1]);"
-         "from indexer.lock import RunLock; from pathlib import Path;"
-         "RunLock(Path(sys.argv[2])).acquire(); print('held', flush=True); time.sleep(600)",
-         str(REPO), str(db)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; sys.path.insert(0, sys.argv[1]);"
+            "from indexer.lock import RunLock; from pathlib import Path;"
+            "RunLock(Path(sys.argv[2])).acquire(); print('held', flush=True); time.sleep(600)",
+            str(REPO),
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     assert f"pid {holder.pid}" in RunLock(db).holder()
@@ -72,7 +88,9 @@ def test_search_works_while_a_run_is_writing(tmp_path: Path) -> None:
     write_long_pdf(docs / "long.pdf", 1500)
     proc = subprocess.Popen(
         [sys.executable, "-m", "indexer", "index", str(docs), "--db", str(db), "--workers", "1"],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:
         searched = 0

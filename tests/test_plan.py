@@ -19,9 +19,23 @@ def index_as(db: Path, root: Path, statuses: dict[str, str]) -> None:
     for path, entry in scan([str(root)]).files.items():
         status = statuses.get(os.path.basename(path))
         ranges = [(2, 3, "timed out")] if status == "partial" else []
-        w.send(("doc", DocMsg(path, entry.kind, entry.size, entry.mtime_ns, sha256_file(path),
-                              status, 5, [(1, "text")], ranges,
-                              "boom" if status in ("error", "partial") else None)))
+        w.send(
+            (
+                "doc",
+                DocMsg(
+                    path,
+                    entry.kind,
+                    entry.size,
+                    entry.mtime_ns,
+                    sha256_file(path),
+                    status,
+                    5,
+                    [(1, "text")],
+                    ranges,
+                    "boom" if status in ("error", "partial") else None,
+                ),
+            )
+        )
     w.finish("ok", {})
 
 
@@ -36,8 +50,15 @@ def plan_for(db: Path, root: Path, retry_errors: bool = False):  # type: ignore[
 def test_every_kind_of_change(tmp_path: Path) -> None:
     root = tmp_path / "docs"
     root.mkdir()
-    for name in ["same.txt", "touched.txt", "edited.txt", "moved.txt", "gone.txt",
-                 "failed.txt", "partial.pdf"]:
+    for name in [
+        "same.txt",
+        "touched.txt",
+        "edited.txt",
+        "moved.txt",
+        "gone.txt",
+        "failed.txt",
+        "partial.pdf",
+    ]:
         (root / name).write_text(f"content of {name}")
     db = tmp_path / "i.db"
     index_as(db, root, {"failed.txt": "error", "partial.pdf": "partial"})
@@ -55,14 +76,17 @@ def test_every_kind_of_change(tmp_path: Path) -> None:
     retry = next(j for j in plan.jobs if j.action == "retry")
     assert retry.ranges == ((2, 3),) and retry.page_count == 5
     assert [(os.path.basename(a), os.path.relpath(b.path, root)) for a, b in plan.moved] == [
-        ("moved.txt", "sub/renamed.txt")]
+        ("moved.txt", "sub/renamed.txt")
+    ]
     assert [os.path.basename(e.path) for e in plan.touched] == ["touched.txt"]
     assert [os.path.basename(p) for p in plan.deleted] == ["gone.txt"]
     assert (plan.unchanged, plan.skipped_errors) == (1, 1)
 
     again = plan_for(db, root, retry_errors=True)
     assert {os.path.basename(j.entry.path) for j in again.jobs if j.action == "retry"} == {
-        "failed.txt", "partial.pdf"}
+        "failed.txt",
+        "partial.pdf",
+    }
 
 
 def test_unreadable_directories_are_not_purged(tmp_path: Path) -> None:

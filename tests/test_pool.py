@@ -34,9 +34,22 @@ def run_indexer(
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "indexer", "index", str(docs), "--db", str(db), "--json",
-         "--verbose", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "indexer",
+            "index",
+            str(docs),
+            "--db",
+            str(db),
+            "--json",
+            "--verbose",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
         start_new_session=True,
     )
     out, err = proc.communicate(timeout=timeout)
@@ -85,7 +98,14 @@ def test_crash_table(name: str, status: str, why: str | None, tmp_path: Path) ->
     shm_before = set(os.listdir("/dev/shm"))
     db = tmp_path / "i.db"
     proc, summary, left = run_indexer(
-        docs, db, "--timeout", "2", "--worker-memory", "300M", "--small-file-kb", "1",
+        docs,
+        db,
+        "--timeout",
+        "2",
+        "--worker-memory",
+        "300M",
+        "--small-file-kb",
+        "1",
         tmpdir=tmpdir,
     )
     assert proc.returncode == (0 if status == "ok" else 1), proc.stderr
@@ -135,9 +155,14 @@ def test_failed_ranges_make_a_partial_document_and_only_they_are_retried(tmp_pat
     assert summary["tasks"] == len(ranges)  # only the failed ranges were extracted
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT status, error, failed_ranges FROM documents").fetchone() == (
-        "ok", None, None)
+        "ok",
+        None,
+        None,
+    )
     got = [t for (t,) in conn.execute("SELECT text FROM pages ORDER BY page")]
-    assert [r[0] for r in conn.execute("SELECT id FROM pages WHERE page <= 50 ORDER BY page")] == first_ids
+    assert [
+        r[0] for r in conn.execute("SELECT id FROM pages WHERE page <= 50 ORDER BY page")
+    ] == first_ids
     conn.close()
     assert len(got) == 400 and all(g.startswith(f"page{i:05d}") for i, g in enumerate(got, 1))
     assert [" ".join(t.split()) for t in got] == [" ".join(t.split()) for t in texts]

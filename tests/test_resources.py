@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from indexer.resources import GiB, MiB, CpuSample, Governor, size_pool
+from indexer.resources import CpuSample, GiB, Governor, MiB, size_pool
 from tests.conftest import FIXTURES, run_cli
 
 HOG = 1536 * MiB
@@ -20,11 +20,17 @@ HOG = 1536 * MiB
 def start_hog(size: int) -> subprocess.Popen[str]:
     """Another process that really takes ``size`` bytes of memory (touched)."""
     hog = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys; b = bytearray(int(sys.argv[1]));"
-         "b[::4096] = b'x' * len(b[::4096]);"  # touch every page
-         "print('ready', flush=True); sys.stdin.read()", str(size)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys; b = bytearray(int(sys.argv[1]));"
+            "b[::4096] = b'x' * len(b[::4096]);"  # touch every page
+            "print('ready', flush=True); sys.stdin.read()",
+            str(size),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert hog.stdout is not None and hog.stdout.readline().strip() == "ready"
     return hog
@@ -39,8 +45,14 @@ def test_governor_holds_back_under_real_memory_pressure_and_recovers() -> None:
     decisions: list[str] = []
     # cpus=64: other processes' CPU use (the previous tests') never caps this pool,
     # so what is tested is the memory rule alone, on real memory readings
-    gov = Governor(workers=2, reserve=reserve, estimate=64 * MiB, on_decision=decisions.append,
-                   running=lambda: 2, cpus=64)
+    gov = Governor(
+        workers=2,
+        reserve=reserve,
+        estimate=64 * MiB,
+        on_decision=decisions.append,
+        running=lambda: 2,
+        cpus=64,
+    )
     assert gov.sample() == 2
     hog = start_hog(HOG)
     try:
@@ -81,7 +93,9 @@ def test_cpu_sample_counts_other_processes_not_ours() -> None:
     # a spinner that is not ours: double-forked, so init adopts it
     out = subprocess.run(
         ["sh", "-c", f"{sys.executable} -c 'while True: pass' >/dev/null 2>&1 & echo $!"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     stranger = psutil.Process(int(out.stdout))
     try:
@@ -107,8 +121,16 @@ def test_a_real_lowered_memory_limit_shrinks_the_pool(tmp_path: Path) -> None:
     """--memory-reserve above what is available: one worker, and the governor
     holds back (the run still completes)."""
     reserve = int(psutil.virtual_memory().available + 2 * GiB)
-    proc = run_cli("index", FIXTURES / "good", "--db", tmp_path / "i.db", "--verbose", "--json",
-                   "--memory-reserve", str(reserve))
+    proc = run_cli(
+        "index",
+        FIXTURES / "good",
+        "--db",
+        tmp_path / "i.db",
+        "--verbose",
+        "--json",
+        "--memory-reserve",
+        str(reserve),
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["workers"] == 1 and summary["indexed"] == 8

@@ -161,7 +161,9 @@ def test_kill_9_of_the_writer(gen_corpus: Path, clean: dict[str, object], tmp_pa
     rerun_matches_clean(gen_corpus, db, clean)
 
 
-def test_kill_9_of_a_worker_fails_nothing(gen_corpus: Path, clean: dict[str, object], tmp_path: Path) -> None:
+def test_kill_9_of_a_worker_fails_nothing(
+    gen_corpus: Path, clean: dict[str, object], tmp_path: Path
+) -> None:
     db = tmp_path / "i.db"
     proc = start(gen_corpus, db, "--verbose", "--json")
     wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.2)

@@ -14,8 +14,16 @@ from indexer.scan import normalize_roots, scan
 def make_tree(root: Path) -> None:
     (root / "sub" / "deeper").mkdir(parents=True)
     (root / ".hidden").mkdir()
-    for rel in ["a.pdf", "b.TXT", "sub/c.epub", "sub/deeper/d.md", "e.docx", ".hidden/f.txt",
-                ".g.txt", "sub/h.html"]:
+    for rel in [
+        "a.pdf",
+        "b.TXT",
+        "sub/c.epub",
+        "sub/deeper/d.md",
+        "e.docx",
+        ".hidden/f.txt",
+        ".g.txt",
+        "sub/h.html",
+    ]:
         (root / rel).write_text("x")
 
 

@@ -16,12 +16,51 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("search") / "i.db"
     w = WriterHandle(str(db), ["/"])
     w.start()
-    w.send(("doc", DocMsg("/whales.txt", "txt", 1, 1, "a", None, 1,
-                          [(1, "The white whale, the white whale! Ahab hunted the whale.")])))
-    w.send(("doc", DocMsg("/book.pdf", "pdf", 1, 1, "b", None, 3,
-                          [(1, "A book about ships."), (3, "Once a whale was seen from the ship.")])))
-    w.send(("doc", DocMsg("/e-mail.md", "md", 1, 1, "c", None, 1,
-                          [(1, "Send an e-mail about C++ and the file.")])))
+    w.send(
+        (
+            "doc",
+            DocMsg(
+                "/whales.txt",
+                "txt",
+                1,
+                1,
+                "a",
+                None,
+                1,
+                [(1, "The white whale, the white whale! Ahab hunted the whale.")],
+            ),
+        )
+    )
+    w.send(
+        (
+            "doc",
+            DocMsg(
+                "/book.pdf",
+                "pdf",
+                1,
+                1,
+                "b",
+                None,
+                3,
+                [(1, "A book about ships."), (3, "Once a whale was seen from the ship.")],
+            ),
+        )
+    )
+    w.send(
+        (
+            "doc",
+            DocMsg(
+                "/e-mail.md",
+                "md",
+                1,
+                1,
+                "c",
+                None,
+                1,
+                [(1, "Send an e-mail about C++ and the file.")],
+            ),
+        )
+    )
     w.finish("ok", {})
     return db
 

@@ -81,7 +81,8 @@ def test_upgrade_steps_run_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     seen = []
     monkeypatch.setattr(store, "SCHEMA_VERSION", store.SCHEMA_VERSION + 1)
     monkeypatch.setitem(
-        store.UPGRADES, store.SCHEMA_VERSION - 1,
+        store.UPGRADES,
+        store.SCHEMA_VERSION - 1,
         lambda c: seen.append(c.execute("ALTER TABLE documents ADD COLUMN title TEXT")),
     )
     conn = store.open_for_writing(tmp_path / "i.db")
@@ -95,7 +96,8 @@ def test_under_root_matches_the_root_and_below_only(tmp_path: Path) -> None:
     for i, p in enumerate(["/data/a.pdf", "/data/sub/b.pdf", "/data2/c.pdf", "/dat.pdf"]):
         conn.execute(
             "INSERT INTO documents (path, kind, size, mtime_ns, status, indexed_at) "
-            "VALUES (?, 'pdf', ?, 1, 'ok', 'now')", (p, i),
+            "VALUES (?, 'pdf', ?, 1, 'ok', 'now')",
+            (p, i),
         )
     assert sorted(store.documents_under(conn, ["/data"])) == ["/data/a.pdf", "/data/sub/b.pdf"]
     assert sorted(store.documents_under(conn, ["/data2/c.pdf"])) == ["/data2/c.pdf"]

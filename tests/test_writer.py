@@ -21,8 +21,13 @@ from tests.conftest import REPO
 
 def doc(path: str, pages: list[tuple[int, str]], **kw: object) -> DocMsg:
     fields: dict[str, object] = {
-        "kind": "pdf", "size": 10, "mtime_ns": 1, "sha256": "h-" + path, "status": None,
-        "page_count": max((n for n, _ in pages), default=1), "pages": pages,
+        "kind": "pdf",
+        "size": 10,
+        "mtime_ns": 1,
+        "sha256": "h-" + path,
+        "status": None,
+        "page_count": max((n for n, _ in pages), default=1),
+        "pages": pages,
     }
     fields.update(kw)
     return DocMsg(path=path, **fields)  # type: ignore[arg-type]
@@ -46,7 +51,8 @@ def test_documents_pages_and_status(tmp_path: Path) -> None:
     stats = w.finish("ok", {})
     assert stats["documents"] == 3 and stats["pages"] == 2
     assert rows(db, "SELECT path, status, error FROM documents ORDER BY path") == [
-        ("/a.pdf", "ok", None), ("/e.pdf", "empty", None),
+        ("/a.pdf", "ok", None),
+        ("/e.pdf", "empty", None),
         ("/x.pdf", "error", "encrypted: a password is required"),
     ]
     assert rows(db, "SELECT reason FROM errors") == [("encrypted: a password is required",)]
@@ -62,7 +68,10 @@ def test_parts_are_published_in_page_order_with_the_doc(tmp_path: Path) -> None:
     w.send(("doc", doc("/big.pdf", [], page_count=4)))
     w.finish("ok", {})
     assert rows(db, "SELECT page, text FROM pages ORDER BY id") == [
-        (1, "one"), (2, "two"), (3, "three"), (4, "four"),
+        (1, "one"),
+        (2, "two"),
+        (3, "three"),
+        (4, "four"),
     ]
 
 
@@ -130,8 +139,9 @@ def test_writer_commits_and_exits_when_its_parent_dies(tmp_path: Path) -> None:
         import time; time.sleep(0.5)
         os._exit(0)   # the parent dies without finishing
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     writer_pid = int(proc.stdout.split()[0])
     deadline = time.monotonic() + 15
     while psutil.pid_exists(writer_pid) and psutil.Process(writer_pid).status() != "zombie":

@@ -55,8 +55,19 @@ def main() -> None:
             db = args.dir / f"bench-{workers}-{i}.db"
             for suffix in ("", "-wal", "-shm", ".lock"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
-            cmd = [sys.executable, "-m", "indexer", "index", str(pdf), "--db", str(db),
-                   "--workers", workers, "--json", "--quiet"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "indexer",
+                "index",
+                str(pdf),
+                "--db",
+                str(db),
+                "--workers",
+                workers,
+                "--json",
+                "--quiet",
+            ]
             started = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             times[workers].append(time.perf_counter() - started)

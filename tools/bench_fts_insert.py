@@ -33,11 +33,15 @@ def load(pages: list[tuple[int, str]], trigger: bool, automerge_off: bool) -> fl
         conn.execute("INSERT INTO pages_fts (pages_fts, rank) VALUES ('automerge', 0)")
     started = time.perf_counter()
     conn.execute("BEGIN")
-    conn.execute("INSERT INTO documents (id, path, kind, size, mtime_ns, status, indexed_at) "
-                 "VALUES (1, '/x', 'pdf', 1, 1, 'ok', 'now')")
+    conn.execute(
+        "INSERT INTO documents (id, path, kind, size, mtime_ns, status, indexed_at) "
+        "VALUES (1, '/x', 'pdf', 1, 1, 'ok', 'now')"
+    )
     conn.executemany("INSERT INTO pages (doc_id, page, text) VALUES (1, ?, ?)", pages)
     if not trigger:
-        conn.execute("INSERT INTO pages_fts (rowid, text) SELECT id, text FROM pages WHERE doc_id = 1")
+        conn.execute(
+            "INSERT INTO pages_fts (rowid, text) SELECT id, text FROM pages WHERE doc_id = 1"
+        )
     conn.execute("COMMIT")
     seconds = time.perf_counter() - started
     conn.close()
@@ -47,7 +51,9 @@ def load(pages: list[tuple[int, str]], trigger: bool, automerge_off: bool) -> fl
 
 
 def main() -> None:
-    default = Path(__file__).resolve().parent.parent.parent / "shared/corpus/pdf/large/sicp-jrincayc.pdf"
+    default = (
+        Path(__file__).resolve().parent.parent.parent / "shared/corpus/pdf/large/sicp-jrincayc.pdf"
+    )
     pdf = sys.argv[1] if len(sys.argv) > 1 else str(default)
     pages = extract_pdf(pdf).pages
     chars = sum(len(t) for _, t in pages)
@@ -56,7 +62,8 @@ def main() -> None:
         for automerge_off in (False, True):
             runs = sorted(load(pages, trigger, automerge_off) for _ in range(3))
             label = ("per-row trigger" if trigger else "one INSERT...SELECT") + (
-                ", automerge=0" if automerge_off else "")
+                ", automerge=0" if automerge_off else ""
+            )
             print(f"{label:36s} median {runs[1]:.3f} s = {len(pages) / runs[1]:,.0f} rows/s")
     print(f"machine: {os.cpu_count()} cores")
 

@@ -37,7 +37,9 @@ def build(root: Path, n: int) -> None:
     marker.write_text("")
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
+def timed(
+    cmd: list[str], env: dict[str, str] | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     return time.perf_counter() - started, proc
@@ -58,7 +60,9 @@ def main() -> None:
     print(f"tree: {args.files:,} files under {root} ({time.perf_counter() - t0:.1f} s to build)")
     if not db.exists():
         seconds, proc = timed(indexer, env)
-        print(f"initial index: {seconds:.1f} s (exit {proc.returncode}) {proc.stderr.strip()[-200:]}")
+        print(
+            f"initial index: {seconds:.1f} s (exit {proc.returncode}) {proc.stderr.strip()[-200:]}"
+        )
 
     finds, stat_finds, noops = [], [], []
     for _ in range(args.repeat):
@@ -76,8 +80,10 @@ def main() -> None:
     print(f"find -printf size+mtime: median {stat_s:.3f} s  {[round(x, 3) for x in stat_finds]}")
     print(f"indexer no-op re-run: median {noop_s:.3f} s  {[round(x, 3) for x in noops]}")
     print(f"  last summary: {summary}")
-    print(f"ratio indexer / find: {noop_s / find_s:.1f}x; "
-          f"indexer / find -printf: {noop_s / stat_s:.1f}x")
+    print(
+        f"ratio indexer / find: {noop_s / find_s:.1f}x; "
+        f"indexer / find -printf: {noop_s / stat_s:.1f}x"
+    )
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
 
 

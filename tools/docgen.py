@@ -38,8 +38,13 @@ def _safe(line: str) -> str:
     return line.replace("[<", "[ <") if line.startswith("[<") else line
 
 
-def write_pdf(path: Path, pages: Sequence[str], *, encrypt_user: str | None = None,
-              encrypt_owner: str | None = None) -> Path:
+def write_pdf(
+    path: Path,
+    pages: Sequence[str],
+    *,
+    encrypt_user: str | None = None,
+    encrypt_owner: str | None = None,
+) -> Path:
     """A PDF with one text page per entry of ``pages`` (an empty string: a blank page)."""
     doc = pymupdf.open()
     for text in pages:
@@ -61,8 +66,7 @@ def write_pdf(path: Path, pages: Sequence[str], *, encrypt_user: str | None = No
     return path
 
 
-def write_long_pdf(path: Path, n_pages: int, seed: int = 1,
-                   marker: str | None = None) -> list[str]:
+def write_long_pdf(path: Path, n_pages: int, seed: int = 1, marker: str | None = None) -> list[str]:
     """An ``n_pages`` PDF; page i (1-based) contains the word ``pageNNNNN``. Returns texts."""
     rng = random.Random(seed)
     texts = []
@@ -134,10 +138,8 @@ def write_epub(
     counts as spine position 1); ``spine_comment`` puts an XML comment inside
     <spine>, as real files do."""
     items, refs = [], []
-    for i, (title, text) in enumerate(chapters, start=1):
-        items.append(
-            f'<item id="c{i}" href="c{i}.xhtml" media-type="application/xhtml+xml"/>'
-        )
+    for i in range(1, len(chapters) + 1):
+        items.append(f'<item id="c{i}" href="c{i}.xhtml" media-type="application/xhtml+xml"/>')
         linear = ' linear="no"' if (nonlinear_first and i == 1) else ""
         if spine_comment and i == 2:
             refs.append("<!-- the chapters -->")
@@ -158,9 +160,12 @@ def write_epub(
 </package>
 """
     base = opf_path.rsplit("/", 1)[0]
-    nav = _XHTML.format(title="Contents", body='<nav epub:type="toc"><ol>' + "".join(
-        f'<li><a href="c{i}.xhtml">{t}</a></li>' for i, (t, _) in enumerate(chapters, 1)
-    ) + "</ol></nav>")
+    nav = _XHTML.format(
+        title="Contents",
+        body='<nav epub:type="toc"><ol>'
+        + "".join(f'<li><a href="c{i}.xhtml">{t}</a></li>' for i, (t, _) in enumerate(chapters, 1))
+        + "</ol></nav>",
+    )
     with zipfile.ZipFile(path, "w") as zf:
         _zip_write(zf, "mimetype", "application/epub+zip", stored=True)
         _zip_write(zf, "META-INF/container.xml", _CONTAINER.format(opf=opf_path))
@@ -189,8 +194,14 @@ _ENCRYPTION = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def write_corpus(root: Path, n_pdfs: int, pages: tuple[int, int], n_epubs: int = 0,
-                 n_texts: int = 0, seed: int = 7) -> dict[str, int]:
+def write_corpus(
+    root: Path,
+    n_pdfs: int,
+    pages: tuple[int, int],
+    n_epubs: int = 0,
+    n_texts: int = 0,
+    seed: int = 7,
+) -> dict[str, int]:
     """A synthetic corpus for benchmarks: returns counts."""
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)

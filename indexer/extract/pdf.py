@@ -153,8 +153,8 @@ def extract_pdf(
         reader = _open_pypdf(path, has_magic)
         count = len(reader.pages)
         stop = _stop(first, last, limit, count)
-        pages, failed = _pypdf_pages(reader, range(first, stop + 1))
-        return Extracted(count, first, stop, pages, _ranges(failed))
+        pages, unreadable = _pypdf_pages(reader, range(first, stop + 1))
+        return Extracted(count, first, stop, pages, _ranges(unreadable))
     try:
         count = int(doc.page_count)
         stop = _stop(first, last, limit, count)

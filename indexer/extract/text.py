@@ -71,15 +71,16 @@ def _decodes(data: bytes, encoding: str) -> bool:
 
 def detect_encoding(data: bytes, declared: str | None = None) -> tuple[str, int]:
     """(encoding, number of BOM bytes to skip) for ``data``."""
-    for bom, name in _BOMS:
+    for bom, bom_encoding in _BOMS:
         if data.startswith(bom):
-            return name, len(bom)
+            return bom_encoding, len(bom)
     utf16 = _utf16_without_bom(data)
     if utf16:
         return utf16, 0
     if _decodes(data, "utf-8"):
         return "utf-8", 0
     if declared:
+        name: str | None
         try:
             name = codecs.lookup(declared).name
         except LookupError:
