@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -66,18 +65,3 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def wait_for_release(lock: RunLock, timeout: float) -> bool:
-    """True once nobody holds ``lock`` (tests and tools)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        fd = os.open(lock.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            time.sleep(0.05)
-        finally:
-            os.close(fd)
-    return False

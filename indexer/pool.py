@@ -290,14 +290,21 @@ class Pool:
             self._warm_at = time.monotonic()
         return self._warm_at
 
+    def _shutdown(self) -> bool:
+        """Kill the workers and drop the executor; True if there was one."""
+        if self._executor is None:
+            return False
+        try:
+            self._executor.shutdown(wait=True, kill_workers=True)
+        except Exception:
+            pass
+        self._executor = None
+        self._warming, self._warm_at = [], None
+        return True
+
     def _kill_executor(self) -> None:
-        if self._executor is not None:
-            try:
-                self._executor.shutdown(wait=True, kill_workers=True)
-            except Exception:
-                pass
-            self._executor = None
-            self._warming, self._warm_at = [], None
+        """Rebuild after a crash or a timeout: the next submission starts a new one."""
+        if self._shutdown():
             self.stats.rebuilds += 1
 
     def start(self) -> None:
@@ -309,12 +316,7 @@ class Pool:
         for fut in self.in_flight:
             fut.cancel()
         self.in_flight.clear()
-        if self._executor is not None:
-            try:
-                self._executor.shutdown(wait=True, kill_workers=True)
-            except Exception:
-                pass
-            self._executor = None
+        self._shutdown()
 
     # -- queues ----------------------------------------------------------------------
     def add(self, task: Task) -> None:
@@ -365,7 +367,7 @@ class Pool:
                 suspect = self._suspects.popleft()
                 if not self._submit(suspect):
                     self._suspects.appendleft(suspect)
-                    self._discard_broken_executor()
+                    self._kill_executor()
             return
         if any(t.alone for t, _, _ in self.in_flight.values()):
             return
@@ -377,11 +379,8 @@ class Pool:
             if not self._submit(task):
                 self.add(task)
                 if not self.in_flight:  # nothing left to report the crash
-                    self._discard_broken_executor()
+                    self._kill_executor()
                 return
-
-    def _discard_broken_executor(self) -> None:
-        self._kill_executor()
 
     # -- the loop --------------------------------------------------------------------
     def outcomes(self) -> Iterator[Outcome]:

@@ -212,11 +212,6 @@ def documents(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, DocRo
     return out
 
 
-def documents_under(conn: sqlite3.Connection, roots: Iterable[str]) -> dict[str, DocRow]:
-    """Every document at or below any of ``roots`` (absolute paths), in full."""
-    return documents(conn, stats_under(conn, roots))
-
-
 def jobs_under(conn: sqlite3.Connection, roots: Iterable[str]) -> dict[str, sqlite3.Row]:
     """Jobs an earlier run planned and did not finish, at or below ``roots``."""
     out: dict[str, sqlite3.Row] = {}

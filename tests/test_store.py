@@ -99,5 +99,6 @@ def test_under_root_matches_the_root_and_below_only(tmp_path: Path) -> None:
             "VALUES (?, 'pdf', ?, 1, 'ok', 'now')",
             (p, i),
         )
-    assert sorted(store.documents_under(conn, ["/data"])) == ["/data/a.pdf", "/data/sub/b.pdf"]
-    assert sorted(store.documents_under(conn, ["/data2/c.pdf"])) == ["/data2/c.pdf"]
+    assert sorted(store.stats_under(conn, ["/data"])) == ["/data/a.pdf", "/data/sub/b.pdf"]
+    assert sorted(store.stats_under(conn, ["/data2/c.pdf"])) == ["/data2/c.pdf"]
+    assert store.documents(conn, ["/data/a.pdf", "/nope"])["/data/a.pdf"].size == 0

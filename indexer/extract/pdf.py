@@ -127,18 +127,6 @@ def _ranges(failed: list[tuple[int, str]]) -> list[tuple[int, int, str]]:
     return out
 
 
-def pdf_page_count(path: str) -> int:
-    """Number of pages, with the same rules (magic, password, fallback) as extraction."""
-    has_magic = _check_magic(path)
-    doc = _open_mupdf(path)
-    if doc is not None:
-        try:
-            return int(doc.page_count)
-        finally:
-            doc.close()
-    return len(_open_pypdf(path, has_magic).pages)
-
-
 def extract_pdf(
     path: str, first: int = 1, last: int | None = None, limit: int | None = None
 ) -> Extracted:
