@@ -97,7 +97,9 @@ def make_plan(
 
     new: list[FileEntry] = []
     differ: list[FileEntry] = []
-    partial: list[FileEntry] = []
+    # same stat, but the full row is needed: partial documents and, with
+    # retry_errors, failed ones
+    need_row: list[FileEntry] = []
     for path, entry in scan.files.items():
         known = stats.get(path)
         if known is None:
@@ -106,11 +108,11 @@ def make_plan(
             differ.append(entry)
         elif known[3] == "error":
             if retry_errors:
-                partial.append(entry)  # full row needed for the retry job
+                need_row.append(entry)
             else:
                 plan.skipped_errors += 1
         elif known[3] == "partial":
-            partial.append(entry)
+            need_row.append(entry)
         else:
             plan.unchanged += 1
     vanished_paths = [
@@ -120,12 +122,12 @@ def make_plan(
     docs = (
         store.documents(
             conn,
-            [e.path for e in differ + partial] + vanished_paths,  # type: ignore[arg-type]
+            [e.path for e in differ + need_row] + vanished_paths,
         )
         if conn is not None
         else {}
     )
-    for entry in partial:
+    for entry in need_row:
         _same_content(plan, entry, docs[entry.path], retry_errors, touched=False)
     to_hash = [(entry, docs[entry.path]) for entry in differ]
     vanished = [docs[path] for path in vanished_paths]

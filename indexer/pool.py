@@ -329,10 +329,12 @@ class Pool:
     def budget(self, task: Task) -> float:
         return self.timeout * max(1.0, task.units / TIMEOUT_UNIT_PAGES)
 
+    def _epubs_in_flight(self) -> int:
+        return sum(1 for t, _, _ in self.in_flight.values() if t.is_epub)
+
     def _pop(self) -> Task | None:
-        epubs_running = sum(1 for t, _, _ in self.in_flight.values() if t.is_epub)
         heaps = [self._others]
-        if epubs_running < self.epub_limit:
+        if self._epubs_in_flight() < self.epub_limit:
             heaps.append(self._epubs)
         heaps = [h for h in heaps if h]
         if not heaps:
@@ -355,8 +357,7 @@ class Pool:
         self.in_flight[fut] = (task, time.monotonic(), self.budget(task))
         self.stats.submitted += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, len(self.in_flight))
-        epubs = sum(1 for t, _, _ in self.in_flight.values() if t.is_epub)
-        self.stats.max_epub_in_flight = max(self.stats.max_epub_in_flight, epubs)
+        self.stats.max_epub_in_flight = max(self.stats.max_epub_in_flight, self._epubs_in_flight())
         return True
 
     def _fill(self) -> None:
