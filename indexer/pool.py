@@ -107,8 +107,7 @@ def _init_worker(memory_cap: int) -> None:
             pass
 
 
-def _ping(seconds: float) -> int:
-    time.sleep(seconds)
+def _ping() -> int:
     return os.getpid()
 
 
@@ -167,7 +166,10 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
             error = "document structure nested too deeply"
         except Exception as e:
             error = f"unexpected error: {one_line(e)}"
-        digest = sha256_file(item.path) if item.want_hash else None
+        # A probe that found a long PDF leaves the hash to one of its ranges:
+        # here it would hold up every worker waiting for those ranges.
+        more = extracted is not None and extracted.last < extracted.page_count
+        digest = sha256_file(item.path) if item.want_hash and not more else None
         out.append(ItemResult(item, extracted, error, digest, time.perf_counter() - started))
         extracted = None
     return out
@@ -277,10 +279,11 @@ class Pool:
                 initializer=_init_worker,
                 initargs=(self.worker_memory,),
             )
-            # Warm-up pings: deadlines start counting once the workers are up
-            # and have imported the extractors (see _deadline), without
-            # making the first tasks wait for the slowest worker.
-            self._warming = [self._executor.submit(_ping, 0.01) for _ in range(self.workers)]
+            # Warm-up pings: deadlines start counting once the pool has answered
+            # (a worker is up and has imported the extractors; see _deadline),
+            # so a slow start-up is not charged to the first tasks. The pings
+            # do not sleep: they sit ahead of the first tasks in the queue.
+            self._warming = [self._executor.submit(_ping) for _ in range(self.workers)]
             self._warm_at = None
         return self._executor
 

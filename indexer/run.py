@@ -23,6 +23,7 @@ import math
 import signal
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from indexer import store
 from indexer.config import Config
 from indexer.errors import DatabaseError, ExitStatus
 from indexer.lock import RunLock
-from indexer.plan import Job, Plan, make_plan
+from indexer.plan import Job, Plan, make_plan, sha256_file
 from indexer.pool import Item, ItemResult, Outcome, Pool, Task
 from indexer.progress import Reporter
 from indexer.resources import (
@@ -157,6 +158,7 @@ class _Doc:
     failed: list[tuple[int, int, str]] = field(default_factory=list)
     error: str | None = None
     page_rows: int = 0
+    hashing: Future[str | None] | None = None  # a chunked PDF's hash, computed here
 
 
 def index(
@@ -273,6 +275,12 @@ class _Run:
         self.writer: WriterHandle | None = None
         self.pool: Pool | None = None
         self.governor: Governor | None = None
+        self._hash_threads: ThreadPoolExecutor | None = None
+
+    def _hasher(self) -> ThreadPoolExecutor:
+        if self._hash_threads is None:
+            self._hash_threads = ThreadPoolExecutor(1, thread_name_prefix="indexer-hash")
+        return self._hash_threads
 
     # -- the run ------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -331,6 +339,8 @@ class _Run:
         self.reporter.stop()
         if self.pool is not None:
             self.pool.close()
+        if self._hash_threads is not None:
+            self._hash_threads.shutdown(cancel_futures=True)
         if self.governor is not None:
             self._governor_stats(self.governor.stop())
             self.governor = None
@@ -532,6 +542,9 @@ class _Run:
             for a, b in _split(x.last + 1, x.page_count, size):
                 self.pool.add(self._range_task(r.item.path, a, b))  # type: ignore[union-attr]
                 doc.outstanding += 1
+            if doc.sha256 is None and r.item.want_hash:
+                # the probe left it to us (see pool.run_items): hash while the ranges run
+                doc.hashing = self._hasher().submit(sha256_file, r.item.path)
         if doc.chunked:
             self._send(("part", r.item.path, x.pages))
         else:
@@ -543,6 +556,8 @@ class _Run:
         if doc.outstanding > 0:
             return
         e, job = doc.job.entry, doc.job
+        if doc.hashing is not None:
+            doc.sha256 = doc.hashing.result()
         if doc.error is not None:
             status, error, pages, rows = "error", doc.error, [], 0
         elif doc.failed:

@@ -88,6 +88,37 @@ def test_python_m_and_help() -> None:
         assert command in proc.stdout
 
 
+@pytest.mark.parametrize("command", ["index", "search"])
+def test_the_main_process_stays_light(command: str, tmp_path: Path) -> None:
+    """Start-up is paid on every command: the main process imports neither the
+    PDF library (only workers need it) nor pydantic (typer 0.29+ imports it to
+    build every option, +0.1 s; pyproject keeps typer below that)."""
+    db = tmp_path / "i.db"
+    args = ["index", str(FIXTURES / "good"), "--db", str(db), "-q"]
+    if command == "search":
+        assert run_cli(*args).returncode == 0
+        args = ["search", "whale", "--db", str(db)]
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['indexer', *{args!r}]\n"
+        "try:\n"
+        "    runpy.run_module('indexer', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "heavy = ('pydantic', 'pymupdf', 'fitz', 'pypdf', 'ebooklib', 'lxml')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

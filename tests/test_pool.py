@@ -6,6 +6,7 @@ that asks for the fault, see pool._inject_fault)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -143,6 +144,8 @@ def test_failed_ranges_make_a_partial_document_and_only_they_are_retried(tmp_pat
     assert status == "partial" and "pages 51-" in (error or "")
     assert "partly indexed: pages 51-" in proc.stderr
     conn = sqlite3.connect(db)
+    digest = hashlib.sha256((docs / "big-fault-range-once-raise.pdf").read_bytes()).hexdigest()
+    assert conn.execute("SELECT sha256 FROM documents").fetchone() == (digest,)
     ranges = json.loads(conn.execute("SELECT failed_ranges FROM documents").fetchone()[0])
     assert [r[:2] for r in ranges][0][0] == 51 and ranges[-1][1] == 400
     first_ids = [r[0] for r in conn.execute("SELECT id FROM pages WHERE page <= 50 ORDER BY page")]
@@ -196,6 +199,9 @@ def test_massive_pdf_is_chunked_and_published_in_page_order(tmp_path: Path) -> N
     rows = conn.execute("SELECT page, text FROM pages ORDER BY id").fetchall()
     assert [p for p, _ in rows] == list(range(1, 901))  # inserted in page order
     assert all(t.startswith(f"page{p:05d}") for p, t in rows)
+    # the probe leaves the hash to the main process, which computes it meanwhile
+    digest = hashlib.sha256((docs / "big.pdf").read_bytes()).hexdigest()
+    assert conn.execute("SELECT sha256 FROM documents").fetchone() == (digest,)
 
 
 def test_workers_1_runs_the_same_pipeline_sequentially(tmp_path: Path) -> None:
