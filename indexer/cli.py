@@ -151,6 +151,9 @@ def index(
     ] = False,
 ) -> None:
     """Index PATHS (folders and files) into the index file, incrementally."""
+    from indexer.resources import CpuSample
+
+    cpu = CpuSample()  # other processes' CPU use, measured while we start up
     from indexer.progress import Reporter
     from indexer.run import index as run_index
 
@@ -172,7 +175,7 @@ def index(
     try:
         cfg = config_mod.resolve(flags, config_file=config_file)
         summary = run_index(
-            [str(p) for p in paths], cfg, dry_run=dry_run, wait=wait, reporter=reporter
+            [str(p) for p in paths], cfg, dry_run=dry_run, wait=wait, reporter=reporter, cpu=cpu
         )
     except IndexerError as e:
         reporter.stop()

@@ -24,8 +24,9 @@ The governor, every ``interval`` seconds:
 
 Every change of the allowance is a logged, counted decision.
 
-"Cores busy right now" is system CPU use sampled over the scan and plan phase
-(``CpuSample``). The load average alone lags by a minute: right after a bulk
+"Cores busy right now" is system CPU use sampled from the start of the command
+to the sizing of the pool, at least 50 ms (``CpuSample``), and only consulted
+when the load average is 1 or more. The load average alone lags by a minute: right after a bulk
 run it still counts that run's own workers, and a nightly re-run started then
 would needlessly get fewer workers.
 """
@@ -111,7 +112,7 @@ class CpuSample:
         self.system = _system_busy_seconds()
         self.ours = _our_cpu_seconds()
 
-    def busy_cores(self, min_seconds: float = 0.1) -> float:
+    def busy_cores(self, min_seconds: float = 0.05) -> float:
         wait = min_seconds - (time.monotonic() - self.started)
         if wait > 0:
             time.sleep(wait)
@@ -135,7 +136,7 @@ def size_pool(
         load = os.getloadavg()[0]
     except OSError:  # pragma: no cover - not on Linux/macOS
         load = 0.0
-    if requested is None:
+    if requested is None and load >= 1:  # below 1 the load average costs no worker
         load = min(load, (sample or CpuSample()).busy_cores())
     vm = psutil.virtual_memory()
     reserve = default_reserve(vm.total) if reserve is None else reserve

@@ -168,8 +168,11 @@ def index(
     dry_run: bool = False,
     wait: bool = False,
     reporter: Reporter | None = None,
+    cpu: CpuSample | None = None,
 ) -> RunSummary:
-    """Index ``paths`` into ``config.db``; see the module header."""
+    """Index ``paths`` into ``config.db``; see the module header. ``cpu``: a
+    sample of the machine's CPU use started earlier (the CLI starts one first
+    thing), so sizing the pool need not wait for one."""
     started = time.monotonic()
     reporter = reporter or Reporter.silent_reporter()
     roots = normalize_roots(paths)
@@ -191,7 +194,7 @@ def index(
     lock = RunLock(db).acquire(wait=wait)
     try:
         with _StopOnSignals() as stop:
-            return _Run(roots, db, config, reporter, started, stop).run()
+            return _Run(roots, db, config, reporter, started, stop, cpu).run()
     finally:
         lock.release()
 
@@ -263,8 +266,10 @@ class _Run:
         reporter: Reporter,
         started: float,
         stop: _StopOnSignals | None = None,
+        cpu: CpuSample | None = None,
     ) -> None:
         self.stop = stop or _StopOnSignals()
+        self.cpu = cpu
         self.roots = roots
         self.db = db
         self.config = config
@@ -285,7 +290,7 @@ class _Run:
     # -- the run ------------------------------------------------------------------
     def run(self) -> RunSummary:
         cfg = self.config
-        cpu = CpuSample()  # what the machine does while we scan and plan
+        cpu = self.cpu or CpuSample()  # what the machine does while we start, scan and plan
         self.writer = WriterHandle(
             str(self.db), self.roots, cfg.batch_rows, cfg.batch_seconds, WRITER_QUEUE
         )
@@ -546,7 +551,9 @@ class _Run:
                 # the probe left it to us (see pool.run_items): hash while the ranges run
                 doc.hashing = self._hasher().submit(sha256_file, r.item.path)
         if doc.chunked:
-            self._send(("part", r.item.path, x.pages))
+            e = doc.job.entry  # the writer streams a whole document's ranges, see writer.py
+            new = None if doc.job.ranges else (e.kind, e.size, e.mtime_ns)
+            self._send(("part", r.item.path, x.first, x.last, x.pages, new))
         else:
             doc.pages = x.pages
         self._resolved(doc)

@@ -12,9 +12,16 @@ Guarantees:
 
 * A document is published in one transaction: its old pages are deleted and its
   new pages inserted together, so a search sees the old text or the new text,
-  never both or neither. Page ranges of a chunked PDF (``part`` messages) are
-  held until the ``doc`` message that closes the document, then written in page
-  order.
+  never both or neither.
+* Page ranges of a chunked PDF (``part`` messages) are written as they arrive,
+  in page order (a range that arrives early waits for the ones before it),
+  inside a savepoint of the open transaction, so the FTS5 work overlaps the
+  extraction instead of coming after it. Nothing is committed while such a
+  document is open: the commit that follows its ``doc`` message publishes it
+  whole. Other messages that arrive meanwhile wait, so that if the run stops
+  first (Ctrl-C, the parent dies) the savepoint alone is rolled back, they are
+  applied and committed, and the document's job stays for the next run. One
+  document streams at a time; the ranges of another are held until it closes.
 * Commits happen every ``batch_rows`` written rows or ``batch_seconds``, and at
   the end. A transaction only ever holds whole documents, so a kill -9 or a
   power cut (WAL + synchronous=NORMAL) loses at most the last batch, and the
@@ -62,6 +69,21 @@ class DocMsg:
     retried: list[tuple[int, int]] = field(default_factory=list)
 
 
+# A page range of a chunked PDF: first and last page, and the pages with text.
+Part = tuple[int, int, list[tuple[int, str]]]
+
+
+@dataclass
+class _Stream:
+    """The chunked document whose ranges are being written (see the header)."""
+
+    path: str
+    doc_id: int
+    next_page: int = 1  # ranges from here on are written as soon as they arrive
+    early: list[Part] = field(default_factory=list)  # arrived before their turn
+    rows: int = 0
+
+
 class _Writer:
     def __init__(self, conn: sqlite3.Connection, batch_rows: int, batch_seconds: float) -> None:
         self.conn = conn
@@ -70,7 +92,9 @@ class _Writer:
         self.in_tx = False
         self.tx_rows = 0
         self.tx_started = 0.0
-        self.parts: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        self.parts: dict[str, list[Part]] = defaultdict(list)  # held, not streamed
+        self.stream: _Stream | None = None
+        self.waiting: list[tuple[Any, ...]] = []  # messages that arrived while streaming
         self.run_id = 0
         self.stats = {"documents": 0, "pages": 0, "commits": 0}
 
@@ -89,10 +113,32 @@ class _Writer:
             self.stats["commits"] += 1
 
     def due(self) -> bool:
-        return self.in_tx and (
-            self.tx_rows >= self.batch_rows
-            or time.monotonic() - self.tx_started >= self.batch_seconds
+        return (
+            self.in_tx
+            and self.stream is None
+            and (
+                self.tx_rows >= self.batch_rows
+                or time.monotonic() - self.tx_started >= self.batch_seconds
+            )
         )
+
+    def settle(self) -> None:
+        """Before the last commit (finish, or the parent died): a document still
+        streaming is rolled back to its savepoint, then what waited is applied."""
+        self._drop_stream()
+        self._replay()
+
+    def _drop_stream(self) -> None:
+        if self.stream is not None:
+            self.conn.execute("ROLLBACK TO stream")
+            self.conn.execute("RELEASE stream")
+            self.parts.pop(self.stream.path, None)
+            self.stream = None
+
+    def _replay(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for msg in waiting:
+            self.handle(msg)
 
     # -- start-up and the run row ----------------------------------------------
     def start_run(self, roots: list[str]) -> int:
@@ -118,11 +164,75 @@ class _Writer:
     def handle(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
         if kind == "part":
-            _, path, pages = msg
-            self.parts[path].extend(pages)
+            self.on_part(*msg[1:])
+            return
+        if self.stream is not None and not (kind == "doc" and msg[1].path == self.stream.path):
+            self.waiting.append(msg)
             return
         self.begin()
         getattr(self, "on_" + kind)(*msg[1:])
+
+    def on_part(
+        self,
+        path: str,
+        first: int,
+        last: int,
+        pages: list[tuple[int, str]],
+        new: tuple[str, int, int] | None,
+    ) -> None:
+        """A page range of a chunked PDF. ``new`` (kind, size, mtime_ns) when the
+        document is extracted whole (new or changed file), so it can stream;
+        None for a retry of some ranges, which is held until its ``doc``."""
+        part = (first, last, pages)
+        if self.stream is None and new is not None:
+            self._open_stream(path, new)
+        st = self.stream
+        if st is None or st.path != path:
+            self.parts[path].append(part)
+            return
+        st.early.append(part)
+        st.early.sort(key=lambda p: p[0])
+        while st.early and st.early[0][0] <= st.next_page:
+            first, last, pages = st.early.pop(0)
+            st.rows += self._write_pages(st.doc_id, pages)
+            st.next_page = last + 1
+
+    def _open_stream(self, path: str, new: tuple[str, int, int]) -> None:
+        self.commit()  # what came before is not held back by this document
+        self.begin()
+        self.conn.execute("SAVEPOINT stream")
+        row = self.conn.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
+        if row is None:  # a placeholder row, completed by the doc message
+            kind, size, mtime_ns = new
+            cur = self.conn.execute(
+                "INSERT INTO documents (path, kind, size, mtime_ns, status, indexed_at) "
+                "VALUES (?, ?, ?, ?, 'partial', ?)",
+                (path, kind, size, mtime_ns, store.utcnow()),
+            )
+            doc_id = int(cur.lastrowid or 0)
+        else:
+            doc_id = int(row[0])
+            cur = self.conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
+            self.tx_rows += cur.rowcount
+        self.stream = _Stream(path, doc_id)
+        for part in self.parts.pop(path, []):  # ranges held while another streamed
+            self.stream.early.append(part)
+
+    def _write_pages(self, doc_id: int, pages: list[tuple[int, str]]) -> int:
+        """Insert pages and index them (see schema.sql: no per-row insert trigger).
+        New rows get ids above the current largest, which selects them for FTS5."""
+        if not pages:
+            return 0
+        top = self.conn.execute("SELECT coalesce(max(id), 0) FROM pages").fetchone()[0]
+        self.conn.executemany(
+            "INSERT INTO pages (doc_id, page, text) VALUES (?, ?, ?)",
+            [(doc_id, n, text) for n, text in pages],
+        )
+        self.conn.execute(
+            "INSERT INTO pages_fts (rowid, text) SELECT id, text FROM pages WHERE id > ?", (top,)
+        )
+        self.tx_rows += len(pages)
+        return len(pages)
 
     def on_plan(self, roots: list[str], jobs: list[tuple[str, str, str, int, int]]) -> None:
         """Store the plan: jobs under ``roots`` not in it are dropped, the others upserted."""
@@ -153,7 +263,14 @@ class _Writer:
         )
 
     def on_doc(self, d: DocMsg) -> None:
-        pages = self.parts.pop(d.path, [])
+        st = self.stream
+        if st is not None and d.status == "error":  # nothing of it is kept
+            self._drop_stream()
+            st = None
+        parts = self.parts.pop(d.path, [])
+        if st is not None:
+            parts.extend(st.early)  # after a failed range: the rest, in page order
+        pages = [p for _, _, part in sorted(parts, key=lambda p: p[0]) for p in part]
         pages.extend(d.pages)
         pages.sort()
         row = self.conn.execute("SELECT id FROM documents WHERE path = ?", (d.path,)).fetchone()
@@ -161,7 +278,7 @@ class _Writer:
         if status is None:
             kept = (
                 row is not None
-                and d.mode == "ranges"
+                and (d.mode == "ranges" or st is not None)
                 and self.conn.execute(
                     "SELECT EXISTS (SELECT 1 FROM pages WHERE doc_id = ?)", (row[0],)
                 ).fetchone()[0]
@@ -189,7 +306,9 @@ class _Writer:
             )
         else:
             doc_id = int(row[0])
-            if d.mode == "ranges":
+            if st is not None:
+                pass  # its old pages went when it started streaming
+            elif d.mode == "ranges":
                 for first, last in d.retried:
                     cur = self.conn.execute(
                         "DELETE FROM pages WHERE doc_id = ? AND page BETWEEN ? AND ?",
@@ -204,21 +323,16 @@ class _Writer:
                 "pages = ?, error = ?, failed_ranges = ?, indexed_at = ? WHERE path = ?",
                 (*values, d.path),
             )
-        self.conn.executemany(
-            "INSERT INTO pages (doc_id, page, text) VALUES (?, ?, ?)",
-            [(doc_id, n, text) for n, text in pages],
-        )
-        if pages:  # index the new pages (see schema.sql: no per-row insert trigger)
-            spans = d.retried if d.mode == "ranges" and row is not None else [(1, 2**62)]
-            self.conn.executemany(
-                "INSERT INTO pages_fts (rowid, text) SELECT id, text FROM pages "
-                "WHERE doc_id = ? AND page BETWEEN ? AND ?",
-                [(doc_id, first, last) for first, last in spans],
-            )
+        written = self._write_pages(doc_id, pages) + (st.rows if st is not None else 0)
         self.conn.execute("DELETE FROM jobs WHERE path = ?", (d.path,))
-        self.tx_rows += len(pages) + 1
+        self.tx_rows += 1
         self.stats["documents"] += 1
-        self.stats["pages"] += len(pages)
+        self.stats["pages"] += written
+        if st is not None:
+            self.conn.execute("RELEASE stream")
+            self.stream = None
+        if self.stream is None:
+            self._replay()
 
     def on_move(self, old: str, new: str, size: int, mtime_ns: int) -> None:
         self.conn.execute("DELETE FROM documents WHERE path = ? AND status = 'error'", (new,))
@@ -309,12 +423,14 @@ def writer_main(
                 msg = inbox.get(timeout=0.25)
             except queue.Empty:
                 if parent is not None and not parent.is_alive():
+                    w.settle()
                     w.commit()  # whole documents only; the jobs table holds the rest
                     return
                 if w.due():
                     w.commit()
                 continue
             if msg[0] == "finish":
+                w.settle()
                 w.commit()
                 w.finish(*msg[1:])
                 outbox.put(("done", w.stats))

@@ -59,20 +59,129 @@ def test_documents_pages_and_status(tmp_path: Path) -> None:
     assert not w.process.is_alive()
 
 
+NEW = ("pdf", 10, 1)  # a part of a document extracted whole: it streams
+
+
+def part(path: str, first: int, last: int, new: object = NEW) -> tuple[object, ...]:
+    return (
+        "part",
+        path,
+        first,
+        last,
+        [(n, f"{path} page {n}") for n in range(first, last + 1)],
+        new,
+    )
+
+
 def test_parts_are_published_in_page_order_with_the_doc(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     w = WriterHandle(str(db), [str(tmp_path)])
     w.start()
-    w.send(("part", "/big.pdf", [(3, "three"), (4, "four")]))
-    w.send(("part", "/big.pdf", [(1, "one"), (2, "two")]))
+    w.send(part("/big.pdf", 3, 4))
+    w.send(part("/big.pdf", 1, 2))
     w.send(("doc", doc("/big.pdf", [], page_count=4)))
     w.finish("ok", {})
     assert rows(db, "SELECT page, text FROM pages ORDER BY id") == [
-        (1, "one"),
-        (2, "two"),
-        (3, "three"),
-        (4, "four"),
+        (n, f"/big.pdf page {n}") for n in range(1, 5)
     ]
+    assert rows(db, "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH 'big'") == [(4,)]
+    assert rows(db, "SELECT status, pages, sha256 FROM documents") == [("ok", 4, "h-/big.pdf")]
+
+
+def test_a_streaming_document_is_invisible_until_its_doc_and_others_wait(tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), [str(tmp_path)], batch_rows=1, batch_seconds=0.05)
+    w.start()
+    w.send(("doc", doc("/old.pdf", [(1, "first version")])))
+    time.sleep(0.5)  # committed by time
+    w.send(part("/old.pdf", 1, 2))  # a changed file: its ranges stream in
+    w.send(part("/big.pdf", 1, 2))  # another chunked document: held
+    w.send(("doc", doc("/small.txt", [(1, "small")], kind="txt")))  # waits
+    w.send(part("/big.pdf", 3, 3))
+    time.sleep(0.8)  # several batch periods: nothing may be committed now
+    assert rows(db, "SELECT path FROM documents") == [("/old.pdf",)]
+    assert rows(db, "SELECT text FROM pages") == [("first version",)]
+    w.send(part("/old.pdf", 3, 3))
+    w.send(("doc", doc("/old.pdf", [], page_count=3)))
+    w.send(("doc", doc("/big.pdf", [], page_count=3)))
+    w.finish("ok", {})
+    assert rows(db, "SELECT path, status, pages FROM documents ORDER BY path") == [
+        ("/big.pdf", "ok", 3),
+        ("/old.pdf", "ok", 3),
+        ("/small.txt", "ok", 1),
+    ]
+    assert rows(db, "SELECT text FROM pages WHERE doc_id = 1 ORDER BY id") == [
+        (f"/old.pdf page {n}",) for n in (1, 2, 3)
+    ]
+    assert rows(db, "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH 'first'") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH 'page'") == [(6,)]
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+@pytest.mark.parametrize("how", ["finish", "parent dies"])
+def test_a_run_that_stops_mid_stream_keeps_the_old_version_and_commits_the_rest(
+    how: str, tmp_path: Path
+) -> None:
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), [str(tmp_path)])
+    w.start()
+    w.send(("doc", doc("/old.pdf", [(1, "first version")])))
+    w.finish("ok", {})
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        from indexer.writer import WriterHandle, DocMsg
+        from test_writer import doc, part
+        w = WriterHandle({str(db)!r}, ["/"], batch_seconds=0.05)
+        w.start()
+        w.send(("plan", ["/"], [("/old.pdf", "changed", "pdf", 10, 2)]))
+        w.send(part("/old.pdf", 1, 2))
+        w.send(("doc", doc("/done.txt", [(1, "finished meanwhile")], kind="txt")))
+        time.sleep(0.5)
+        if {how!r} == "finish":
+            w.finish("interrupted", {{}})
+        else:
+            os._exit(0)
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # the orphan commits, then exits
+        if rows(db, "SELECT count(*) FROM documents WHERE path = '/done.txt'") == [(1,)]:
+            break
+        time.sleep(0.1)
+    assert rows(db, "SELECT path, status FROM documents ORDER BY path") == [
+        ("/done.txt", "ok"),
+        ("/old.pdf", "ok"),
+    ]
+    assert rows(db, "SELECT text FROM pages ORDER BY id") == [
+        ("first version",),
+        ("finished meanwhile",),
+    ]
+    assert rows(db, "SELECT path FROM jobs") == [("/old.pdf",)]  # the next run redoes it
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_a_failed_range_leaves_a_gap_and_an_error_drops_the_stream(tmp_path: Path) -> None:
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), [str(tmp_path)])
+    w.start()
+    w.send(part("/gap.pdf", 1, 2))
+    w.send(part("/gap.pdf", 5, 6))  # 3-4 failed: 5-6 waits for its turn, then the doc
+    failed = [(3, 4, "worker crashed (signal 11)")]
+    w.send(("doc", doc("/gap.pdf", [], page_count=6, status="partial", failed_ranges=failed)))
+    w.send(part("/bad.pdf", 1, 2))
+    w.send(("doc", doc("/bad.pdf", [], status="error", error="broken")))
+    w.finish("ok", {})
+    assert rows(db, "SELECT page FROM pages ORDER BY id") == [(1,), (2,), (5,), (6,)]
+    assert rows(db, "SELECT path, status FROM documents ORDER BY path") == [
+        ("/bad.pdf", "error"),
+        ("/gap.pdf", "partial"),
+    ]
+    assert rows(db, "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH 'page'") == [(4,)]
 
 
 def test_replacing_a_document_swaps_all_its_pages(tmp_path: Path) -> None:
@@ -114,8 +223,8 @@ def test_kill_9_mid_document_leaves_no_half_document(tmp_path: Path) -> None:
     w = WriterHandle(str(db), [str(tmp_path)], batch_seconds=0.1)
     w.start()
     w.send(("doc", doc("/done.txt", [(1, "complete")], kind="txt")))
-    w.send(("part", "/half.pdf", [(1, "first half")]))
-    time.sleep(1.0)  # the time batch commits /done.txt; /half.pdf is only held
+    w.send(part("/half.pdf", 1, 1))
+    time.sleep(1.0)  # /done.txt was committed before /half.pdf began to stream
     os.kill(w.process.pid, signal.SIGKILL)
     w.process.join(5)
     assert rows(db, "SELECT path FROM documents") == [("/done.txt",)]

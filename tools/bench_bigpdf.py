@@ -44,7 +44,10 @@ def main() -> None:
             write_long_pdf(pdf, args.pages)
             print(f"generated {pdf} in {time.perf_counter() - started:.1f} s")
     print(f"document: {pdf} ({pdf.stat().st_size / 2**20:.1f} MiB)")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
     settings = args.workers_list.split(",")
     times: dict[str, list[float]] = {w: [] for w in settings}
     summaries: dict[str, dict[str, object]] = {}
