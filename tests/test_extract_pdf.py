@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,29 @@ def test_page_range_and_limit(tmp_path: Path) -> None:
     assert (probe.last, probe.page_count) == (7, 30)
     with pytest.raises(ExtractError, match="out of range"):
         pdf.extract_pdf(str(path), 31, 40)
+
+
+def test_ranges_of_one_file_reuse_its_document_until_it_changes(tmp_path: Path) -> None:
+    path = tmp_path / "long.pdf"
+    write_long_pdf(path, 30, marker="before")
+    whole = pdf.extract_pdf(str(path))
+    assert pdf._kept is None  # a whole document is closed at once
+    first = pdf.extract_pdf(str(path), 1, 10)
+    kept = pdf._kept
+    assert kept is not None and kept[0][0] == str(path)
+    second = pdf.extract_pdf(str(path), 11, 30)
+    assert pdf._kept is not None and pdf._kept[1] is kept[1]  # the same open document
+    assert first.pages + second.pages == whole.pages
+    # the file changes between two ranges (new mtime): it is opened afresh
+    time.sleep(0.01)
+    write_long_pdf(path, 30, marker="after")
+    again = pdf.extract_pdf(str(path), 11, 20)
+    assert kept[1].is_closed and all("after" in t for _, t in again.pages)
+    # another file closes the kept one
+    other = tmp_path / "other.pdf"
+    write_long_pdf(other, 5)
+    pdf.extract_pdf(str(other))
+    assert pdf._kept is None
 
 
 def test_owner_password_only_opens_with_empty_password() -> None:
