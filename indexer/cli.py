@@ -222,9 +222,6 @@ def search(
 
     Exit status: 0 with hits, 1 without, 2 on errors.
     """
-    from rich.console import Console
-    from rich.text import Text
-
     from indexer.search import HL_END, HL_START
     from indexer.search import search as run_search
 
@@ -242,7 +239,10 @@ def search(
             for h in result.hits:
                 line = {"path": h.path, "page": h.page, "rank": h.rank, "snippet": h.marked()}
                 sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-        elif sys.stdout.isatty():
+        elif sys.stdout.isatty():  # rich only here: piped output starts faster without it
+            from rich.console import Console
+            from rich.text import Text
+
             console = Console(highlight=False, soft_wrap=True)
             for h in result.hits:
                 text = Text(f"{h.path}:{h.page}: ", style="bold cyan")

@@ -8,8 +8,8 @@ can be published. ``index()`` is what the CLI calls; it is usable from Python.
 Scheduling decisions made here (see the README, "How the pool works"):
 
 * PDFs are first submitted with a page ``limit`` (the probe); when the result
-  shows a longer document, the remaining pages are split into ranges of
-  ``chunk_pages(pages, workers)`` and queued as urgent tasks, so a massive PDF
+  shows a longer document, the remaining pages are split into shrinking ranges
+  (``chunk_ranges``) and queued as urgent tasks, so a massive PDF
   is spread over all workers instead of finishing alone at the end;
 * tasks run largest first (by file size);
 * files smaller than ``small_file_kb`` (other than EPUBs) are grouped, up to
@@ -49,7 +49,7 @@ from indexer.writer import DocMsg, WriterHandle
 GROUP_FILES = 32
 GROUP_BYTES = 4 * 1024 * 1024
 PAGE_EQUIVALENT_BYTES = 50_000  # EPUB/text bytes counted as one page for deadlines
-MIN_CHUNK, MAX_CHUNK = 50, 1000
+MIN_CHUNK, TAIL_CHUNK, MAX_CHUNK = 50, 100, 1000
 BIG_PDF_BYTES = 1024 * 1024
 # Messages the writer's queue holds at most: when the writer falls behind, the
 # main process blocks on it and submits nothing more, so the workers wait.
@@ -63,13 +63,26 @@ def probe_pages(workers: int) -> int:
     return 4 * MAX_CHUNK if workers <= 1 else MIN_CHUNK
 
 
-def chunk_pages(remaining: int, workers: int) -> int:
-    """Range size for the rest of a long PDF: equal ranges, as many as a
-    multiple of the worker count (at least two rounds, for balance), none
-    larger than MAX_CHUNK nor smaller than MIN_CHUNK."""
-    workers = max(1, workers)
-    rounds = max(2, math.ceil(remaining / (workers * MAX_CHUNK)))
-    return max(MIN_CHUNK, math.ceil(remaining / (workers * rounds)))
+def chunk_ranges(first: int, last: int, workers: int) -> list[tuple[int, int]]:
+    """Page ranges for the rest (``first..last``) of a long PDF.
+
+    With several workers the ranges shrink as the document goes (guided
+    scheduling): each is what is left divided by twice the worker count, at
+    most MAX_CHUNK and at least TAIL_CHUNK pages. The workers start on big
+    ranges, and at the end they finish within a small range of each other,
+    whatever made one of them slower. One worker gets two equal ranges."""
+    remaining = last - first + 1
+    if workers <= 1:
+        rounds = max(2, math.ceil(remaining / MAX_CHUNK))
+        return _split(first, last, max(MIN_CHUNK, math.ceil(remaining / rounds)))
+    ranges = []
+    a = first
+    while a <= last:
+        size = math.ceil((last - a + 1) / (2 * workers))
+        b = min(last, a + max(TAIL_CHUNK, min(MAX_CHUNK, size)) - 1)
+        ranges.append((a, b))
+        a = b + 1
+    return ranges
 
 
 @dataclass
@@ -302,10 +315,12 @@ class _Run:
             # index certainly has work, so its workers start at once; an
             # incremental run starts them only if the plan has jobs, so a
             # run with nothing to do never spawns any.
+            # The workers start first: their start-up (interpreter, loky,
+            # pymupdf) is the longest, and the first task waits for it.
             existed = self.db.exists()
-            self.writer.spawn()
             if not existed:
                 sizing = self._make_pool(size_pool(cfg.workers, cfg.memory_reserve, sample=cpu))
+            self.writer.spawn()
             scanned = scan(self.roots, cfg.hidden, should_stop=self.stop.check)
             self.stop.check()
             plan = self._plan(scanned, existed)
@@ -540,11 +555,13 @@ class _Run:
             # a long PDF: split the rest across the workers, ahead of other work
             doc.chunked = True
             self.summary.chunked += 1
-            size = chunk_pages(x.page_count - x.last, self.workers)
+            ranges = chunk_ranges(x.last + 1, x.page_count, self.workers)
+            sizes = sorted({b - a + 1 for a, b in ranges})
             self.reporter.info(
-                f"chunked: {r.item.path} ({x.page_count} pages) in ranges of {size} pages"
+                f"chunked: {r.item.path} ({x.page_count} pages) in {len(ranges)} ranges "
+                f"of {sizes[0]} to {sizes[-1]} pages"
             )
-            for a, b in _split(x.last + 1, x.page_count, size):
+            for a, b in ranges:
                 self.pool.add(self._range_task(r.item.path, a, b))  # type: ignore[union-attr]
                 doc.outstanding += 1
             if doc.sha256 is None and r.item.want_hash:

@@ -554,6 +554,8 @@ class WriterHandle:
 
     def kill(self) -> None:
         self.inbox.cancel_join_thread()  # see _died
+        if self.process.pid is None:  # never started
+            return
         if self.process.is_alive():
             self.process.kill()
         self.process.join(5)

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from indexer.pool import Item, Pool, Task
+from indexer.run import MAX_CHUNK, TAIL_CHUNK, chunk_ranges
 from tests.conftest import FIXTURES, REPO, check_against_manifest, db_snapshot, read_manifest
 from tools.docgen import write_epub, write_long_pdf
 
@@ -194,7 +195,8 @@ def test_massive_pdf_is_chunked_and_published_in_page_order(tmp_path: Path) -> N
     proc, summary, _ = run_indexer(docs, db, "--workers", "2")
     assert proc.returncode == 0, proc.stderr
     assert summary["chunked"] == 1 and summary["tasks"] >= 5
-    assert "chunked: " in proc.stderr and "(900 pages) in ranges of" in proc.stderr
+    assert "chunked: " in proc.stderr and "(900 pages) in " in proc.stderr
+    assert f" ranges of {MAX_CHUNK}" not in proc.stderr  # shrinking, not equal
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT page, text FROM pages ORDER BY id").fetchall()
     assert [p for p, _ in rows] == list(range(1, 901))  # inserted in page order
@@ -202,6 +204,19 @@ def test_massive_pdf_is_chunked_and_published_in_page_order(tmp_path: Path) -> N
     # the probe leaves the hash to the main process, which computes it meanwhile
     digest = hashlib.sha256((docs / "big.pdf").read_bytes()).hexdigest()
     assert conn.execute("SELECT sha256 FROM documents").fetchone() == (digest,)
+
+
+@pytest.mark.parametrize(("pages", "workers"), [(5364, 2), (5364, 16), (100_000, 16), (900, 4)])
+def test_ranges_shrink_so_the_workers_finish_together(pages: int, workers: int) -> None:
+    ranges = chunk_ranges(2, pages, workers)
+    assert [p for a, b in ranges for p in range(a, b + 1)] == list(range(2, pages + 1))
+    sizes = [b - a + 1 for a, b in ranges]
+    assert max(sizes) <= MAX_CHUNK and min(sizes[:-1]) >= TAIL_CHUNK
+    assert sizes[:-1] == sorted(sizes[:-1], reverse=True)  # big ones first
+    assert sizes[0] > sizes[-2] or sizes[0] == TAIL_CHUNK
+    assert len(ranges) >= 2 * workers or sizes[0] == TAIL_CHUNK
+    one = [b - a + 1 for a, b in chunk_ranges(1, pages, 1)]  # one worker: equal ranges
+    assert len(one) >= 2 and max(one) <= MAX_CHUNK and max(one) - min(one) <= len(one)
 
 
 def test_workers_1_runs_the_same_pipeline_sequentially(tmp_path: Path) -> None:
