@@ -91,8 +91,15 @@ def main() -> None:
             f"chunked {summary.get('chunked')})"
         )
     first = next(iter(results.values()))
+    base = times[settings[0]]
     for workers, t in results.items():
-        print(f"ratio --workers {workers} / first: {t / first:.2f}")
+        # also the median of the per-round ratios: each round ran the settings
+        # back to back, so drift on a shared machine cancels out in them
+        paired = statistics.median(x / y for x, y in zip(times[workers], base, strict=True))
+        print(
+            f"ratio --workers {workers} / first: {t / first:.2f} "
+            f"(median of per-round ratios {paired:.2f})"
+        )
     print(f"machine: {os.cpu_count()} cores")
 
 
