@@ -166,8 +166,9 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
             error = "document structure nested too deeply"
         except Exception as e:
             error = f"unexpected error: {one_line(e)}"
-        # A probe that found a long PDF leaves the hash to one of its ranges:
-        # here it would hold up every worker waiting for those ranges.
+        # A probe that found a long PDF leaves the hash to the main process
+        # (run.py hashes it while the ranges run): here it would hold up
+        # every worker waiting for those ranges.
         more = extracted is not None and extracted.last < extracted.page_count
         digest = sha256_file(item.path) if item.want_hash and not more else None
         out.append(ItemResult(item, extracted, error, digest, time.perf_counter() - started))

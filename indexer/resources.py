@@ -26,9 +26,9 @@ Every change of the allowance is a logged, counted decision.
 
 "Cores busy right now" is system CPU use sampled from the start of the command
 to the sizing of the pool, at least 50 ms (``CpuSample``), and only consulted
-when the load average is 1 or more. The load average alone lags by a minute: right after a bulk
-run it still counts that run's own workers, and a nightly re-run started then
-would needlessly get fewer workers.
+when the load average is 1 or more. The load average alone lags by a minute:
+right after a bulk run it still counts that run's own workers, and a nightly
+re-run started then would needlessly get fewer workers.
 """
 
 from __future__ import annotations

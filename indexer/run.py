@@ -70,7 +70,7 @@ def chunk_ranges(first: int, last: int, workers: int) -> list[tuple[int, int]]:
     scheduling): each is what is left divided by twice the worker count, at
     most MAX_CHUNK and at least TAIL_CHUNK pages. The workers start on big
     ranges, and at the end they finish within a small range of each other,
-    whatever made one of them slower. One worker gets two equal ranges."""
+    whatever made one of them slower. One worker gets equal ranges, at least two."""
     remaining = last - first + 1
     if workers <= 1:
         rounds = max(2, math.ceil(remaining / MAX_CHUNK))

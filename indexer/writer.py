@@ -214,9 +214,8 @@ class _Writer:
             doc_id = int(row[0])
             cur = self.conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
             self.tx_rows += cur.rowcount
-        self.stream = _Stream(path, doc_id)
-        for part in self.parts.pop(path, []):  # ranges held while another streamed
-            self.stream.early.append(part)
+        # with the ranges that were held while another document streamed
+        self.stream = _Stream(path, doc_id, early=self.parts.pop(path, []))
 
     def _write_pages(self, doc_id: int, pages: list[tuple[int, str]]) -> int:
         """Insert pages and index them (see schema.sql: no per-row insert trigger).
@@ -331,8 +330,7 @@ class _Writer:
         if st is not None:
             self.conn.execute("RELEASE stream")
             self.stream = None
-        if self.stream is None:
-            self._replay()
+        self._replay()  # what waited while it streamed (usually nothing)
 
     def on_move(self, old: str, new: str, size: int, mtime_ns: int) -> None:
         self.conn.execute("DELETE FROM documents WHERE path = ? AND status = 'error'", (new,))

@@ -174,8 +174,9 @@ def extract_pdf(
     """
     key = _file_key(path)
     doc = _reuse(key)
-    has_magic = True if doc is not None else _check_magic(path)
+    has_magic = True
     if doc is None:
+        has_magic = _check_magic(path)
         doc = _open_mupdf(path)
     if doc is None:
         reader = _open_pypdf(path, has_magic)
