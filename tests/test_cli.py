@@ -116,6 +116,33 @@ def test_the_main_process_stays_light(command: str, tmp_path: Path) -> None:
     assert proc.stdout.splitlines()[-1] == "[]"
 
 
+def test_no_child_process_runs_the_main_script_again(tmp_path: Path) -> None:
+    """Run as the installed `indexer` script is (a file run as __main__):
+    multiprocessing's spawn re-runs such a script in every child as
+    __mp_main__, importing the whole CLI again. The writer and the workers
+    start with loky's method, which does not."""
+    script = tmp_path / "indexer-script.py"  # what pip writes to bin/indexer, plus a marker
+    script.write_text(
+        "import os, sys\n"
+        "if __name__ != '__main__':\n"
+        f"    open(os.path.join({str(tmp_path)!r}, f'rerun-{{os.getpid()}}'), 'w').close()\n"
+        "from indexer.cli import main\n"
+        "if __name__ == '__main__':\n"
+        "    sys.exit(main())\n"
+    )
+    db = tmp_path / "i.db"
+    proc = subprocess.run(
+        [sys.executable, str(script), "index", str(FIXTURES / "good"), "--db", str(db), "-q"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.glob("rerun-*")) == []
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM documents").fetchone()[0] > 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

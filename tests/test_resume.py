@@ -152,7 +152,7 @@ def test_kill_9_of_the_writer(gen_corpus: Path, clean: dict[str, object], tmp_pa
     db = tmp_path / "i.db"
     proc = start(gen_corpus, db)
     wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.3)
-    _child(proc, "spawn_main").kill()
+    _child(proc, "--process-name indexer-writer").kill()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "error: the writer process died (signal 9)" in err
@@ -167,7 +167,7 @@ def test_kill_9_of_a_worker_fails_nothing(
     db = tmp_path / "i.db"
     proc = start(gen_corpus, db, "--verbose", "--json")
     wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.2)
-    _child(proc, "loky.backend.popen_loky").kill()
+    _child(proc, "--process-name LokyProcess").kill()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err  # only the broken- files failed
     assert "a worker crashed (signal 9" in err
