@@ -95,12 +95,16 @@ def make_plan(
     stats = store.stats_under(conn, scan.roots) if conn is not None else {}
     leftover = store.jobs_under(conn, scan.roots) if conn is not None else {}
 
+    # the index holds paths in their text form (store.text_path); the entries
+    # keep the real path, which the workers open
+    found = {store.text_path(path): entry for path, entry in scan.files.items()}
+    unreadable = [store.text_path(d) for d in scan.unreadable_dirs]
     new: list[FileEntry] = []
     differ: list[FileEntry] = []
     # same stat, but the full row is needed: partial documents and, with
     # retry_errors, failed ones
     need_row: list[FileEntry] = []
-    for path, entry in scan.files.items():
+    for path, entry in found.items():
         known = stats.get(path)
         if known is None:
             new.append(entry)
@@ -115,9 +119,7 @@ def make_plan(
             need_row.append(entry)
         else:
             plan.unchanged += 1
-    vanished_paths = [
-        path for path in stats if path not in scan.files and not _below(path, scan.unreadable_dirs)
-    ]
+    vanished_paths = [path for path in stats if path not in found and not _below(path, unreadable)]
     # full rows (with hashes) only for the few files that need them
     docs = (
         store.documents(
@@ -128,8 +130,8 @@ def make_plan(
         else {}
     )
     for entry in need_row:
-        _same_content(plan, entry, docs[entry.path], retry_errors, touched=False)
-    to_hash = [(entry, docs[entry.path]) for entry in differ]
+        _same_content(plan, entry, docs[store.text_path(entry.path)], retry_errors, touched=False)
+    to_hash = [(entry, docs[store.text_path(entry.path)]) for entry in differ]
     vanished = [docs[path] for path in vanished_paths]
     by_size: dict[int, list[store.DocRow]] = defaultdict(list)
     for doc in vanished:
@@ -169,7 +171,7 @@ def make_plan(
         else:
             plan.jobs.append(Job(entry, "new", digest))
     plan.deleted = sorted(gone)
-    plan.resumed = sum(1 for j in plan.jobs if j.entry.path in leftover)
+    plan.resumed = sum(1 for j in plan.jobs if store.text_path(j.entry.path) in leftover)
     return plan
 
 

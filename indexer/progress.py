@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from indexer.store import text_path
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
@@ -59,6 +61,7 @@ class Reporter:
     def _print(self, text: str, style: str | None = None) -> None:
         if self.silent:
             return
+        text = text_path(text)  # a file name that is not UTF-8, as the index shows it
         if self._progress is None and not self.interactive:
             self.stream.write(text + "\n")
             self.stream.flush()

@@ -29,6 +29,30 @@ UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {}
 BUSY_TIMEOUT_MS = 10_000
 
 
+def text_path(path: str) -> str:
+    """The form in which a path is stored in the index and printed.
+
+    A file name that is not valid UTF-8 (old archives, Windows or Latin-1
+    systems) reaches Python with its undecodable bytes as lone surrogates
+    (``os.fsdecode``), and SQLite text cannot hold those: such bytes become
+    ``\\xNN`` escapes, as Python's ``backslashreplace`` writes them. A valid
+    path is returned as it is, so the form is idempotent, and it is computed
+    the same way on every run: the planner finds the file again by it.
+    """
+    if path.isascii():
+        return path
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:  # a surrogate that no file name produced
+        return path.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def utcnow() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -174,6 +198,7 @@ class DocRow(NamedTuple):  # a NamedTuple: a no-op run builds one per file
 
 def under_root(root: str) -> tuple[str, tuple[str, str, str]]:
     """SQL condition (on an indexed column) for 'path is root or below it'."""
+    root = text_path(root)
     prefix = root.rstrip(os.sep) + os.sep
     # '/' + 1 == '0': every path starting with prefix sorts in [prefix, prefix0)
     return "(path = ? OR (path >= ? AND path < ?))", (
@@ -205,7 +230,7 @@ def documents(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, DocRo
         "FROM documents WHERE path = ?"
     )
     for path in paths:
-        r = conn.execute(sql, (path,)).fetchone()
+        r = conn.execute(sql, (text_path(path),)).fetchone()
         if r is not None:
             ranges = tuple(tuple(x) for x in json.loads(r[8])) if r[8] else ()
             out[r[1]] = DocRow._make((*r[:8], ranges))

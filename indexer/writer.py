@@ -40,7 +40,7 @@ import signal
 import sqlite3
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,7 @@ class _Writer:
         )
         cur = self.conn.execute(
             "INSERT INTO runs (pid, started_at, status, roots) VALUES (?, ?, 'running', ?)",
-            (os.getppid(), now, json.dumps(roots)),
+            (os.getppid(), now, json.dumps([store.text_path(r) for r in roots])),
         )
         self.run_id = int(cur.lastrowid or 0)
         self.commit()
@@ -163,6 +163,7 @@ class _Writer:
 
     # -- messages ----------------------------------------------------------------
     def handle(self, msg: tuple[Any, ...]) -> None:
+        msg = _in_text_form(msg)
         kind = msg[0]
         if kind == "part":
             self.on_part(*msg[1:])
@@ -390,6 +391,36 @@ class _Writer:
             self.conn.execute("INSERT INTO pages_fts (pages_fts, rank) VALUES ('merge', 500)")
             if self.conn.total_changes - before < 2:
                 break
+
+
+def _in_text_form(msg: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``msg`` with its paths (and reasons, which may quote a path) in the form the
+    index stores them: a file name that is not UTF-8 cannot be stored as it is
+    (see ``store.text_path``). Nearly always ``msg`` itself."""
+    t = store.text_path
+    kind = msg[0]
+    if kind in ("part", "touch"):
+        return (kind, t(msg[1]), *msg[2:])
+    if kind == "doc":
+        d: DocMsg = msg[1]
+        return (
+            kind,
+            replace(
+                d,
+                path=t(d.path),
+                error=None if d.error is None else t(d.error),
+                failed_ranges=[(a, b, t(why)) for a, b, why in d.failed_ranges],
+            ),
+        )
+    if kind == "plan":
+        return (kind, msg[1], [(t(j[0]), *j[1:]) for j in msg[2]])
+    if kind in ("started", "delete"):
+        return (kind, [t(p) for p in msg[1]])
+    if kind == "move":
+        return (kind, t(msg[1]), t(msg[2]), *msg[3:])
+    if kind == "scan_errors":
+        return (kind, msg[1], [(t(p), t(why)) for p, why in msg[2]])
+    return msg
 
 
 def writer_main(

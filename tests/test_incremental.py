@@ -224,3 +224,51 @@ def test_any_sequence_of_changes_gives_the_fresh_index(
     fresh = base / "fresh.db"
     run(root, fresh)
     assert db_snapshot(db) == db_snapshot(fresh)
+
+
+def test_file_names_that_are_not_utf8_are_indexed_and_tracked(tmp_path: Path) -> None:
+    """Old archives hold Latin-1 or Windows file names: bytes that are not UTF-8.
+    They are read (PDFs with pymupdf, which cannot take such a name itself),
+    stored and printed with \\xNN escapes, and found again by the next run."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    try:
+        folder = root / os.fsdecode(b"caf\xe9")
+        folder.mkdir()
+    except OSError as e:  # macOS's APFS, for one, refuses such names
+        pytest.skip(f"this file system refuses file names that are not UTF-8: {e}")
+    (folder / os.fsdecode(b"notes-\xff.txt")).write_text("the mizzen mast and its rigging\n")
+    guide = folder / os.fsdecode(b"guide-\xe9.pdf")
+    os.rename(write_pdf(tmp_path / "guide.pdf", ["a compass rose", "the binnacle lamp"]), guide)
+    shutil.copy(FIXTURES / "good" / "voyage.epub", folder / os.fsdecode(b"voyage-\xe9.epub"))
+    (folder / os.fsdecode(b"broken-\xff.pdf")).write_bytes(b"GIF89a not a pdf")
+    db = tmp_path / "i.db"
+
+    proc = run_cli("index", str(root), "--db", str(db), "-q")
+    assert proc.returncode == 1, proc.stderr  # the broken file failed, nothing else
+    assert f"{root}/caf\\xe9/broken-\\xff.pdf: not a PDF (the file is a GIF image)" in proc.stderr
+    stored = f"{root}/caf\\xe9/"
+    conn = sqlite3.connect(db)
+    rows = sorted(conn.execute("SELECT path, status, pages FROM documents"))
+    conn.close()
+    assert rows == [
+        (stored + "broken-\\xff.pdf", "error", None),
+        (stored + "guide-\\xe9.pdf", "ok", 2),
+        (stored + "notes-\\xff.txt", "ok", 1),
+        (stored + "voyage-\\xe9.epub", "ok", rows[3][2]),
+    ]
+    assert texts(db)["guide-\\xe9.pdf"] == "a compass rose the binnacle lamp"  # pymupdf's text
+    hits = run_cli("search", "binnacle", "--db", str(db))
+    assert hits.stdout.startswith(stored + "guide-\\xe9.pdf:2: ")
+
+    again = run(root, db)
+    assert (again.unchanged, again.skipped_errors, again.new, again.deleted) == (3, 1, 0, 0)
+
+    os.rename(folder / os.fsdecode(b"notes-\xff.txt"), folder / os.fsdecode(b"notes-\xfe.txt"))
+    (folder / os.fsdecode(b"voyage-\xe9.epub")).unlink()
+    os.rename(write_pdf(tmp_path / "guide.pdf", ["a new chart"]), guide)
+    s = run(root, db)
+    assert (s.moved, s.deleted, s.changed, s.new, s.failed) == (1, 1, 1, 0, 0)
+    fresh = tmp_path / "fresh.db"
+    run(root, fresh)
+    assert db_snapshot(db) == db_snapshot(fresh)

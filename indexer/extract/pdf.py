@@ -95,10 +95,36 @@ def _reuse(key: tuple[str, int, int]) -> Any | None:
     return None
 
 
+def _mupdf_open(path: str) -> Any:
+    """pymupdf.open(path), also for a file name that is not valid UTF-8.
+
+    pymupdf passes the name to MuPDF as UTF-8 and fails on such a name (its
+    undecodable bytes are lone surrogates in Python). That file is opened here
+    and handed over by descriptor (``/proc/self/fd/N`` on Linux, ``/dev/fd/N``
+    elsewhere), which MuPDF opens again by itself; read into memory only where
+    neither exists."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return pymupdf.open(path, filetype="pdf")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for folder in ("/proc/self/fd", "/dev/fd"):
+            alias = f"{folder}/{fd}"
+            if os.path.exists(alias):
+                return pymupdf.open(alias, filetype="pdf")
+        with open(fd, "rb", closefd=False) as f:  # pragma: no cover - no fd folder
+            return pymupdf.open(stream=f.read(), filetype="pdf")
+    finally:
+        os.close(fd)
+
+
 def _open_mupdf(path: str) -> Any | None:
     """An open pymupdf document with at least one page, or None to fall back."""
     try:
-        doc = pymupdf.open(path, filetype="pdf")
+        doc = _mupdf_open(path)
     except Exception:
         return None
     if doc.needs_pass and not doc.authenticate(""):
