@@ -260,11 +260,12 @@ def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
         skipped_errors=c["skipped_errors"],
         resumed=c["resumed"],
     )
+    t = store.text_path  # as the index will hold them
     s.planned_paths = {
-        "new": [j.entry.path for j in plan.jobs if j.action == "new"],
-        "changed": [j.entry.path for j in plan.jobs if j.action == "changed"],
-        "retry": [j.entry.path for j in plan.jobs if j.action == "retry"],
-        "moved": [f"{old} -> {e.path}" for old, e in plan.moved],
+        "new": [t(j.entry.path) for j in plan.jobs if j.action == "new"],
+        "changed": [t(j.entry.path) for j in plan.jobs if j.action == "changed"],
+        "retry": [t(j.entry.path) for j in plan.jobs if j.action == "retry"],
+        "moved": [f"{old} -> {t(e.path)}" for old, e in plan.moved],
         "deleted": list(plan.deleted),
     }
     return s

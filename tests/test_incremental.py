@@ -263,6 +263,11 @@ def test_file_names_that_are_not_utf8_are_indexed_and_tracked(tmp_path: Path) ->
 
     again = run(root, db)
     assert (again.unchanged, again.skipped_errors, again.new, again.deleted) == (3, 1, 0, 0)
+    extra = folder / os.fsdecode(b"extra-\xff.txt")
+    extra.write_text("one more\n")
+    dry = run_cli("index", str(root), "--db", str(db), "--dry-run", "-v", "-q")
+    assert dry.stdout.splitlines() == [f"new: {stored}extra-\\xff.txt"]
+    extra.unlink()
 
     os.rename(folder / os.fsdecode(b"notes-\xff.txt"), folder / os.fsdecode(b"notes-\xfe.txt"))
     (folder / os.fsdecode(b"voyage-\xe9.epub")).unlink()
