@@ -193,6 +193,8 @@ def _same_content(
 
 def _retry_ranges(entry: FileEntry, doc: store.DocRow) -> Job:
     ranges = tuple((int(a), int(b)) for a, b, _ in doc.failed_ranges)
-    if not ranges:  # partial without ranges recorded: redo the whole file
+    if not ranges or entry.kind != "pdf":
+        # no ranges recorded, or not a PDF (only PDFs are read by page range,
+        # an EPUB with a failed chapter is read again whole): redo the whole file
         return Job(entry, "retry", doc.sha256)
     return Job(entry, "retry", doc.sha256, ranges=ranges, page_count=doc.pages)

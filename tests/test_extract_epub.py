@@ -68,3 +68,21 @@ def test_first_rootfile_is_the_default_rendition(corpus: Path) -> None:
 def test_malformed_xhtml_is_recovered(tmp_path: Path) -> None:
     path = write_epub(tmp_path / "unclosed.epub", [("One", "an <b>unclosed bold paragraph")])
     assert "unclosed bold paragraph" in extract_epub(str(path)).pages[0][1]
+
+
+@pytest.mark.parametrize(
+    "missing", [["cover.jpg", "style.css"], ["toc.ncx"], ["nav.xhtml"], ["cover.jpg", "c2.xhtml"]]
+)
+def test_files_the_manifest_lists_but_the_zip_lacks(tmp_path: Path, missing: list[str]) -> None:
+    """ebooklib gives up on the whole book; a missing chapter is a failed page,
+    anything else (images, styles, the table of contents) is not needed."""
+    chapters = [("One", "the first chapter"), ("Two", "the second chapter"), ("Three", "the end")]
+    path = write_epub(tmp_path / "sloppy.epub", chapters, spine_comment=False, missing=missing)
+    x = extract_epub(str(path))
+    assert x.page_count == 3
+    if "c2.xhtml" in missing:
+        assert x.pages == [(1, "One\nthe first chapter"), (3, "Three\nthe end")]
+        assert x.failed == [(2, 2, "chapter missing from the archive (c2.xhtml)")]
+    else:
+        assert [n for n, _ in x.pages] == [1, 2, 3]
+        assert x.failed == []

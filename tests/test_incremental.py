@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from indexer.config import Config
 from indexer.run import RunSummary, index
 from tests.conftest import FIXTURES, db_snapshot, run_cli
-from tools.docgen import write_long_pdf, write_pdf
+from tools.docgen import write_epub, write_long_pdf, write_pdf
 
 
 def run(root: Path | list[Path], db: Path, **kw: object) -> RunSummary:
@@ -277,3 +277,24 @@ def test_file_names_that_are_not_utf8_are_indexed_and_tracked(tmp_path: Path) ->
     fresh = tmp_path / "fresh.db"
     run(root, fresh)
     assert db_snapshot(db) == db_snapshot(fresh)
+
+
+def test_a_partial_epub_is_read_again_whole(tmp_path: Path) -> None:
+    """Only PDFs are read by page range: the next run re-reads an EPUB whose
+    chapter failed as a whole file (it used to send its chapter to the PDF reader)."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    chapters = [("One", "a harpoon line"), ("Two", "lost"), ("Three", "the try-works")]
+    write_epub(root / "sloppy.epub", chapters, spine_comment=False, missing=["c2.xhtml"])
+    db = tmp_path / "i.db"
+    first = run(root, db)
+    assert (first.partial, first.failed) == (1, 0)
+    before = db_snapshot(db)
+    again = run(root, db)
+    assert (again.retried, again.partial, again.failed) == (1, 1, 0)
+    assert db_snapshot(db) == before
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status, error FROM documents").fetchall() == [
+        ("partial", "pages 2-2: chapter missing from the archive (c2.xhtml)")
+    ]
+    conn.close()

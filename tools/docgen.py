@@ -131,13 +131,22 @@ def write_epub(
     omit_opf: bool = False,
     drm: bool = False,
     omit_spine: bool = False,
+    missing: Sequence[str] = (),
 ) -> Path:
     """An EPUB 3 whose spine lists ``chapters`` ((title, text) pairs) in order.
 
     With ``nonlinear_first`` the first chapter is ``linear="no"`` (it still
     counts as spine position 1); ``spine_comment`` puts an XML comment inside
-    <spine>, as real files do."""
+    <spine>, as real files do. ``missing``: files the manifest lists but the zip
+    lacks, as in sloppy real books: ``c2.xhtml`` (a chapter) or ``nav.xhtml`` are
+    left out; any other name (``cover.jpg``, ``style.css``, ``toc.ncx``) is
+    added to the manifest only."""
+    media = {"jpg": "image/jpeg", "css": "text/css", "ncx": "application/x-dtbncx+xml"}
     items, refs = [], []
+    for name in missing:
+        if name != "nav.xhtml" and not (name.startswith("c") and name.endswith(".xhtml")):
+            kind = media.get(name.rsplit(".", 1)[-1], "application/octet-stream")
+            items.append(f'<item id="x-{name}" href="{name}" media-type="{kind}"/>')
     for i in range(1, len(chapters) + 1):
         items.append(f'<item id="c{i}" href="c{i}.xhtml" media-type="application/xhtml+xml"/>')
         linear = ' linear="no"' if (nonlinear_first and i == 1) else ""
@@ -173,8 +182,11 @@ def write_epub(
             _zip_write(zf, "META-INF/encryption.xml", _ENCRYPTION)
         if not omit_opf:
             _zip_write(zf, opf_path, opf)
-        _zip_write(zf, f"{base}/nav.xhtml", nav)
+        if "nav.xhtml" not in missing:
+            _zip_write(zf, f"{base}/nav.xhtml", nav)
         for i, (title, text) in enumerate(chapters, start=1):
+            if f"c{i}.xhtml" in missing:
+                continue
             body = "\n".join(f"<p>{para}</p>" for para in text.split("\n\n"))
             data = _XHTML.format(title=title, body=body).encode()
             if drm:

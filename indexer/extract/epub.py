@@ -7,6 +7,11 @@ what a robust indexer needs around it:
 
 * clear reasons for the ways real files are broken (not a zip, truncated zip,
   no container.xml, missing OPF, no spine, DRM-encrypted content);
+* a file the manifest lists but the zip lacks (a cover image, a stylesheet, the
+  NCX, even a chapter: common in hand-made books) does not lose the book, as it
+  does in ebooklib: a missing chapter is a failed page, the rest is indexed, and
+  the table of contents (NCX or nav, which the text does not need) may be
+  missing or malformed;
 * spine positions that match the OPF: ebooklib 0.20 turns XML comments inside
   ``<spine>`` into ``(None, None)`` entries, which would shift every page number;
   non-linear items still count, an itemref to a missing item keeps its position;
@@ -19,6 +24,7 @@ slower (see FACTS.md), so it is not used here.
 
 from __future__ import annotations
 
+import posixpath as zip_path  # zip member names, joined as ebooklib joins them
 import warnings
 import zipfile
 
@@ -67,9 +73,35 @@ def _check_encryption(data: bytes) -> None:
 
 
 def _read_book(path: str):  # type: ignore[no-untyped-def]
+    """(book, names of the files the manifest lists but the zip lacks)."""
     from ebooklib import epub
 
+    missing: set[str] = set()
+
     class Reader(epub.EpubReader):  # type: ignore[misc]
+        def read_file(self, name: str) -> bytes:
+            try:
+                return super().read_file(name)  # type: ignore[no-any-return]
+            except KeyError:
+                # the container and the OPF are needed; anything else is read
+                # as empty and noted
+                if name == "META-INF/container.xml" or name == self.opf_file:
+                    raise
+                missing.add(zip_path.normpath(name))
+                return b""
+
+        def _parse_ncx(self, data: bytes) -> None:
+            try:
+                super()._parse_ncx(data)
+            except Exception:  # the table of contents only; the text does not need it
+                pass
+
+        def _parse_nav(self, data: bytes, base_path: str, navtype: str = "toc") -> None:
+            try:
+                super()._parse_nav(data, base_path, navtype)
+            except Exception:  # as above
+                pass
+
         def _load_container(self) -> None:
             # ebooklib keeps the *last* <rootfile>; OCF says the first is the default.
             super()._load_container()
@@ -86,7 +118,7 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
             reader = Reader(path, {"ignore_ncx": True})
             book = reader.load()
             reader.process()
-            return book
+            return book, missing, reader.opf_dir
         except epub.EpubException as e:
             if "container" in str(e).lower():
                 raise ExtractError("OPF package document missing or unreadable") from None
@@ -107,8 +139,9 @@ def _is_text_item(media_type: str) -> bool:
 
 def extract_epub(path: str) -> Extracted:
     """Text of every spine item; ``page_count`` is the number of OPF itemrefs."""
+
     _check_container(path)
-    book = _read_book(path)
+    book, missing, opf_dir = _read_book(path)
     spine = [idref for idref, _linear in book.spine if idref is not None]
     if not spine:
         raise ExtractError("OPF has no spine items")
@@ -117,6 +150,10 @@ def extract_epub(path: str) -> Extracted:
     for position, idref in enumerate(spine, start=1):
         item = book.get_item_with_id(idref)
         if item is None or not _is_text_item(item.media_type or ""):
+            continue
+        if missing and zip_path.normpath(zip_path.join(opf_dir, item.file_name)) in missing:
+            reason = f"chapter missing from the archive ({item.file_name})"
+            failed.append((position, position, reason))
             continue
         try:
             text = clean_text(markup_to_text(item.get_content()))
