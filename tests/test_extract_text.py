@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer.errors import ExtractError
 from indexer.extract import kind_of
 from indexer.extract.html import extract_html, markup_to_text
 from indexer.extract.text import decode_bytes, detect_encoding, extract_text
@@ -84,3 +85,37 @@ def test_malformed_and_empty_markup() -> None:
 )
 def test_kinds_come_from_extensions(name: str, kind: str | None) -> None:
     assert kind_of(name) == kind
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("guide.txt", (FIXTURES / "good/field-guide.pdf").read_bytes(), "the file is a PDF"),
+        ("archive.md", (FIXTURES / "good/voyage.epub").read_bytes(), "the file is a zip archive"),
+        ("photo.html", b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "the file is a PNG image"),
+        ("dump.txt", bytes(range(256)) * 40, "binary content"),
+    ],
+)
+def test_files_that_are_not_text_are_refused(
+    tmp_path: Path, name: str, data: bytes, reason: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    extract = extract_html if name.endswith(".html") else extract_text
+    with pytest.raises(ExtractError) as e:
+        extract(str(path))
+    assert str(e.value) == f"not a text file ({reason})"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"caf\xc3\xa9 au lait\n\x00\x00\x00\x00\n",  # NUL padding in valid UTF-8: kept
+        "caf\u00e9 au lait\n".encode("utf-16-le"),  # NULs of UTF-16 without a BOM
+        "caf\u00e9 au lait\n".encode("cp1252"),  # not UTF-8, but no NULs
+    ],
+)
+def test_text_with_nuls_or_legacy_bytes_is_still_text(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "note.txt"
+    path.write_bytes(data)
+    assert "lait" in extract_text(str(path)).pages[0][1]

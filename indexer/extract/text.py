@@ -8,6 +8,11 @@ charset-normalizer's guess. Its guesses among the Western single-byte code
 pages are unreliable on short texts (it calls Latin-1 French "cp775"), so when
 windows-1252 decodes the bytes to the same quality it is preferred: it is by far
 the most common of them, and a superset of ISO-8859-1's printable range.
+
+A file that is not text at all is refused rather than indexed as garbage: one
+that is recognisably another format (a PDF or a zip saved as ``.txt``), and
+binary content, which is NUL bytes in bytes that are not UTF-8 (as ripgrep,
+NUL bytes mean binary; valid UTF-8 is kept, for logs with NUL padding).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import codecs
 
 from indexer.errors import ExtractError
 
-from .base import Extracted, clean_text, os_reason
+from .base import Extracted, clean_text, describe_content, os_reason
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -96,7 +101,19 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
     return data[skip:].decode(encoding, errors="replace")
 
 
+def _refuse_binary(data: bytes) -> None:
+    """Raise when ``data`` is not text (see the header)."""
+    if any(data.startswith(bom) for bom, _ in _BOMS) or _utf16_without_bom(data):
+        return
+    what = describe_content(data[:64])
+    if what not in ("unrecognised content", "an HTML page"):
+        raise ExtractError(f"not a text file (the file is {what})")
+    if b"\x00" in data and not _decodes(data, "utf-8"):
+        raise ExtractError("not a text file (binary content)")
+
+
 def read_bytes(path: str) -> bytes:
+    """The bytes of a text or HTML file; raises when it is too big or not text."""
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_TEXT_BYTES + 1)
@@ -104,6 +121,7 @@ def read_bytes(path: str) -> bytes:
         raise ExtractError(os_reason(e)) from None
     if len(data) > MAX_TEXT_BYTES:
         raise ExtractError(f"text file larger than {MAX_TEXT_BYTES // 2**20} MiB")
+    _refuse_binary(data)
     return data
 
 
