@@ -63,8 +63,9 @@ def literal_query(query: str) -> str:
 
 def _is_syntax_error(e: sqlite3.OperationalError) -> bool:
     msg = str(e).lower()
-    return (
-        "fts5" in msg or "syntax error" in msg or "no such column" in msg or "unterminated" in msg
+    return any(
+        part in msg
+        for part in ("fts5", "syntax error", "no such column", "unterminated", "special query")
     )
 
 

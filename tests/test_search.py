@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.errors import DatabaseError, UsageError
+from indexer.errors import DatabaseError, QueryError, UsageError
 from indexer.search import HL_END, HL_START, literal_query, search
 from indexer.writer import DocMsg, WriterHandle
 
@@ -86,6 +86,12 @@ def test_invalid_fts_syntax_falls_back_to_literal_words(db: Path) -> None:
     assert [h.path for h in result.hits] == ["/e-mail.md"]
     assert [h.path for h in search(db, "e-mail").hits] == ["/e-mail.md"]
     assert literal_query('say "hi" now') == '"say" "hi" "now"'
+    # a query that starts with '*' is an FTS5 "special query" error
+    starred = search(db, "*whale")
+    assert starred.note and "not valid FTS5 syntax" in starred.note
+    assert "/whales.txt" in [h.path for h in starred.hits]
+    with pytest.raises(QueryError, match="no words to search for"):
+        search(db, "**")
 
 
 def test_queries_are_nfkc_normalised_like_the_text(db: Path) -> None:
