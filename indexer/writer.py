@@ -27,6 +27,8 @@ Guarantees:
   power cut (WAL + synchronous=NORMAL) loses at most the last batch, and the
   jobs table still lists that work for the next run.
 * If the parent dies, the writer commits the whole documents it holds and exits.
+* Paths are stored in their text form (``store.text_path``: a file name that is
+  not UTF-8 cannot be stored as it is); every message is converted at the door.
 * The writer ignores SIGINT and SIGTERM: on Ctrl-C the parent stops
   submitting and sends ``finish``; the writer commits what has arrived.
 """
@@ -396,7 +398,7 @@ class _Writer:
 def _in_text_form(msg: tuple[Any, ...]) -> tuple[Any, ...]:
     """``msg`` with its paths (and reasons, which may quote a path) in the form the
     index stores them: a file name that is not UTF-8 cannot be stored as it is
-    (see ``store.text_path``). Nearly always ``msg`` itself."""
+    (see ``store.text_path``). The values are unchanged unless a name is not UTF-8."""
     t = store.text_path
     kind = msg[0]
     if kind in ("part", "touch"):

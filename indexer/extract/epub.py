@@ -73,7 +73,8 @@ def _check_encryption(data: bytes) -> None:
 
 
 def _read_book(path: str):  # type: ignore[no-untyped-def]
-    """(book, names of the files the manifest lists but the zip lacks)."""
+    """(book, names of the files the manifest lists but the zip lacks, the
+    OPF's folder in the zip)."""
     from ebooklib import epub
 
     missing: set[str] = set()
@@ -139,7 +140,6 @@ def _is_text_item(media_type: str) -> bool:
 
 def extract_epub(path: str) -> Extracted:
     """Text of every spine item; ``page_count`` is the number of OPF itemrefs."""
-
     _check_container(path)
     book, missing, opf_dir = _read_book(path)
     spine = [idref for idref, _linear in book.spine if idref is not None]
