@@ -9,7 +9,7 @@ import pytest
 from indexer.errors import ExtractError
 from indexer.extract.epub import extract_epub
 from tests.conftest import FIXTURES
-from tools.docgen import write_epub
+from tools.docgen import mark_zip_encrypted, write_epub
 
 
 def test_spine_positions_survive_comments_and_nonlinear_items() -> None:
@@ -86,3 +86,11 @@ def test_files_the_manifest_lists_but_the_zip_lacks(tmp_path: Path, missing: lis
     else:
         assert [n for n, _ in x.pages] == [1, 2, 3]
         assert x.failed == []
+
+
+def test_a_password_protected_zip_is_an_encrypted_error(tmp_path: Path) -> None:
+    path = write_epub(tmp_path / "locked.epub", [("One", "secret")], spine_comment=False)
+    mark_zip_encrypted(path)
+    with pytest.raises(ExtractError) as e:
+        extract_epub(str(path))
+    assert str(e.value) == "encrypted: the zip archive needs a password"

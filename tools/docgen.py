@@ -10,6 +10,7 @@ Everything is deterministic for a given seed.
 from __future__ import annotations
 
 import random
+import struct
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -228,3 +229,22 @@ def write_corpus(
     for i in range(n_texts):
         (root / f"note{i:05d}.txt").write_text(page_text(rng, 4))
     return {"pdfs": n_pdfs, "pdf_pages": total_pages, "epubs": n_epubs, "texts": n_texts}
+
+
+def mark_zip_encrypted(path: Path) -> Path:
+    """Set the 'encrypted' flag on every entry of a zip, as a password-protected
+    zip (``zip -P``) has it; the data stays as it was. Enough for a reader to
+    ask for a password, without a zip tool on the machine."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        pos = zf.start_dir
+    for info in infos:  # local headers: the flags at offset 6
+        data[info.header_offset + 6] |= 0x1
+    for _ in infos:  # central directory records: the flags at offset 8
+        assert data[pos : pos + 4] == b"PK\x01\x02"
+        data[pos + 8] |= 0x1
+        n, m, k = struct.unpack_from("<HHH", data, pos + 28)
+        pos += 46 + n + m + k
+    path.write_bytes(bytes(data))
+    return path

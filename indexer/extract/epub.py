@@ -47,6 +47,8 @@ def _check_container(path: str) -> None:
             names = set(zf.namelist())
             if "META-INF/container.xml" not in names:
                 raise ExtractError("not an EPUB: no META-INF/container.xml")
+            if any(info.flag_bits & 0x1 for info in zf.infolist()):
+                raise ExtractError("encrypted: the zip archive needs a password")
             if "META-INF/encryption.xml" in names:
                 _check_encryption(zf.read("META-INF/encryption.xml"))
     except zipfile.BadZipFile:
@@ -131,6 +133,8 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
             raise ExtractError("OPF has no spine") from None
         except (zipfile.BadZipFile, etree.XMLSyntaxError, OSError, EOFError) as e:
             raise ExtractError(f"damaged EPUB ({one_line(e, 120)})") from None
+        except NotImplementedError as e:  # zipfile: a compression method it lacks
+            raise ExtractError(f"unsupported EPUB ({one_line(e, 120)})") from None
 
 
 def _is_text_item(media_type: str) -> bool:
