@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -82,7 +84,7 @@ def test_files_the_manifest_lists_but_the_zip_lacks(tmp_path: Path, missing: lis
     assert x.page_count == 3
     if "c2.xhtml" in missing:
         assert x.pages == [(1, "One\nthe first chapter"), (3, "Three\nthe end")]
-        assert x.failed == [(2, 2, "chapter missing from the archive (c2.xhtml)")]
+        assert x.failed == [(2, 2, "chapter c2.xhtml missing from the archive")]
     else:
         assert [n for n, _ in x.pages] == [1, 2, 3]
         assert x.failed == []
@@ -94,3 +96,20 @@ def test_a_password_protected_zip_is_an_encrypted_error(tmp_path: Path) -> None:
     with pytest.raises(ExtractError) as e:
         extract_epub(str(path))
     assert str(e.value) == "encrypted: the zip archive needs a password"
+
+
+def test_a_chapter_the_zip_cannot_decompress_is_a_failed_page(tmp_path: Path) -> None:
+    chapters = [("One", "first " * 200), ("Two", "second " * 200), ("Three", "third " * 200)]
+    path = write_epub(tmp_path / "damaged.epub", chapters, spine_comment=False)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("OEBPS/c2.xhtml")
+    n, m = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + n + m  # the chapter's deflated bytes
+    data[start : start + info.compress_size] = b"\xff" * info.compress_size
+    path.write_bytes(bytes(data))
+    x = extract_epub(str(path))
+    assert [n for n, _ in x.pages] == [1, 3]
+    assert len(x.failed) == 1
+    assert x.failed[0][:2] == (2, 2)
+    assert x.failed[0][2].startswith("chapter c2.xhtml unreadable in the archive (")

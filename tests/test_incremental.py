@@ -295,6 +295,6 @@ def test_a_partial_epub_is_read_again_whole(tmp_path: Path) -> None:
     assert db_snapshot(db) == before
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT status, error FROM documents").fetchall() == [
-        ("partial", "pages 2-2: chapter missing from the archive (c2.xhtml)")
+        ("partial", "pages 2-2: chapter c2.xhtml missing from the archive")
     ]
     conn.close()

@@ -7,11 +7,11 @@ what a robust indexer needs around it:
 
 * clear reasons for the ways real files are broken (not a zip, truncated zip,
   no container.xml, missing OPF, no spine, DRM-encrypted content);
-* a file the manifest lists but the zip lacks (a cover image, a stylesheet, the
-  NCX, even a chapter: common in hand-made books) does not lose the book, as it
-  does in ebooklib: a missing chapter is a failed page, the rest is indexed, and
-  the table of contents (NCX or nav, which the text does not need) may be
-  missing or malformed;
+* a file the manifest lists but the zip lacks or cannot decompress (a cover
+  image, a stylesheet, the NCX, even a chapter: common in hand-made or damaged
+  books) does not lose the book, as it does in ebooklib: such a chapter is a
+  failed page, the rest is indexed, and the table of contents (NCX or nav,
+  which the text does not need) may be missing or malformed;
 * spine positions that match the OPF: ebooklib 0.20 turns XML comments inside
   ``<spine>`` into ``(None, None)`` entries, which would shift every page number;
   non-linear items still count, an itemref to a missing item keeps its position;
@@ -27,6 +27,7 @@ from __future__ import annotations
 import posixpath as zip_path  # zip member names, joined as ebooklib joins them
 import warnings
 import zipfile
+import zlib
 
 from lxml import etree
 
@@ -58,8 +59,10 @@ def _check_container(path: str) -> None:
         if what == "unrecognised content":
             raise ExtractError("not an EPUB (not a zip archive)") from None
         raise ExtractError(f"not an EPUB (the file is {what})") from None
-    except (OSError, EOFError, zipfile.LargeZipFile) as e:
+    except (OSError, EOFError, zipfile.LargeZipFile, zlib.error) as e:
         raise ExtractError(f"damaged zip ({one_line(e, 120)})") from None
+    except NotImplementedError as e:  # zipfile: a format version or method it lacks
+        raise ExtractError(f"unsupported zip ({one_line(e, 120)})") from None
 
 
 def _check_encryption(data: bytes) -> None:
@@ -75,22 +78,26 @@ def _check_encryption(data: bytes) -> None:
 
 
 def _read_book(path: str):  # type: ignore[no-untyped-def]
-    """(book, names of the files the manifest lists but the zip lacks, the
-    OPF's folder in the zip)."""
+    """(book, {zip name: why it could not be read} for the files the manifest
+    lists that the zip lacks or cannot decompress, the OPF's folder in the zip)."""
     from ebooklib import epub
 
-    missing: set[str] = set()
+    unreadable: dict[str, str] = {}
 
     class Reader(epub.EpubReader):  # type: ignore[misc]
         def read_file(self, name: str) -> bytes:
             try:
                 return super().read_file(name)  # type: ignore[no-any-return]
-            except KeyError:
+            except (KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
                 # the container and the OPF are needed; anything else is read
                 # as empty and noted
                 if name == "META-INF/container.xml" or name == self.opf_file:
                     raise
-                missing.add(zip_path.normpath(name))
+                unreadable[zip_path.normpath(name)] = (
+                    "missing from the archive"
+                    if isinstance(e, KeyError)
+                    else f"unreadable in the archive ({one_line(e, 80)})"
+                )
                 return b""
 
         def _parse_ncx(self, data: bytes) -> None:
@@ -121,7 +128,7 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
             reader = Reader(path, {"ignore_ncx": True})
             book = reader.load()
             reader.process()
-            return book, missing, reader.opf_dir
+            return book, unreadable, reader.opf_dir
         except epub.EpubException as e:
             if "container" in str(e).lower():
                 raise ExtractError("OPF package document missing or unreadable") from None
@@ -131,7 +138,7 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
         except TypeError:
             # ebooklib iterates a spine it did not find
             raise ExtractError("OPF has no spine") from None
-        except (zipfile.BadZipFile, etree.XMLSyntaxError, OSError, EOFError) as e:
+        except (zipfile.BadZipFile, etree.XMLSyntaxError, OSError, EOFError, zlib.error) as e:
             raise ExtractError(f"damaged EPUB ({one_line(e, 120)})") from None
         except NotImplementedError as e:  # zipfile: a compression method it lacks
             raise ExtractError(f"unsupported EPUB ({one_line(e, 120)})") from None
@@ -145,7 +152,7 @@ def _is_text_item(media_type: str) -> bool:
 def extract_epub(path: str) -> Extracted:
     """Text of every spine item; ``page_count`` is the number of OPF itemrefs."""
     _check_container(path)
-    book, missing, opf_dir = _read_book(path)
+    book, unreadable, opf_dir = _read_book(path)
     spine = [idref for idref, _linear in book.spine if idref is not None]
     if not spine:
         raise ExtractError("OPF has no spine items")
@@ -155,9 +162,9 @@ def extract_epub(path: str) -> Extracted:
         item = book.get_item_with_id(idref)
         if item is None or not _is_text_item(item.media_type or ""):
             continue
-        if missing and zip_path.normpath(zip_path.join(opf_dir, item.file_name)) in missing:
-            reason = f"chapter missing from the archive ({item.file_name})"
-            failed.append((position, position, reason))
+        name = zip_path.normpath(zip_path.join(opf_dir, item.file_name))
+        if name in unreadable:
+            failed.append((position, position, f"chapter {item.file_name} {unreadable[name]}"))
             continue
         try:
             text = clean_text(markup_to_text(item.get_content()))
