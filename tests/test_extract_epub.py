@@ -113,3 +113,17 @@ def test_a_chapter_the_zip_cannot_decompress_is_a_failed_page(tmp_path: Path) ->
     assert len(x.failed) == 1
     assert x.failed[0][:2] == (2, 2)
     assert x.failed[0][2].startswith("chapter c2.xhtml unreadable in the archive (")
+
+
+def test_a_member_name_flagged_utf8_that_is_not_is_a_damaged_zip(tmp_path: Path) -> None:
+    path = write_epub(tmp_path / "names.epub", [("One", "text")], spine_comment=False)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        pos = zf.start_dir  # the first central directory record: "mimetype"
+    assert data[pos : pos + 4] == b"PK\x01\x02"
+    data[pos + 9] |= 0x08  # general purpose flag 0x800: the name is UTF-8
+    data[pos + 46] = 0xFF  # ... and its first byte is not
+    path.write_bytes(bytes(data))
+    with pytest.raises(ExtractError) as e:
+        extract_epub(str(path))
+    assert str(e.value).startswith("damaged zip (UnicodeDecodeError: ")

@@ -59,7 +59,8 @@ def _check_container(path: str) -> None:
         if what == "unrecognised content":
             raise ExtractError("not an EPUB (not a zip archive)") from None
         raise ExtractError(f"not an EPUB (the file is {what})") from None
-    except (OSError, EOFError, zipfile.LargeZipFile, zlib.error) as e:
+    except (OSError, EOFError, zipfile.LargeZipFile, zlib.error, UnicodeDecodeError) as e:
+        # UnicodeDecodeError: a member name flagged UTF-8 that is not
         raise ExtractError(f"damaged zip ({one_line(e, 120)})") from None
     except NotImplementedError as e:  # zipfile: a format version or method it lacks
         raise ExtractError(f"unsupported zip ({one_line(e, 120)})") from None
