@@ -116,6 +116,30 @@ def test_the_main_process_stays_light(command: str, tmp_path: Path) -> None:
     assert proc.stdout.splitlines()[-1] == "[]"
 
 
+@pytest.mark.parametrize("closed", [(0,), (1,), (2,), (0, 1, 2)])
+def test_closed_standard_streams(closed: tuple[int, ...], tmp_path: Path) -> None:
+    """Started with stdin, stdout or stderr closed (`>&-`, some launchers), the
+    run still indexes: Python makes sys.stdout None, which loky flushes, and the
+    workers would inherit the closed descriptor."""
+    db = tmp_path / "i.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "indexer", "index", str(FIXTURES / "good"), "--db", str(db)],
+        stdout=subprocess.DEVNULL if 1 in closed else subprocess.PIPE,
+        stderr=subprocess.DEVNULL if 2 in closed else subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        preexec_fn=lambda: [os.close(fd) for fd in closed],  # noqa: PLW1509
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    if 2 not in closed:
+        assert "error" not in proc.stderr.lower()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM documents WHERE status = 'ok'").fetchone()[0] > 0
+    conn.close()
+
+
 def test_no_child_process_runs_the_main_script_again(tmp_path: Path) -> None:
     """Run as the installed `indexer` script is (a file run as __main__):
     multiprocessing's spawn re-runs such a script in every child as
