@@ -127,3 +127,79 @@ def test_a_member_name_flagged_utf8_that_is_not_is_a_damaged_zip(tmp_path: Path)
     with pytest.raises(ExtractError) as e:
         extract_epub(str(path))
     assert str(e.value).startswith("damaged zip (UnicodeDecodeError: ")
+
+
+def _hand_made_epub(
+    path: Path, container: str, rootfile: str, opf: str, href: str, chapter: str
+) -> Path:
+    """A one-chapter EPUB 2 whose names are given as a sloppy tool wrote them."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("mimetype", "application/epub+zip")
+        zf.writestr(
+            container,
+            '<?xml version="1.0"?><container version="1.0" '
+            'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+            f'<rootfile full-path="{rootfile}" media-type="application/oebps-package+xml"/>'
+            "</rootfiles></container>",
+        )
+        zf.writestr(
+            opf,
+            '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="2.0" '
+            'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            '<dc:title>T</dc:title><dc:identifier id="id">x</dc:identifier></metadata>'
+            f'<manifest><item id="c1" href="{href}" media-type="application/xhtml+xml"/>'
+            '</manifest><spine><itemref idref="c1"/></spine></package>',
+        )
+        zf.writestr(
+            chapter,
+            '<html xmlns="http://www.w3.org/1999/xhtml"><body><p>the narwhal</p></body></html>',
+        )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("container", "rootfile", "opf", "href", "chapter"),
+    [
+        (
+            "META-INF/container.xml",
+            "OEBPS/content.opf",
+            "OEBPS/content.opf",
+            "Text/Chapter1.xhtml",
+            "OEBPS/text/chapter1.xhtml",
+        ),  # another case
+        (
+            "META-INF/container.xml",
+            "OEBPS/content.opf",
+            "OEBPS/content.opf",
+            "Text\\ch.xhtml",
+            "OEBPS/Text/ch.xhtml",
+        ),  # a Windows separator
+        (
+            "META-INF/container.xml",
+            "OEBPS/content.opf",
+            "OEBPS/content.opf",
+            "/OEBPS/ch.xhtml",
+            "OEBPS/ch.xhtml",
+        ),  # from the zip's root
+        (
+            "META-INF/container.xml",
+            "/OEBPS/content.opf",
+            "OEBPS/content.opf",
+            "ch.xhtml",
+            "OEBPS/ch.xhtml",
+        ),  # the package path too
+        (
+            "meta-inf/container.xml",
+            "OEBPS/content.opf",
+            "OEBPS/content.opf",
+            "ch.xhtml",
+            "OEBPS/ch.xhtml",
+        ),  # the container's folder
+    ],
+)
+def test_names_spelt_loosely_find_their_files(
+    tmp_path: Path, container: str, rootfile: str, opf: str, href: str, chapter: str
+) -> None:
+    path = _hand_made_epub(tmp_path / "loose.epub", container, rootfile, opf, href, chapter)
+    x = extract_epub(str(path))
+    assert (x.pages, x.failed) == ([(1, "the narwhal")], [])

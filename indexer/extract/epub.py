@@ -12,6 +12,8 @@ what a robust indexer needs around it:
   books) does not lose the book, as it does in ebooklib: such a chapter is a
   failed page, the rest is indexed, and the table of contents (NCX or nav,
   which the text does not need) may be missing or malformed;
+* a reference spelt loosely (another case, ``\\`` for ``/``, a leading ``/``:
+  books made on Windows or by hand) finds its file;
 * spine positions that match the OPF: ebooklib 0.20 turns XML comments inside
   ``<spine>`` into ``(None, None)`` entries, which would shift every page number;
   non-linear items still count, an itemref to a missing item keeps its position;
@@ -46,7 +48,9 @@ def _check_container(path: str) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
-            if "META-INF/container.xml" not in names:
+            if "META-INF/container.xml" not in names and not any(
+                _loose(n) == "meta-inf/container.xml" for n in names
+            ):
                 raise ExtractError("not an EPUB: no META-INF/container.xml")
             if any(info.flag_bits & 0x1 for info in zf.infolist()):
                 raise ExtractError("encrypted: the zip archive needs a password")
@@ -84,11 +88,21 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
     from ebooklib import epub
 
     unreadable: dict[str, str] = {}
+    loose: dict[str, str] = {}  # _loose(zip member name) -> the name
 
     class Reader(epub.EpubReader):  # type: ignore[misc]
         def read_file(self, name: str) -> bytes:
             try:
-                return super().read_file(name)  # type: ignore[no-any-return]
+                try:
+                    return super().read_file(name)  # type: ignore[no-any-return]
+                except KeyError:
+                    # books made on Windows or by hand: another case, backslashes,
+                    # a leading slash
+                    if not loose:
+                        loose.update((_loose(n), n) for n in reversed(self.zf.namelist()))
+                    if _loose(name) not in loose:
+                        raise
+                    return self.zf.read(loose[_loose(name)])  # type: ignore[no-any-return]
             except (KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
                 # the container and the OPF are needed; anything else is read
                 # as empty and noted
@@ -143,6 +157,12 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
             raise ExtractError(f"damaged EPUB ({one_line(e, 120)})") from None
         except NotImplementedError as e:  # zipfile: a compression method it lacks
             raise ExtractError(f"unsupported EPUB ({one_line(e, 120)})") from None
+
+
+def _loose(name: str) -> str:
+    """A zip member name as a sloppy reference may spell it: any case, ``\\``
+    for ``/``, a leading ``/``."""
+    return zip_path.normpath(name.replace("\\", "/")).lstrip("/").lower()
 
 
 def _is_text_item(media_type: str) -> bool:
