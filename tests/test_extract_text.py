@@ -113,6 +113,9 @@ def test_files_that_are_not_text_are_refused(
         b"caf\xc3\xa9 au lait\n\x00\x00\x00\x00\n",  # NUL padding in valid UTF-8: kept
         "caf\u00e9 au lait\n".encode("utf-16-le"),  # NULs of UTF-16 without a BOM
         "caf\u00e9 au lait\n".encode("cp1252"),  # not UTF-8, but no NULs
+        # BOM-less UTF-16 with few NUL bytes: Japanese with a little ASCII
+        ("\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8" * 30 + " au lait").encode("utf-16-le"),
+        ("\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8" * 30 + " au lait").encode("utf-16-be"),
     ],
 )
 def test_text_with_nuls_or_legacy_bytes_is_still_text(tmp_path: Path, data: bytes) -> None:

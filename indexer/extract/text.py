@@ -11,8 +11,9 @@ the most common of them, and a superset of ISO-8859-1's printable range.
 
 A file that is not text at all is refused rather than indexed as garbage: one
 that is recognisably another format (a PDF or a zip saved as ``.txt``), and
-binary content, which is NUL bytes in bytes that are not UTF-8 (as ripgrep,
-NUL bytes mean binary; valid UTF-8 is kept, for logs with NUL padding).
+binary content, which is NUL bytes in bytes that are neither UTF-8 nor
+readable as UTF-16 (as in ripgrep, NUL bytes mean binary; valid UTF-8 is kept,
+for logs with NUL padding).
 """
 
 from __future__ import annotations
@@ -108,8 +109,25 @@ def _refuse_binary(data: bytes) -> None:
     what = describe_content(data[:64])
     if what not in ("unrecognised content", "an HTML page"):
         raise ExtractError(f"not a text file (the file is {what})")
-    if b"\x00" in data and not _decodes(data, "utf-8"):
+    if b"\x00" in data and not _decodes(data, "utf-8") and not _plausible_utf16(data):
         raise ExtractError("not a text file (binary content)")
+
+
+def _plausible_utf16(data: bytes) -> bool:
+    """Does ``data`` read as UTF-16 text? BOM-less UTF-16 with few NUL bytes
+    (Chinese or Japanese with little ASCII) escapes ``_utf16_without_bom``;
+    binary data fails to decode (lone surrogates) or decodes to unprintables."""
+    if len(data) % 2:
+        return False
+    for encoding in ("utf-16-le", "utf-16-be"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        sample = text[:20_000]
+        if sum(c.isprintable() or c.isspace() for c in sample) >= 0.95 * len(sample):
+            return True
+    return False
 
 
 def read_bytes(path: str) -> bytes:
