@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -140,19 +141,22 @@ def test_closed_standard_streams(closed: tuple[int, ...], tmp_path: Path) -> Non
     conn.close()
 
 
-def test_no_child_process_runs_the_main_script_again(tmp_path: Path) -> None:
-    """Run as the installed `indexer` script is (a file run as __main__):
-    multiprocessing's spawn re-runs such a script in every child as
-    __mp_main__, importing the whole CLI again. The writer and the workers
-    start with loky's method, which does not."""
+def test_no_child_process_imports_the_cli(tmp_path: Path) -> None:
+    """Run as the installed `indexer` script is (a file run as __main__, written
+    as pip writes it from pyproject's entry point). multiprocessing re-runs such
+    a script in a child it starts (the writer did, under spawn; a forked worker
+    does): the entry point must not import the CLI (typer) there for nothing."""
+    with open(REPO / "pyproject.toml", "rb") as f:
+        entry = tomllib.load(f)["project"]["scripts"]["indexer"]
+    module, func = entry.split(":")
     script = tmp_path / "indexer-script.py"  # what pip writes to bin/indexer, plus a marker
     script.write_text(
         "import os, sys\n"
-        "if __name__ != '__main__':\n"
-        f"    open(os.path.join({str(tmp_path)!r}, f'rerun-{{os.getpid()}}'), 'w').close()\n"
-        "from indexer.cli import main\n"
+        f"from {module} import {func}\n"
+        "if __name__ != '__main__' and 'indexer.cli' in sys.modules:\n"
+        f"    open(os.path.join({str(tmp_path)!r}, f'cli-in-{{os.getpid()}}'), 'w').close()\n"
         "if __name__ == '__main__':\n"
-        "    sys.exit(main())\n"
+        f"    sys.exit({func}())\n"
     )
     db = tmp_path / "i.db"
     proc = subprocess.run(
@@ -163,7 +167,7 @@ def test_no_child_process_runs_the_main_script_again(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in tmp_path.glob("rerun-*")) == []
+    assert sorted(p.name for p in tmp_path.glob("cli-in-*")) == []
     assert sqlite3.connect(db).execute("SELECT count(*) FROM documents").fetchone()[0] > 0
 
 

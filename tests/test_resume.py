@@ -148,6 +148,20 @@ def _child(proc: subprocess.Popen[str], marker: str) -> psutil.Process:
     raise AssertionError(f"no child process with {marker!r} in its command line")
 
 
+def _worker(proc: subprocess.Popen[str]) -> psutil.Process:
+    """A pool worker: a child of the fork server (pool._worker_context)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                if "multiprocessing.forkserver" in " ".join(child.parent().cmdline()):
+                    return child
+            except psutil.Error:
+                continue
+        time.sleep(0.05)
+    raise AssertionError("no worker forked by the fork server")
+
+
 def test_kill_9_of_the_writer(gen_corpus: Path, clean: dict[str, object], tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     proc = start(gen_corpus, db)
@@ -167,7 +181,7 @@ def test_kill_9_of_a_worker_fails_nothing(
     db = tmp_path / "i.db"
     proc = start(gen_corpus, db, "--verbose", "--json")
     wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.2)
-    _child(proc, "--process-name LokyProcess").kill()
+    _worker(proc).kill()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err  # only the broken- files failed
     assert "a worker crashed (signal 9" in err
