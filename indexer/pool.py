@@ -88,11 +88,13 @@ class ItemResult:
 _memory_cap = 0
 
 
-def _init_worker(memory_cap: int) -> None:
+def _init_worker(memory_cap: int, main_pid: int | None = None) -> None:
     """Runs once in each worker: import the extractors, ignore Ctrl-C (the parent
-    handles it), and cap the address space."""
+    handles it), cap the address space, and exit when the main process is gone."""
     global _memory_cap
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if main_pid is not None:
+        _exit_with(main_pid)
     # A segfault in a native library is reported as "worker crashed (signal
     # 11)" in the error records; faulthandler's multi-line dump on the user's
     # stderr would only be noise.
@@ -110,6 +112,35 @@ def _init_worker(memory_cap: int) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         except (ImportError, ValueError, OSError):  # pragma: no cover - not Linux
             pass
+
+
+def _exit_with(main_pid: int) -> None:
+    """Exit when the main process dies. Killed alone (kill -9 of its pid, not of
+    the process group), it would leave the workers running their task and then
+    waiting for work forever, and with them the fork server. Checked every
+    second by a thread; the start time guards against a reused pid."""
+    import threading
+
+    import psutil
+
+    def alive(p: psutil.Process, started: float) -> bool:
+        try:
+            return p.create_time() == started and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    try:
+        main = psutil.Process(main_pid)
+        started = main.create_time()
+    except psutil.Error:
+        os._exit(0)
+
+    def watch() -> None:
+        while alive(main, started):
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="indexer-exit-with-main", daemon=True).start()
 
 
 _context: Any = None
@@ -307,7 +338,7 @@ class Pool:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 initializer=_init_worker,
-                initargs=(self.worker_memory,),
+                initargs=(self.worker_memory, os.getpid()),
                 context=_worker_context(),
             )
             # Warm-up pings: deadlines start counting once the pool has answered

@@ -162,6 +162,26 @@ def _worker(proc: subprocess.Popen[str]) -> psutil.Process:
     raise AssertionError("no worker forked by the fork server")
 
 
+def test_kill_9_of_the_main_process_alone(
+    gen_corpus: Path, clean: dict[str, object], tmp_path: Path
+) -> None:
+    """kill -9 of the main pid only (not the group): the writer commits what it
+    holds and exits; the workers (and so the fork server) exit too, instead of
+    finishing their task and waiting for work forever."""
+    db = tmp_path / "i.db"
+    proc = start(gen_corpus, db)
+    wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.3)
+    _worker(proc)  # the pool is up
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    deadline = time.monotonic() + 15
+    while session_processes(proc.pid):
+        assert time.monotonic() < deadline, "processes of the killed run live on"
+        time.sleep(0.1)
+    assert_consistent(db, clean)
+    rerun_matches_clean(gen_corpus, db, clean)
+
+
 def test_kill_9_of_the_writer(gen_corpus: Path, clean: dict[str, object], tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     proc = start(gen_corpus, db)
