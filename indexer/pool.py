@@ -146,6 +146,16 @@ def _exit_with(main_pid: int) -> None:
 _context: Any = None
 
 
+def prestart() -> None:
+    """Start the fork server now, without waiting for it: it imports the
+    extractors while the caller does other work (the first worker start
+    would otherwise wait for that import)."""
+    if _worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _worker_context() -> Any:
     """The start method for workers: multiprocessing's fork server, which
     imports the extractors (pymupdf) once and forks each worker from itself; it

@@ -33,7 +33,7 @@ from indexer.config import Config
 from indexer.errors import DatabaseError, ExitStatus
 from indexer.lock import RunLock
 from indexer.plan import Job, Plan, make_plan, sha256_file
-from indexer.pool import Item, ItemResult, Outcome, Pool, Task
+from indexer.pool import Item, ItemResult, Outcome, Pool, Task, prestart
 from indexer.progress import Reporter
 from indexer.resources import (
     CpuSample,
@@ -313,24 +313,22 @@ class _Run:
         try:
             # The writer, the scan and the workers start side by side: the
             # writer is only waited for once the plan and the pool exist. A new
-            # index certainly has work, so its workers start at once; an
-            # incremental run starts them only if the plan has jobs, so a
-            # run with nothing to do never spawns any.
-            # The workers start first: their start-up (interpreter, loky,
-            # pymupdf) is the longest, and the first task waits for it.
+            # index certainly has work, so the fork server the workers are
+            # forked from starts at once and imports the extractors while the
+            # writer starts and the scan and plan run (pool.prestart does not
+            # wait); an incremental run starts it only if the plan has jobs,
+            # so a run with nothing to do never spawns any.
             existed = self.db.exists()
             if not existed:
-                sizing = self._make_pool(size_pool(cfg.workers, cfg.memory_reserve, sample=cpu))
+                prestart()
             self.writer.spawn()
             scanned = scan(self.roots, cfg.hidden, should_stop=self.stop.check)
             self.stop.check()
             plan = self._plan(scanned, existed)
             self.stop.check()
             self.summary = _plan_summary(plan, dry_run=False)
-            if plan.jobs and sizing is None:
+            if plan.jobs:
                 sizing = self._make_pool(size_pool(cfg.workers, cfg.memory_reserve, sample=cpu))
-            elif not plan.jobs and self.pool is not None:
-                self.pool.close()
             if sizing is not None:
                 self.summary.workers = sizing.workers
                 self.summary.sizing = sizing.explain()
