@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--workers-list", default="1,auto")
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    pdf = args.pdf
+    pdf = args.pdf.resolve() if args.pdf else None
     if pdf is None:
         pdf = args.dir / f"big-{args.pages}.pdf"
         if not pdf.exists():
@@ -84,7 +84,7 @@ def main() -> None:
                 "--quiet",
             ]
             started = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
             times[workers].append(time.perf_counter() - started)
             summaries[workers] = json.loads(proc.stdout) if proc.stdout else {}
             Path(str(db)).unlink(missing_ok=True)
