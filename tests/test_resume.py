@@ -91,6 +91,15 @@ def session_processes(sid: int) -> list[psutil.Process]:
     return out
 
 
+def assert_all_gone(proc: subprocess.Popen[str], seconds: float = 15) -> None:
+    """The killed run's main process and, within ``seconds``, every process it started."""
+    proc.wait(30)
+    deadline = time.monotonic() + seconds
+    while session_processes(proc.pid):
+        assert time.monotonic() < deadline, "processes of the killed run live on"
+        time.sleep(0.1)
+
+
 def assert_consistent(db: Path, clean: dict[str, object]) -> None:
     """Valid, and every visible document is whole (its pages are the clean run's)."""
     if not db.exists():
@@ -132,11 +141,7 @@ def test_kill_9_of_the_whole_run(
     else:
         wait_until(proc, lambda: committed(db) >= n * 0.8)
     os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(30)
-    deadline = time.monotonic() + 15
-    while session_processes(proc.pid):
-        assert time.monotonic() < deadline, "processes of the killed run live on"
-        time.sleep(0.1)
+    assert_all_gone(proc)
     assert_consistent(db, clean)
     rerun_matches_clean(gen_corpus, db, clean)
 
@@ -173,11 +178,7 @@ def test_kill_9_of_the_main_process_alone(
     wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.3)
     _worker(proc)  # the pool is up
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(30)
-    deadline = time.monotonic() + 15
-    while session_processes(proc.pid):
-        assert time.monotonic() < deadline, "processes of the killed run live on"
-        time.sleep(0.1)
+    assert_all_gone(proc)
     assert_consistent(db, clean)
     rerun_matches_clean(gen_corpus, db, clean)
 
