@@ -24,9 +24,10 @@ per-task timeout. This module adds what a long unattended run needs::
   tasks are chosen, so it cannot deadlock.
 * Start-up: workers are forked from a fork server that has imported the
   extractors once (``_worker_context``), instead of each starting Python and
-  importing pymupdf itself (about 0.2 s of CPU per worker): on 2 cores that CPU
-  was taken from the extraction, on 16 it would be about 3 s per (re)start. Where there is no
-  fork server (Windows), loky's own start method.
+  importing pymupdf itself (about 0.2 s of CPU per worker: on 2 cores taken
+  from the extraction, on 16 about 3 s per start or rebuild). Where there is
+  no fork server (Windows), loky's own start method. Workers exit when the
+  main process dies (``_exit_with``).
 * Grouping and ordering are decided by the caller (``run.py``): tasks carry a
   cost (largest first) and an ``urgent`` flag for the remaining page ranges of
   a document already started.
