@@ -496,10 +496,9 @@ class WriterHandle:
         batch_seconds: float = 2.0,
         queue_size: int = 64,
     ) -> None:
-        # loky's start method, the one the worker pool uses: unlike
-        # multiprocessing's spawn, it does not re-run the main script in the
-        # child, where the installed `indexer` script would import the whole
-        # CLI again (45 ms of CPU, while the workers start).
+        # loky's start method (the pool's own where there is no fork server):
+        # unlike multiprocessing's spawn, it does not re-run the main script in
+        # the child.
         ctx = get_context("loky")
         self.inbox = ctx.Queue(maxsize=queue_size)
         self.outbox = ctx.Queue()

@@ -100,9 +100,10 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
                     # a leading slash
                     if not loose:
                         loose.update((_loose(n), n) for n in reversed(self.zf.namelist()))
-                    if _loose(name) not in loose:
+                    real = loose.get(_loose(name))
+                    if real is None:
                         raise
-                    return self.zf.read(loose[_loose(name)])  # type: ignore[no-any-return]
+                    return self.zf.read(real)  # type: ignore[no-any-return]
             except (KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
                 # the container and the OPF are needed; anything else is read
                 # as empty and noted
