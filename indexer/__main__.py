@@ -1,6 +1,6 @@
-"""``python -m indexer`` runs the same CLI as the ``indexer`` command."""
+"""``python -m indexer`` runs the same command as the installed ``indexer``."""
 
-from indexer.cli import main
+from indexer import main
 
 if __name__ == "__main__":
     main()

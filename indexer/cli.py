@@ -314,29 +314,11 @@ def show_config(
         typer.echo(f"{name:<{width}}  {value:<{vwidth}}  ({source})")
 
 
-def _open_closed_std_streams() -> None:
-    """Give a closed standard stream /dev/null. A command started with stdout or
-    stderr closed (``>&-``, some launchers) gets None for ``sys.stdout``, which
-    libraries flush (loky does, before starting each worker), and its child
-    processes would find their fds 0-2 taken by whatever the parent opened next."""
-    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
-        try:
-            os.fstat(fd)
-        except OSError:
-            null = os.open(os.devnull, os.O_RDWR)
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
-            os.set_inheritable(fd, True)  # os.open's are not: the workers need it too
-            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115
-
-
 def main() -> None:
     """The ``indexer`` command. It ends with ``os._exit`` once the exit handlers
     have run and the output is flushed: tearing down the interpreter's modules
     would only add about 50 ms to every command (every search). Everything the
     commands open (index connections, the writer, the workers) is closed by then."""
-    _open_closed_std_streams()
     try:
         app()
         code: object = 0
@@ -356,4 +338,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from indexer import main as indexer_main
+
+    indexer_main()

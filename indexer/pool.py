@@ -4,7 +4,7 @@ Why this module exists: loky gives us a robust process pool, but a dead worker
 breaks the whole executor and fails *every* pending future, and there is no
 per-task timeout. This module adds what a long unattended run needs::
 
-      run.py ── add(Task) ──▶ queues ─────────── _fill() ───────────▶ loky executor
+      run.py ── add(Task) ──▶ queues ──────────── fill() ───────────▶ loky executor
         ▲                      urgent ranges first,   ≤ governor.allowed()   worker: run_items()
         │                      then largest first;    ≤ epub_limit EPUBs       (pure extractors,
         │                      suspects run alone                              no database)
@@ -23,7 +23,7 @@ per-task timeout. This module adds what a long unattended run needs::
 * Throttle: at most ``epub_limit`` EPUB tasks in flight, enforced here where
   tasks are chosen, so it cannot deadlock.
 * Start-up: workers are forked from a fork server that has imported the
-  extractors once (``_worker_context``), instead of each starting Python and
+  extractors once (``launch.worker_context``), instead of each starting Python and
   importing pymupdf itself (about 0.2 s of CPU per worker: on 2 cores taken
   from the extraction, on 16 about 3 s per start or rebuild). Where there is
   no fork server (Windows), loky's own start method. Workers exit when the
@@ -56,6 +56,7 @@ from typing import Any
 from indexer.errors import ExtractError
 from indexer.extract import Extracted, extract
 from indexer.extract.base import one_line
+from indexer.launch import worker_context
 from indexer.plan import sha256_file
 
 FAULTS_ENV = "INDEXER_FAULTS"
@@ -142,40 +143,6 @@ def _exit_with(main_pid: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="indexer-exit-with-main", daemon=True).start()
-
-
-_context: Any = None
-
-
-def prestart() -> None:
-    """Start the fork server now, without waiting for it: it imports the
-    extractors while the caller does other work (the first worker start
-    would otherwise wait for that import)."""
-    if _worker_context().get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
-
-
-def _worker_context() -> Any:
-    """The start method for workers: multiprocessing's fork server, which
-    imports the extractors (pymupdf) once and forks each worker from itself; it
-    is single-threaded, so forking it is safe, and it lives until the run ends.
-    A child re-runs the main script first (multiprocessing's rule), which for
-    the ``indexer`` command is a two-line file importing the light
-    ``indexer.main``."""
-    global _context
-    if _context is None:
-        import multiprocessing as mp
-
-        if "forkserver" in mp.get_all_start_methods():
-            _context = mp.get_context("forkserver")
-            _context.set_forkserver_preload(["indexer.extract.pdf"])
-        else:  # pragma: no cover - Windows
-            from loky.backend.context import get_context
-
-            _context = get_context("loky")
-    return _context
 
 
 def _ping() -> int:
@@ -350,7 +317,7 @@ class Pool:
                 max_workers=self.workers,
                 initializer=_init_worker,
                 initargs=(self.worker_memory, os.getpid()),
-                context=_worker_context(),
+                context=worker_context(),
             )
             # Warm-up pings: deadlines start counting once the pool has answered
             # (a worker is up and has imported the extractors; see _deadline),
@@ -436,7 +403,7 @@ class Pool:
         self.stats.max_epub_in_flight = max(self.stats.max_epub_in_flight, self._epubs_in_flight())
         return True
 
-    def _fill(self) -> None:
+    def fill(self) -> None:
         """Submit what the limits allow. Stops at a broken executor: the crash
         is then handled when the failed futures are collected."""
         if self._suspects:
@@ -464,7 +431,7 @@ class Pool:
         """Run until every task added (also while iterating) has an outcome."""
         while self.pending() or self.in_flight:
             self.check()
-            self._fill()
+            self.fill()
             if not self.in_flight:
                 continue
             now = time.monotonic()

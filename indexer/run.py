@@ -31,9 +31,10 @@ from typing import Any
 from indexer import store
 from indexer.config import Config
 from indexer.errors import DatabaseError, ExitStatus
+from indexer.launch import prestart
 from indexer.lock import RunLock
 from indexer.plan import Job, Plan, make_plan, sha256_file
-from indexer.pool import Item, ItemResult, Outcome, Pool, Task, prestart
+from indexer.pool import Item, ItemResult, Outcome, Pool, Task
 from indexer.progress import Reporter
 from indexer.resources import (
     CpuSample,
@@ -312,12 +313,12 @@ class _Run:
         sizing = None
         try:
             # The writer, the scan and the workers start side by side: the
-            # writer is only waited for once the plan and the pool exist. A new
-            # index certainly has work, so the fork server the workers are
-            # forked from starts at once and imports the extractors while the
-            # writer starts and the scan and plan run (pool.prestart does not
-            # wait); an incremental run starts it only if the plan has jobs,
-            # so a run with nothing to do never spawns any.
+            # writer is only waited for once the first tasks run. The fork
+            # server the workers are forked from imports the extractors
+            # meanwhile: the ``indexer`` command starts it first thing for an
+            # ``index`` run (launch.start), a library call here for a new
+            # index (launch.prestart does not wait; an incremental run starts
+            # it with its pool, if the plan has jobs).
             existed = self.db.exists()
             if not existed:
                 prestart()
@@ -332,10 +333,11 @@ class _Run:
             if sizing is not None:
                 self.summary.workers = sizing.workers
                 self.summary.sizing = sizing.explain()
-            self.writer.wait_ready()
+            # queued: the writer applies the plan once it has opened the index
             self._apply_plan(plan)
             if plan.jobs and sizing is not None:
                 self._extract(plan, sizing.workers, sizing.reserve)
+            self.writer.wait_ready()  # (returns at once when _extract has waited)
             status = "ok" if self.summary.exit_status == ExitStatus.OK else "some_failed"
         except (KeyboardInterrupt, _Interrupted):
             self.summary.interrupted = True
@@ -344,25 +346,33 @@ class _Run:
             self._stop_workers()
             self.writer.kill()
             raise
-        self._stop_workers()
+        self._stop_governor()
         self.summary.seconds = time.monotonic() - self.started
         try:
-            self.writer.finish(status, self.summary.to_dict(), merge_seconds=self._merge_budget())
+            # the writer commits its last batch while the workers stop
+            self.writer.ask_finish(status, self.summary.to_dict())
+            self._stop_workers()
+            self.writer.wait_finished()
         except KeyboardInterrupt:
+            self._stop_workers()
             self.writer.kill()
             self.summary.interrupted = True
         self.summary.seconds = time.monotonic() - self.started
         return self.summary
 
-    def _stop_workers(self) -> None:
+    def _stop_governor(self) -> None:
+        """Stop the progress display and the governor (its figures go into the summary)."""
         self.reporter.stop()
+        if self.governor is not None:
+            self._governor_stats(self.governor.stop())
+            self.governor = None
+
+    def _stop_workers(self) -> None:
+        self._stop_governor()
         if self.pool is not None:
             self.pool.close()
         if self._hash_threads is not None:
             self._hash_threads.shutdown(cancel_futures=True)
-        if self.governor is not None:
-            self._governor_stats(self.governor.stop())
-            self.governor = None
 
     def _plan(self, scanned: ScanResult, existed: bool) -> Plan:
         """The plan, read from the index while the writer starts (a new index
@@ -379,9 +389,6 @@ class _Run:
             return make_plan(scanned, conn, self.config.retry_errors)
         finally:
             conn.close()
-
-    def _merge_budget(self) -> float:
-        return 0.0 if self.summary.interrupted else max(2.0, 0.1 * self.summary.seconds)
 
     def _governor_stats(self, g: GovernorStats) -> None:
         self.summary.governor = {
@@ -454,6 +461,10 @@ class _Run:
         self.workers = workers
         for task in self._tasks(plan.jobs):
             pool.add(task)
+        # The first tasks start before the writer is waited for: it may still
+        # be opening (or creating) the index, and their results queue for it.
+        pool.fill()
+        self.writer.wait_ready()  # type: ignore[union-attr]
         rep.start(len(plan.jobs))
         for outcome in pool.outcomes():
             self._outcome(outcome)

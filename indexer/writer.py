@@ -373,7 +373,7 @@ class _Writer:
             [(p, r, now) for p, r in errors],
         )
 
-    def finish(self, status: str, summary: dict[str, Any], merge_seconds: float) -> None:
+    def finish(self, status: str, summary: dict[str, Any]) -> None:
         self.begin()
         # A clean stop (finished or Ctrl-C): unfinished jobs simply wait for the next run.
         self.conn.execute("UPDATE jobs SET state = 'pending' WHERE state = 'in_progress'")
@@ -382,17 +382,6 @@ class _Writer:
             (status, store.utcnow(), json.dumps(summary), self.run_id),
         )
         self.commit()
-        self.merge(merge_seconds)
-
-    def merge(self, budget: float) -> None:
-        """Merge FTS5 segments left by the load, within ``budget`` seconds, so the
-        first searches after a bulk run are not slowed by a fragmented index."""
-        deadline = time.monotonic() + budget
-        while time.monotonic() < deadline:
-            before = self.conn.total_changes
-            self.conn.execute("INSERT INTO pages_fts (pages_fts, rank) VALUES ('merge', 500)")
-            if self.conn.total_changes - before < 2:
-                break
 
 
 def _in_text_form(msg: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -436,7 +425,27 @@ def writer_main(
 ) -> None:
     """Entry point of the writer process. ``parent_pid``: the process that
     started it; when the writer is re-parented (``os.getppid()`` changes), that
-    process has died."""
+    process has died.
+
+    Once the index is closed and the replies are flushed, the process ends
+    without the interpreter's teardown, which the main process would wait for
+    at the end of every run (about 20 ms here). An exception still ends it the
+    usual way, with its traceback."""
+    _serve(db_path, inbox, outbox, roots, batch_rows, batch_seconds, parent_pid)
+    outbox.close()
+    outbox.join_thread()
+    os._exit(0)
+
+
+def _serve(
+    db_path: str,
+    inbox: Any,
+    outbox: Any,
+    roots: list[str],
+    batch_rows: int,
+    batch_seconds: float,
+    parent_pid: int | None,
+) -> None:
     # Ctrl-C and SIGTERM reach the whole process group; the parent turns them
     # into a "finish" message, so the writer must outlive them to commit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -579,10 +588,18 @@ class WriterHandle:
             except queue.Full:
                 self.check()
 
-    def finish(
-        self, status: str, summary: dict[str, Any], merge_seconds: float = 5.0
-    ) -> dict[str, int]:
-        self.send(("finish", status, summary, merge_seconds))
+    def finish(self, status: str, summary: dict[str, Any]) -> dict[str, int]:
+        """Ask the writer to commit and stop, and wait until it has (the writer's
+        statistics)."""
+        self.ask_finish(status, summary)
+        return self.wait_finished()
+
+    def ask_finish(self, status: str, summary: dict[str, Any]) -> None:
+        """The first half of ``finish``: the writer commits what it still has
+        while the caller does something else (stops the workers)."""
+        self.send(("finish", status, summary))
+
+    def wait_finished(self) -> dict[str, int]:
         kind, value = self._reply(timeout=24 * 3600)
         self.process.join(30)
         if kind == "fatal":

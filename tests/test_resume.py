@@ -154,7 +154,7 @@ def _child(proc: subprocess.Popen[str], marker: str) -> psutil.Process:
 
 
 def _worker(proc: subprocess.Popen[str]) -> psutil.Process:
-    """A pool worker: a child of the fork server (pool._worker_context)."""
+    """A pool worker: a child of the fork server (launch.worker_context)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for child in psutil.Process(proc.pid).children(recursive=True):

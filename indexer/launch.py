@@ -1,0 +1,93 @@
+"""What the ``indexer`` command does first, before anything heavy is imported.
+
+Why this module exists: two things must happen before the CLI (typer) and the
+library are imported, and must stay cheap for every command:
+
+* a standard stream the command was started without (``>&-``) gets
+  ``/dev/null``, before any child process inherits the gap;
+* an ``index`` run starts the fork server its workers are forked from
+  (``prestart``), so that the server's import of the extractors (pymupdf,
+  about 0.15 s) runs beside the CLI's own imports, the scan and the plan
+  instead of after them.
+
+The fork server's start method is defined here too (``worker_context``), for
+the pool (``pool.py``) to use. Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+# Imported by the fork server once; every worker is a fork of it and finds them
+# loaded: the extractors, and the pool module whose task function the workers run.
+PRELOAD = ["indexer.extract.pdf", "indexer.pool"]
+
+_context: Any = None
+
+
+def open_closed_std_streams() -> None:
+    """Give a closed fd 0, 1 or 2 ``/dev/null``. Python sets a closed
+    standard stream's ``sys`` object to None, which crashes libraries that
+    flush it (loky does, before starting each worker), and child processes
+    would find fds 0-2 taken by whatever the parent opened next."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            os.set_inheritable(fd, True)  # os.open's are not: the workers need it too
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115
+
+
+def worker_context() -> Any:
+    """The start method for workers: multiprocessing's fork server, which
+    imports ``PRELOAD`` once and forks each worker from itself; it is
+    single-threaded, so forking it is safe, and it lives until the command
+    ends. A child re-runs the main script first (multiprocessing's rule), which
+    for the ``indexer`` command is a two-line file importing the light
+    ``indexer.main``. Where there is no fork server (Windows), loky's start
+    method."""
+    global _context
+    if _context is None:
+        import multiprocessing as mp
+
+        if "forkserver" in mp.get_all_start_methods():
+            _context = mp.get_context("forkserver")
+            _context.set_forkserver_preload(PRELOAD)
+        else:  # pragma: no cover - Windows
+            from loky.backend.context import get_context
+
+            _context = get_context("loky")
+    return _context
+
+
+def prestart() -> None:
+    """Start the fork server now, without waiting for it: it imports the
+    extractors while the caller does other work (the first worker start would
+    otherwise wait for that import). Does nothing when it is running."""
+    if worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+def may_extract(argv: list[str]) -> bool:
+    """Is this command line an ``index`` run that may extract? A guess from
+    the words alone (the options are parsed later, by the CLI): only an
+    ``index`` command that is not ``--dry-run`` or ``--help``. A wrong guess
+    costs time, never correctness: a run that extracts starts the fork server
+    anyway when it makes its pool, and one that turns out to have nothing to
+    extract leaves the server unused until the command exits."""
+    return bool(argv) and argv[0] == "index" and not {"--dry-run", "--help", "-h"} & set(argv)
+
+
+def start(argv: list[str]) -> None:
+    """The first thing the ``indexer`` command does."""
+    open_closed_std_streams()
+    if may_extract(argv):
+        prestart()
