@@ -190,6 +190,19 @@ def test_fatal_errors_are_one_line_with_exit_2(
     assert "Traceback" not in proc.stderr
 
 
+def test_a_writer_that_cannot_open_the_index_ends_the_run_cleanly(tmp_path: Path) -> None:
+    """The index is new, so the plan needs no database and the first tasks start
+    before the writer is waited for; the writer then fails to create the file
+    (a link to a folder that does not exist): one line, exit 2, no hang."""
+    db = tmp_path / "i.db"
+    db.symlink_to("/nonexistent-indexer-dir/i.db")
+    proc = run_cli("index", FIXTURES / "good", "--db", db, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: cannot write the index {db}: unable to open database file"
+    ]
+
+
 def test_all_good_files_exit_0_and_stats(tmp_path: Path) -> None:
     db = tmp_path / "good.db"
     proc = run_cli("index", FIXTURES / "good", "--db", db, "--json")

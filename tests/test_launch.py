@@ -1,0 +1,84 @@
+"""indexer/launch.py: what the command does before the CLI is imported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from indexer.launch import may_extract
+from tests.conftest import FIXTURES, REPO
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["index", "docs"], True),
+        (["index", "docs", "--db", "x.db", "--workers", "1"], True),
+        (["index", "docs", "--dry-run"], False),
+        (["index", "--help"], False),
+        (["index", "-h"], False),
+        (["search", "index"], False),  # "index" as a query word
+        (["config"], False),
+        ([], False),
+    ],
+)
+def test_may_extract(argv: list[str], expected: bool) -> None:
+    assert may_extract(argv) is expected
+
+
+# Run as the console script runs: indexer.main(). An import hook notes whether
+# a fork server (a child process running multiprocessing.forkserver) exists at
+# the moment the CLI module is imported.
+WATCH = """
+import atexit, importlib.abc, sys
+import psutil
+seen = {}
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "indexer.cli" and "cli" not in seen:
+            seen["cli"] = any(
+                "multiprocessing.forkserver" in " ".join(c.cmdline())
+                for c in psutil.Process().children()
+            )
+        return None
+sys.meta_path.insert(0, Watch())
+atexit.register(lambda: print("fork server before the CLI:", seen.get("cli")))
+sys.argv = ["indexer", *sys.argv[1:]]
+from indexer import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "started"),
+    [
+        (["index", str(FIXTURES / "good"), "-q"], True),
+        (["index", str(FIXTURES / "good"), "-q", "--dry-run"], False),
+        (["config"], False),
+    ],
+)
+def test_an_index_run_starts_the_fork_server_before_the_cli(
+    args: list[str], started: bool, tmp_path: Path
+) -> None:
+    """The fork server imports the extractors (pymupdf) while the main process
+    imports the CLI, instead of after it; other commands never start it."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            WATCH,
+            *args,
+            *(["--db", str(tmp_path / "i.db")] * (args[0] != "config")),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == f"fork server before the CLI: {started}"
