@@ -21,8 +21,9 @@ import sys
 from typing import Any
 
 # Imported by the fork server once; every worker is a fork of it and finds them
-# loaded: the extractors, and the pool module whose task function the workers run.
-PRELOAD = ["indexer.extract.pdf", "indexer.pool"]
+# loaded: the extractors, the pool module whose task function the workers run,
+# loky's worker loop, and psutil (each worker's memory cap and watchdog).
+PRELOAD = ["indexer.extract.pdf", "indexer.pool", "loky.process_executor", "psutil"]
 
 _context: Any = None
 
