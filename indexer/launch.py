@@ -4,7 +4,8 @@ Why this module exists: two things must happen before the CLI (typer) and the
 library are imported, and must stay cheap for every command:
 
 * a standard stream the command was started without (``>&-``) gets
-  ``/dev/null``, before any child process inherits the gap;
+  ``/dev/null``, before any child process inherits the gap, and the Python
+  interpreters it starts never import from the current directory;
 * an ``index`` run starts the fork server its workers are forked from
   (``prestart``), so that the server's import of the extractors (pymupdf,
   about 0.15 s) runs beside the CLI's own imports, the scan and the plan
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 # Imported by the fork server once; every worker is a fork of it and finds them
@@ -77,6 +79,28 @@ def prestart() -> None:
         forkserver.ensure_running()
 
 
+def watch_process(pid: int) -> Callable[[], bool]:
+    """A check that process ``pid`` (the main process) is still alive, for the
+    processes forked from the fork server (the workers and the writer): their
+    parent is the fork server, so a change of parent says nothing. A pid can be
+    reused: its start time is compared too."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        started = process.create_time()
+    except psutil.Error:
+        return lambda: False
+
+    def alive() -> bool:
+        try:
+            return process.create_time() == started and process.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    return alive
+
+
 def may_extract(argv: list[str]) -> bool:
     """Is this command line an ``index`` run that may extract? A guess from
     the words alone (the options are parsed later, by the CLI): only an
@@ -90,5 +114,10 @@ def may_extract(argv: list[str]) -> bool:
 def start(argv: list[str]) -> None:
     """The first thing the ``indexer`` command does."""
     open_closed_std_streams()
+    # The interpreters the command starts (the fork server, multiprocessing's
+    # resource tracker) run ``python -c``, which puts the current directory first
+    # on their module path: a folder being indexed that holds an ``indexer``
+    # package or a ``psutil.py`` would be imported in place of the real ones.
+    os.environ.setdefault("PYTHONSAFEPATH", "1")
     if may_extract(argv):
         prestart()

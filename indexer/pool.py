@@ -56,7 +56,7 @@ from typing import Any
 from indexer.errors import ExtractError
 from indexer.extract import Extracted, extract
 from indexer.extract.base import one_line
-from indexer.launch import worker_context
+from indexer.launch import watch_process, worker_context
 from indexer.plan import sha256_file
 
 FAULTS_ENV = "INDEXER_FAULTS"
@@ -120,25 +120,15 @@ def _exit_with(main_pid: int) -> None:
     """Exit when the main process dies. Killed alone (kill -9 of its pid, not of
     the process group), it would leave the workers running their task and then
     waiting for work forever, and with them the fork server. Checked every
-    second by a thread; the start time guards against a reused pid."""
+    second by a thread."""
     import threading
 
-    import psutil
-
-    def alive(p: psutil.Process, started: float) -> bool:
-        try:
-            return p.create_time() == started and p.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            return False
-
-    try:
-        main = psutil.Process(main_pid)
-        started = main.create_time()
-    except psutil.Error:
+    alive = watch_process(main_pid)
+    if not alive():
         os._exit(0)
 
     def watch() -> None:
-        while alive(main, started):
+        while alive():
             time.sleep(1.0)
         os._exit(0)
 

@@ -312,22 +312,21 @@ class _Run:
         status = "failed"
         sizing = None
         try:
-            # The writer, the scan and the workers start side by side: the
-            # writer is only waited for once the first tasks run. The fork
-            # server the workers are forked from imports the extractors
-            # meanwhile: the ``indexer`` command starts it first thing for an
-            # ``index`` run (launch.start), a library call here for a new
-            # index (launch.prestart does not wait; an incremental run starts
-            # it with its pool, if the plan has jobs).
+            # The fork server that the writer and the workers are forked from
+            # imports the extractors while the scan and the plan run: the
+            # ``indexer`` command starts it first thing for an ``index`` run
+            # (launch.start), a library call here for a new index
+            # (launch.prestart does not wait). The writer is forked once the
+            # plan is made; it is waited for once the first tasks run.
             existed = self.db.exists()
             if not existed:
                 prestart()
-            self.writer.spawn()
             scanned = scan(self.roots, cfg.hidden, should_stop=self.stop.check)
             self.stop.check()
             plan = self._plan(scanned, existed)
             self.stop.check()
             self.summary = _plan_summary(plan, dry_run=False)
+            self.writer.spawn()
             if plan.jobs:
                 sizing = self._make_pool(size_pool(cfg.workers, cfg.memory_reserve, sample=cpu))
             if sizing is not None:

@@ -26,7 +26,8 @@ Guarantees:
   the end. A transaction only ever holds whole documents, so a kill -9 or a
   power cut (WAL + synchronous=NORMAL) loses at most the last batch, and the
   jobs table still lists that work for the next run.
-* If the parent dies, the writer commits the whole documents it holds and exits.
+* If the main process dies, the writer commits the whole documents it holds and
+  exits (it checks whenever its queue is quiet for 0.25 s).
 * Paths are stored in their text form (``store.text_path``: a file name that is
   not UTF-8 cannot be stored as it is); every message is converted at the door.
 * The writer ignores SIGINT and SIGTERM: on Ctrl-C the parent stops
@@ -46,10 +47,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from loky.backend.context import get_context
-
 from indexer import store
 from indexer.errors import DatabaseError, IndexerError, WriterDiedError
+from indexer.launch import watch_process, worker_context
 
 
 @dataclass
@@ -144,7 +144,7 @@ class _Writer:
             self.handle(msg)
 
     # -- start-up and the run row ----------------------------------------------
-    def start_run(self, roots: list[str]) -> int:
+    def start_run(self, roots: list[str], pid: int) -> int:
         now = store.utcnow()
         self.begin()
         # The caller holds the lock, so a run still marked 'running' is dead, and
@@ -157,7 +157,7 @@ class _Writer:
         )
         cur = self.conn.execute(
             "INSERT INTO runs (pid, started_at, status, roots) VALUES (?, ?, 'running', ?)",
-            (os.getppid(), now, json.dumps([store.text_path(r) for r in roots])),
+            (pid, now, json.dumps([store.text_path(r) for r in roots])),
         )
         self.run_id = int(cur.lastrowid or 0)
         self.commit()
@@ -421,17 +421,17 @@ def writer_main(
     roots: list[str],
     batch_rows: int,
     batch_seconds: float,
-    parent_pid: int | None = None,
+    main_pid: int | None = None,
 ) -> None:
-    """Entry point of the writer process. ``parent_pid``: the process that
-    started it; when the writer is re-parented (``os.getppid()`` changes), that
-    process has died.
+    """Entry point of the writer process. ``main_pid``: the process that
+    started it (recorded in the runs table); when it has died, the writer
+    commits and exits.
 
     Once the index is closed and the replies are flushed, the process ends
     without the interpreter's teardown, which the main process would wait for
     at the end of every run (about 20 ms here). An exception still ends it the
     usual way, with its traceback."""
-    _serve(db_path, inbox, outbox, roots, batch_rows, batch_seconds, parent_pid)
+    _serve(db_path, inbox, outbox, roots, batch_rows, batch_seconds, main_pid)
     outbox.close()
     outbox.join_thread()
     os._exit(0)
@@ -444,8 +444,9 @@ def _serve(
     roots: list[str],
     batch_rows: int,
     batch_seconds: float,
-    parent_pid: int | None,
+    main_pid: int | None,
 ) -> None:
+    main_alive = watch_process(main_pid) if main_pid is not None else lambda: True
     # Ctrl-C and SIGTERM reach the whole process group; the parent turns them
     # into a "finish" message, so the writer must outlive them to commit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -453,7 +454,7 @@ def _serve(
     try:
         conn = store.open_for_writing(db_path)
         w = _Writer(conn, batch_rows, batch_seconds)
-        outbox.put(("ready", w.start_run(roots)))
+        outbox.put(("ready", w.start_run(roots, main_pid or os.getppid())))
     except IndexerError as e:
         outbox.put(("fatal", e.message))
         return
@@ -465,7 +466,7 @@ def _serve(
             try:
                 msg = inbox.get(timeout=0.25)
             except queue.Empty:
-                if parent_pid is not None and os.getppid() != parent_pid:
+                if not main_alive():
                     w.settle()
                     w.commit()  # whole documents only; the jobs table holds the rest
                     return
@@ -505,10 +506,10 @@ class WriterHandle:
         batch_seconds: float = 2.0,
         queue_size: int = 64,
     ) -> None:
-        # loky's start method (the pool's own where there is no fork server):
-        # unlike multiprocessing's spawn, it does not re-run the main script in
-        # the child.
-        ctx = get_context("loky")
+        # Forked from the workers' fork server (launch.worker_context), which
+        # has imported everything the writer needs: no Python start-up and
+        # imports of its own, and no resource tracker of loky's.
+        ctx = worker_context()
         self.inbox = ctx.Queue(maxsize=queue_size)
         self.outbox = ctx.Queue()
         self.process = ctx.Process(
@@ -525,12 +526,17 @@ class WriterHandle:
         return self.wait_ready(timeout)
 
     def spawn(self) -> None:
-        """Start the writer process without waiting for it (see ``wait_ready``)."""
-        self.process.start()
+        """Start the writer process without waiting for it to open the index
+        (see ``wait_ready``). It is forked by the fork server, so this waits
+        for the server to be up, which it starts if need be."""
+        if self.process.pid is None:
+            self.process.start()
 
     def wait_ready(self, timeout: float = 120.0) -> int:
+        """Wait until the writer has opened the index (starting it if need be)."""
         if self.run_id:
             return self.run_id
+        self.spawn()
         kind, value = self._reply(timeout)
         if kind == "fatal":
             self.process.join(5)

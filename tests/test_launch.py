@@ -82,3 +82,39 @@ def test_an_index_run_starts_the_fork_server_before_the_cli(
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == f"fork server before the CLI: {started}"
+
+
+def test_child_interpreters_do_not_import_from_the_current_directory(tmp_path: Path) -> None:
+    """Run from a folder holding an ``indexer`` package (a folder being
+    indexed, an old checkout), as the installed script runs: the fork server,
+    started with ``python -c``, would put that folder first on its path and
+    import it instead of the real package."""
+    work = tmp_path / "work"
+    (work / "indexer").mkdir(parents=True)
+    marker = tmp_path / "shadow-imported"
+    (work / "indexer" / "__init__.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nraise ImportError('not the real indexer')\n"
+    )
+    script = tmp_path / "indexer-script.py"  # what pip writes to bin/indexer
+    script.write_text(
+        "import sys\nfrom indexer import main\nif __name__ == '__main__':\n    sys.exit(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "index",
+            str(FIXTURES / "good"),
+            "--db",
+            str(tmp_path / "i.db"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(REPO)},
+        cwd=work,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists()

@@ -146,25 +146,21 @@ def test_kill_9_of_the_whole_run(
     rerun_matches_clean(gen_corpus, db, clean)
 
 
-def _child(proc: subprocess.Popen[str], marker: str) -> psutil.Process:
-    for child in psutil.Process(proc.pid).children(recursive=True):
-        if marker in " ".join(child.cmdline()):
-            return child
-    raise AssertionError(f"no child process with {marker!r} in its command line")
-
-
-def _worker(proc: subprocess.Popen[str]) -> psutil.Process:
-    """A pool worker: a child of the fork server (launch.worker_context)."""
+def _forked(proc: subprocess.Popen[str], db: Path, writer: bool) -> psutil.Process:
+    """The writer (``writer=True``: the one with the index open) or a pool
+    worker: both are children of the fork server (launch.worker_context)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for child in psutil.Process(proc.pid).children(recursive=True):
             try:
-                if "multiprocessing.forkserver" in " ".join(child.parent().cmdline()):
+                if "multiprocessing.forkserver" not in " ".join(child.parent().cmdline()):
+                    continue
+                if (str(db) in {f.path for f in child.open_files()}) == writer:
                     return child
             except psutil.Error:
                 continue
         time.sleep(0.05)
-    raise AssertionError("no worker forked by the fork server")
+    raise AssertionError(f"no {'writer' if writer else 'worker'} forked by the fork server")
 
 
 def test_kill_9_of_the_main_process_alone(
@@ -176,7 +172,7 @@ def test_kill_9_of_the_main_process_alone(
     db = tmp_path / "i.db"
     proc = start(gen_corpus, db)
     wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.3)
-    _worker(proc)  # the pool is up
+    _forked(proc, db, writer=False)  # the pool is up
     os.kill(proc.pid, signal.SIGKILL)
     assert_all_gone(proc)
     assert_consistent(db, clean)
@@ -187,7 +183,7 @@ def test_kill_9_of_the_writer(gen_corpus: Path, clean: dict[str, object], tmp_pa
     db = tmp_path / "i.db"
     proc = start(gen_corpus, db)
     wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.3)
-    _child(proc, "--process-name indexer-writer").kill()
+    _forked(proc, db, writer=True).kill()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "error: the writer process died (signal 9)" in err
@@ -202,7 +198,7 @@ def test_kill_9_of_a_worker_fails_nothing(
     db = tmp_path / "i.db"
     proc = start(gen_corpus, db, "--verbose", "--json")
     wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.2)
-    _worker(proc).kill()
+    _forked(proc, db, writer=False).kill()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err  # only the broken- files failed
     assert "a worker crashed (signal 9" in err
