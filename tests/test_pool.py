@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 import sqlite3
 import subprocess
@@ -17,10 +18,11 @@ import time
 from pathlib import Path
 
 import psutil
+import pymupdf
 import pytest
 
 from indexer.pool import Item, Pool, Task
-from indexer.run import MAX_CHUNK, TAIL_CHUNK, chunk_ranges
+from indexer.run import BIG_PDF_BYTES, MAX_CHUNK, TAIL_CHUNK, chunk_ranges
 from tests.conftest import FIXTURES, REPO, check_against_manifest, db_snapshot, read_manifest
 from tools.docgen import write_epub, write_long_pdf
 
@@ -204,6 +206,33 @@ def test_massive_pdf_is_chunked_and_published_in_page_order(tmp_path: Path) -> N
     # the probe leaves the hash to the main process, which computes it meanwhile
     digest = hashlib.sha256((docs / "big.pdf").read_bytes()).hexdigest()
     assert conn.execute("SELECT sha256 FROM documents").fetchone() == (digest,)
+
+
+def test_a_large_pdf_is_split_from_its_first_page(tmp_path: Path) -> None:
+    """Over BIG_PDF_BYTES with several workers, the probe only learns the page
+    count (it extracts no page) and the ranges start at page 1."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pdf = docs / "large.pdf"
+    write_long_pdf(pdf, 300)
+    doc = pymupdf.open(pdf)  # made large by an attachment, as real files are by images
+    doc.embfile_add("noise.bin", random.Random(1).randbytes(BIG_PDF_BYTES))
+    doc.saveIncr()
+    doc.close()
+    assert pdf.stat().st_size >= BIG_PDF_BYTES
+    db = tmp_path / "i.db"
+    proc, summary, _ = run_indexer(docs, db, "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert summary["chunked"] == 1
+    ranges = chunk_ranges(1, 300, 2)  # from page 1: the probe took none
+    assert summary["tasks"] == 1 + len(ranges)
+    sizes = sorted(b - a + 1 for a, b in ranges)
+    assert f"(300 pages) in {len(ranges)} ranges of {sizes[0]} to {sizes[-1]} pages" in proc.stderr
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT page, text FROM pages ORDER BY id").fetchall()
+    conn.close()
+    assert [p for p, _ in rows] == list(range(1, 301))
+    assert all(t.startswith(f"page{p:05d}") for p, t in rows)
 
 
 @pytest.mark.parametrize(("pages", "workers"), [(5364, 2), (5364, 16), (100_000, 16), (900, 4)])
