@@ -22,10 +22,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-# Imported by the fork server once; every worker is a fork of it and finds them
-# loaded: the extractors, the pool module whose task function the workers run,
-# loky's worker loop, and psutil (each worker's memory cap and watchdog).
-PRELOAD = ["indexer.extract.pdf", "indexer.pool", "loky.process_executor", "psutil"]
+# Imported by the fork server once, before it forks anything (see preload.py).
+PRELOAD = ["indexer.preload"]
 
 _context: Any = None
 
@@ -72,11 +70,28 @@ def worker_context() -> Any:
 def prestart() -> None:
     """Start the fork server now, without waiting for it: it imports the
     extractors while the caller does other work (the first worker start would
-    otherwise wait for that import). Does nothing when it is running."""
-    if worker_context().get_start_method() == "forkserver":
-        from multiprocessing import forkserver
+    otherwise wait for that import). Does nothing when it is running.
 
+    The server is started with SIGTERM ignored, and so are the workers and the
+    writer it forks: a SIGTERM to the whole process group (systemd stopping a
+    job, ``timeout``, ``kill -- -PGID``) is the main process's to handle, which
+    stops the workers itself and has the writer commit. Killed by it, the
+    server would take the writer's exit status with it (it reports its
+    children's), and the writer would look dead while it commits."""
+    if worker_context().get_start_method() != "forkserver":
+        return
+    import signal
+    import threading
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()  # signal handlers can only be set in the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
         forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def watch_process(pid: int) -> Callable[[], bool]:

@@ -5,7 +5,7 @@ breaks the whole executor and fails *every* pending future, and there is no
 per-task timeout. This module adds what a long unattended run needs::
 
       run.py ── add(Task) ──▶ queues ──────────── fill() ───────────▶ loky executor
-        ▲                      urgent ranges first,   ≤ governor.allowed()   worker: run_items()
+        ▲                      urgent ranges first,   ≤ governor.allowed()   worker: run_task()
         │                      then largest first;    ≤ epub_limit EPUBs       (pure extractors,
         │                      suspects run alone                              no database)
         └──── Outcome (results | failure) ◀── _collect() / _expire() ◀── futures
@@ -17,7 +17,9 @@ per-task timeout. This module adds what a long unattended run needs::
   killed and rebuilt, and the other tasks that were in flight are resubmitted.
 * Crashes: when a worker dies (segfault, ``os._exit``, OOM killer), every task
   in flight becomes a suspect. Suspects are rerun one at a time, alone; one
-  that crashes again alone is recorded as "worker crashed (signal N)".
+  that crashes again alone is recorded as "worker crashed (signal N)". Results
+  over 4 KiB come back by file (``run_task``), so a worker killed while
+  returning one cannot leave loky waiting forever on half a message.
 * Memory: each worker runs under an address-space limit (``worker_memory``),
   so a runaway document fails its task with "out of memory", not the machine.
 * Throttle: at most ``epub_limit`` EPUB tasks in flight, enforced here where
@@ -44,8 +46,11 @@ import heapq
 import itertools
 import math
 import os
+import pickle
 import re
+import shutil
 import signal
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -56,7 +61,7 @@ from typing import Any
 from indexer.errors import ExtractError
 from indexer.extract import Extracted, extract
 from indexer.extract.base import one_line
-from indexer.launch import watch_process, worker_context
+from indexer.launch import prestart, watch_process, worker_context
 from indexer.plan import sha256_file
 
 FAULTS_ENV = "INDEXER_FAULTS"
@@ -88,13 +93,22 @@ class ItemResult:
 
 
 _memory_cap = 0
+_results_dir: str | None = None
+# A task's pickled results larger than this travel by file (see run_task).
+INLINE_RESULT_BYTES = 4096
 
 
-def _init_worker(memory_cap: int, main_pid: int | None = None) -> None:
-    """Runs once in each worker: import the extractors, ignore Ctrl-C (the parent
-    handles it), cap the address space, and exit when the main process is gone."""
-    global _memory_cap
+def _init_worker(
+    memory_cap: int, main_pid: int | None = None, results_dir: str | None = None
+) -> None:
+    """Runs once in each worker: import the extractors, ignore Ctrl-C and SIGTERM
+    (they reach the whole process group; the parent handles them and stops
+    the workers itself, with SIGKILL), cap the address space, and exit when the
+    main process is gone. ``results_dir``: where big results go (``run_task``)."""
+    global _memory_cap, _results_dir
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _results_dir = results_dir
     if main_pid is not None:
         _exit_with(main_pid)
     # A segfault in a native library is reported as "worker crashed (signal
@@ -173,6 +187,46 @@ def _inject_fault(item: Item) -> None:
             hog.append(bytearray(64 * 1024 * 1024))
     elif "raise" in words:
         raise RuntimeError("injected fault")
+
+
+@dataclass(frozen=True)
+class Spilled:
+    """A task's results, left in a file by the worker (see ``run_task``)."""
+
+    path: str
+
+    def load(self) -> list[ItemResult]:
+        try:
+            with open(self.path, "rb") as f:
+                return pickle.load(f)  # type: ignore[no-any-return]
+        finally:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+
+def run_task(items: tuple[Item, ...]) -> list[ItemResult] | Spilled:
+    """The function the pool runs: ``run_items``, whose results, when they are
+    over INLINE_RESULT_BYTES pickled, are handed over in a file, so that only a
+    file name goes through loky's result pipe. A worker killed (SIGKILL, the OOM
+    killer) while writing a big result there would leave half a message in the
+    pipe, and loky's reader then waits for the rest forever: the run hangs. A
+    message of a few hundred bytes is written whole or not at all. A file left
+    by a killed worker is removed with the folder when the pool closes."""
+    out = run_items(items)
+    if _results_dir is None:
+        return out
+    data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+    if len(data) <= INLINE_RESULT_BYTES:
+        return out
+    try:
+        fd, path = tempfile.mkstemp(dir=_results_dir, suffix=".pickle")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except OSError:  # no room: the pipe, as before
+        return out
+    return Spilled(path)
 
 
 def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
@@ -293,20 +347,24 @@ class Pool:
         self._others: list[tuple[tuple[int, float, int], Task]] = []
         self._suspects: deque[Task] = deque()
         # future -> (task, submitted at, budget in seconds)
-        self.in_flight: dict[Future[list[ItemResult]], tuple[Task, float, float]] = {}
+        self.in_flight: dict[Future[list[ItemResult] | Spilled], tuple[Task, float, float]] = {}
         self._executor = None  # type: ignore[var-annotated]
         self._warming: list[Future[int]] = []
         self._warm_at: float | None = None
+        self._results_dir: str | None = None  # see run_task
 
     # -- the executor ----------------------------------------------------------------
     def _ensure_executor(self):  # type: ignore[no-untyped-def]
         if self._executor is None:
             from loky import ProcessPoolExecutor
 
+            prestart()  # (how the fork server must start: see there)
+            if self._results_dir is None:
+                self._results_dir = tempfile.mkdtemp(prefix="indexer-results-")
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 initializer=_init_worker,
-                initargs=(self.worker_memory, os.getpid()),
+                initargs=(self.worker_memory, os.getpid(), self._results_dir),
                 context=worker_context(),
             )
             # Warm-up pings: deadlines start counting once the pool has answered
@@ -350,6 +408,9 @@ class Pool:
             fut.cancel()
         self.in_flight.clear()
         self._shutdown()
+        if self._results_dir is not None:
+            shutil.rmtree(self._results_dir, ignore_errors=True)
+            self._results_dir = None
 
     # -- queues ----------------------------------------------------------------------
     def add(self, task: Task) -> None:
@@ -382,7 +443,7 @@ class Pool:
 
         executor = self._ensure_executor()
         try:
-            fut = executor.submit(run_items, task.items)
+            fut = executor.submit(run_task, task.items)
         except BrokenProcessPool:
             return False  # it never ran; the caller puts it back
         if self.on_submit is not None:
@@ -438,7 +499,7 @@ class Pool:
                     yield from self._collect(fut)
             yield from self._expire()
 
-    def _collect(self, fut: Future[list[ItemResult]]) -> Iterator[Outcome]:
+    def _collect(self, fut: Future[list[ItemResult] | Spilled]) -> Iterator[Outcome]:
         from loky.process_executor import BrokenProcessPool
 
         task, _, _ = self.in_flight.pop(fut)
@@ -453,6 +514,12 @@ class Pool:
         except Exception as e:
             yield Outcome(task, failure=f"worker error: {one_line(e)}")
             return
+        if isinstance(results, Spilled):
+            try:
+                results = results.load()
+            except Exception as e:  # the file went missing, or the disk failed
+                yield Outcome(task, failure=f"worker error: {one_line(e)}")
+                return
         yield Outcome(task, results=results)
 
     def _crashed(self, task: Task, e: BaseException) -> Iterator[Outcome]:

@@ -27,7 +27,8 @@ Guarantees:
   power cut (WAL + synchronous=NORMAL) loses at most the last batch, and the
   jobs table still lists that work for the next run.
 * If the main process dies, the writer commits the whole documents it holds and
-  exits (it checks whenever its queue is quiet for 0.25 s).
+  exits, even when the main process died half-way through sending a message
+  (``_watch_main``).
 * Paths are stored in their text form (``store.text_path``: a file name that is
   not UTF-8 cannot be stored as it is); every message is converted at the door.
 * The writer ignores SIGINT and SIGTERM: on Ctrl-C the parent stops
@@ -41,6 +42,7 @@ import os
 import queue
 import signal
 import sqlite3
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -49,7 +51,7 @@ from typing import Any
 
 from indexer import store
 from indexer.errors import DatabaseError, IndexerError, WriterDiedError
-from indexer.launch import watch_process, worker_context
+from indexer.launch import prestart, watch_process, worker_context
 
 
 @dataclass
@@ -446,11 +448,11 @@ def _serve(
     batch_seconds: float,
     main_pid: int | None,
 ) -> None:
-    main_alive = watch_process(main_pid) if main_pid is not None else lambda: True
     # Ctrl-C and SIGTERM reach the whole process group; the parent turns them
     # into a "finish" message, so the writer must outlive them to commit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    main_gone = _watch_main(main_pid)
     try:
         conn = store.open_for_writing(db_path)
         w = _Writer(conn, batch_rows, batch_seconds)
@@ -464,15 +466,21 @@ def _serve(
     try:
         while True:
             try:
-                msg = inbox.get(timeout=0.25)
+                if main_gone.is_set():
+                    raise _MainGone
+                _waiting.set()
+                try:
+                    msg = inbox.get(timeout=0.25)
+                finally:
+                    _waiting.clear()
             except queue.Empty:
-                if not main_alive():
-                    w.settle()
-                    w.commit()  # whole documents only; the jobs table holds the rest
-                    return
                 if w.due():
                     w.commit()
                 continue
+            except _MainGone:
+                w.settle()
+                w.commit()  # whole documents only; the jobs table holds the rest
+                return
             if msg[0] == "finish":
                 w.settle()
                 w.commit()
@@ -493,6 +501,43 @@ def _serve(
         outbox.put(("fatal", f"the writer failed: {type(e).__name__}: {e}"))
     finally:
         conn.close()
+
+
+class _MainGone(Exception):
+    """The main process has died (see ``_watch_main``)."""
+
+
+# Set while the writer's main thread waits for a message, the one place where
+# it may be interrupted (_watch_main).
+_waiting = threading.Event()
+
+
+def _interrupt_wait(signum: int, frame: object) -> None:
+    if _waiting.is_set():
+        raise _MainGone
+
+
+def _watch_main(main_pid: int | None) -> threading.Event:
+    """An event set when the main process has died, from a thread that checks
+    every 0.5 s. The thread then also interrupts the writer's wait for a message
+    (SIGUSR1, whose handler raises ``_MainGone`` only during that wait): a main
+    process killed while sending a message leaves half of it in the queue's
+    pipe, and the wait for the rest would never end, the index never
+    committed and the process never gone."""
+    gone = threading.Event()
+    if main_pid is None:
+        return gone
+    alive = watch_process(main_pid)
+    signal.signal(signal.SIGUSR1, _interrupt_wait)
+
+    def watch() -> None:
+        while alive():
+            time.sleep(0.5)
+        gone.set()
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    threading.Thread(target=watch, name="indexer-watch-main", daemon=True).start()
+    return gone
 
 
 class WriterHandle:
@@ -530,6 +575,7 @@ class WriterHandle:
         (see ``wait_ready``). It is forked by the fork server, so this waits
         for the server to be up, which it starts if need be."""
         if self.process.pid is None:
+            prestart()  # (how the fork server must start: see there)
             self.process.start()
 
     def wait_ready(self, timeout: float = 120.0) -> int:

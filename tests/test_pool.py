@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import random
 import shutil
 import sqlite3
@@ -297,3 +298,32 @@ def test_queue_order_throttle_and_deadlines() -> None:
     pool.in_flight.clear()
     assert pool._pop() is epub2
     assert pool.budget(big) == 50.0 and pool.budget(small) == 10.0  # grows with pages
+
+
+def test_big_results_come_back_by_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_task hands a result over 4 KiB over in a file, so only its name goes
+    through loky's pipe (a worker killed while writing a big result there would
+    leave half a message, and loky waits for the rest forever); small results
+    travel as they are. Loading the file gives the same results and removes it."""
+    from indexer import pool as pool_mod
+
+    pdf = tmp_path / "long.pdf"
+    write_long_pdf(pdf, 20)
+    note = tmp_path / "note.txt"
+    note.write_text("a short note")
+    spill = tmp_path / "results"
+    spill.mkdir()
+    monkeypatch.setattr(pool_mod, "_results_dir", str(spill))
+
+    big = pool_mod.run_task((Item(str(pdf), "pdf"),))
+    assert isinstance(big, pool_mod.Spilled)
+    assert [p.name for p in spill.iterdir()] == [Path(big.path).name]
+    results = big.load()
+    assert list(spill.iterdir()) == []
+    direct = pool_mod.run_items((Item(str(pdf), "pdf"),))
+    assert [r.extracted for r in results] == [r.extracted for r in direct]
+    assert len(pickle.dumps(direct)) > pool_mod.INLINE_RESULT_BYTES
+
+    small = pool_mod.run_task((Item(str(note), "txt"),))
+    assert isinstance(small, list) and small[0].extracted is not None
+    assert list(spill.iterdir()) == []

@@ -95,9 +95,20 @@ def assert_all_gone(proc: subprocess.Popen[str], seconds: float = 15) -> None:
     """The killed run's main process and, within ``seconds``, every process it started."""
     proc.wait(30)
     deadline = time.monotonic() + seconds
-    while session_processes(proc.pid):
-        assert time.monotonic() < deadline, "processes of the killed run live on"
+    while left := session_processes(proc.pid):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processes of the killed run live on: {_described(left)}")
         time.sleep(0.1)
+
+
+def _described(processes: list[psutil.Process]) -> list[str]:
+    out = []
+    for p in processes:
+        try:
+            out.append(f"{p.pid} ({p.status()}, parent {p.ppid()}): {' '.join(p.cmdline())}")
+        except psutil.Error:
+            continue
+    return out
 
 
 def assert_consistent(db: Path, clean: dict[str, object]) -> None:
@@ -203,6 +214,31 @@ def test_kill_9_of_a_worker_fails_nothing(
     assert proc.returncode == 1, err  # only the broken- files failed
     assert "a worker crashed (signal 9" in err
     assert db_snapshot(db) == clean  # the crashed task was rerun alone and succeeded
+
+
+@pytest.mark.parametrize("target", ["fork server", "worker", "writer"])
+def test_sigterm_to_a_child_alone_is_ignored(
+    target: str, gen_corpus: Path, clean: dict[str, object], tmp_path: Path
+) -> None:
+    """A SIGTERM to the process group is the main process's to handle (it stops
+    the workers with SIGKILL and has the writer commit), so the processes it
+    started ignore it. A killed fork server would take the writer's exit status
+    with it, and the writer would look dead while it commits."""
+    db = tmp_path / "i.db"
+    proc = start(gen_corpus, db)
+    wait_until(proc, lambda: committed(db) >= 1)
+    if target == "fork server":
+        victim = _forked(proc, db, writer=False).parent()
+    else:
+        victim = _forked(proc, db, writer=target == "writer")
+    victim.terminate()
+    time.sleep(0.1)
+    assert proc.poll() is None, "the run ended before the signal could be checked"
+    assert victim.is_running() and victim.status() != psutil.STATUS_ZOMBIE
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err  # only the broken- files failed
+    assert "crashed" not in err and "died" not in err
+    assert db_snapshot(db) == clean
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -238,10 +238,13 @@ def test_kill_9_mid_document_leaves_no_half_document(tmp_path: Path) -> None:
         w.check()
 
 
-def test_writer_commits_and_exits_when_its_parent_dies(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mid_message", [False, True])
+def test_writer_commits_and_exits_when_its_parent_dies(mid_message: bool, tmp_path: Path) -> None:
+    """Also when the parent dies half-way through sending a message: the writer
+    must not wait for the rest of it forever."""
     db = tmp_path / "i.db"
     script = textwrap.dedent(f"""
-        import os, sys
+        import os, struct, sys
         sys.path.insert(0, {str(REPO)!r})
         from indexer.writer import WriterHandle, DocMsg
         w = WriterHandle({str(db)!r}, ["/"], batch_seconds=3600)
@@ -249,6 +252,8 @@ def test_writer_commits_and_exits_when_its_parent_dies(tmp_path: Path) -> None:
         print(w.process.pid, flush=True)
         w.send(("doc", DocMsg("/orphan.txt", "txt", 1, 1, "h", None, 1, [(1, "kept")])))
         import time; time.sleep(0.5)
+        if {mid_message!r}:  # the length of a 100 kB message, and 7 bytes of it
+            os.write(w.inbox._writer.fileno(), struct.pack("!i", 100_000) + b"partial")
         os._exit(0)   # the parent dies without finishing
     """)
     proc = subprocess.run(
