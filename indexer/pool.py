@@ -144,6 +144,8 @@ def _exit_with(main_pid: int) -> None:
     def watch() -> None:
         while alive():
             time.sleep(1.0)
+        if _results_dir is not None:  # the main process can no longer remove it
+            shutil.rmtree(_results_dir, ignore_errors=True)
         os._exit(0)
 
     threading.Thread(target=watch, name="indexer-exit-with-main", daemon=True).start()
@@ -360,7 +362,10 @@ class Pool:
 
             prestart()  # (how the fork server must start: see there)
             if self._results_dir is None:
-                self._results_dir = tempfile.mkdtemp(prefix="indexer-results-")
+                try:
+                    self._results_dir = tempfile.mkdtemp(prefix="indexer-results-")
+                except OSError:  # no writable temporary folder: results by pipe only
+                    pass
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 initializer=_init_worker,

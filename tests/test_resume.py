@@ -46,13 +46,16 @@ def clean(gen_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return snap
 
 
-def start(corpus: Path, db: Path, *extra: str) -> subprocess.Popen[str]:
+def start(corpus: Path, db: Path, *extra: str, tmpdir: Path | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     return subprocess.Popen(
         [sys.executable, "-m", "indexer", "index", str(corpus), "--db", str(db), *FAST, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=env,
         start_new_session=True,
     )
 
@@ -179,13 +182,19 @@ def test_kill_9_of_the_main_process_alone(
 ) -> None:
     """kill -9 of the main pid only (not the group): the writer commits what it
     holds and exits; the workers (and so the fork server) exit too, instead of
-    finishing their task and waiting for work forever."""
+    finishing their task and waiting for work forever; the workers remove the
+    temporary folder of big results, which the main process no longer can."""
     db = tmp_path / "i.db"
-    proc = start(gen_corpus, db)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = start(gen_corpus, db, tmpdir=tmpdir)
     wait_until(proc, lambda: committed(db) >= total_files(gen_corpus) * 0.3)
     _forked(proc, db, writer=False)  # the pool is up
+    ours = lambda: [p.name[:16] for p in tmpdir.iterdir() if p.name.startswith("indexer")]  # noqa: E731
+    assert ours() == ["indexer-results-"]
     os.kill(proc.pid, signal.SIGKILL)
     assert_all_gone(proc)
+    assert ours() == []  # (multiprocessing's pymp-* folder for its socket stays)
     assert_consistent(db, clean)
     rerun_matches_clean(gen_corpus, db, clean)
 
