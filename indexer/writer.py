@@ -416,38 +416,29 @@ def _in_text_form(msg: tuple[Any, ...]) -> tuple[Any, ...]:
     return msg
 
 
-def writer_main(
-    db_path: str,
-    inbox: Any,
-    outbox: Any,
-    roots: list[str],
-    batch_rows: int,
-    batch_seconds: float,
-    main_pid: int | None = None,
-) -> None:
-    """Entry point of the writer process. ``main_pid``: the process that
-    started it (recorded in the runs table); when it has died, the writer
-    commits and exits.
-
-    Once the index is closed and the replies are flushed, the process ends
-    without the interpreter's teardown, which the main process would wait for
-    at the end of every run (about 20 ms here). An exception still ends it the
+def writer_main(outbox: Any, *args: Any) -> None:
+    """Entry point of the writer process: ``_serve(outbox, *args)``. Once the
+    index is closed and the replies on ``outbox`` are flushed, the process ends
+    without the interpreter's teardown, which the main process would wait for at
+    the end of every run (about 20 ms here). An exception still ends it the
     usual way, with its traceback."""
-    _serve(db_path, inbox, outbox, roots, batch_rows, batch_seconds, main_pid)
+    _serve(outbox, *args)
     outbox.close()
     outbox.join_thread()
     os._exit(0)
 
 
 def _serve(
+    outbox: Any,
     db_path: str,
     inbox: Any,
-    outbox: Any,
     roots: list[str],
     batch_rows: int,
     batch_seconds: float,
     main_pid: int | None,
 ) -> None:
+    """The writer's loop. ``main_pid``: the process that started it (recorded
+    in the runs table); when it has died, the writer commits and returns."""
     # Ctrl-C and SIGTERM reach the whole process group; the parent turns them
     # into a "finish" message, so the writer must outlive them to commit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -559,7 +550,7 @@ class WriterHandle:
         self.outbox = ctx.Queue()
         self.process = ctx.Process(
             target=writer_main,
-            args=(db_path, self.inbox, self.outbox, roots, batch_rows, batch_seconds, os.getpid()),
+            args=(self.outbox, db_path, self.inbox, roots, batch_rows, batch_seconds, os.getpid()),
             name="indexer-writer",
             daemon=True,
         )
