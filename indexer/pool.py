@@ -408,9 +408,10 @@ class Pool:
         self._ensure_executor()
 
     def close(self) -> None:
-        """Stop every worker (used at the end, on errors and on Ctrl-C)."""
-        for fut in self.in_flight:
-            fut.cancel()
+        """Stop every worker (used at the end, on errors and on Ctrl-C). The
+        futures in flight are dropped, not cancelled: loky's shutdown fails them
+        itself, and one we had cancelled made its manager thread print a
+        traceback (InvalidStateError) on the user's stderr."""
         self.in_flight.clear()
         self._shutdown()
         if self._results_dir is not None:

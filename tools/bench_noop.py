@@ -1,11 +1,14 @@
 """Benchmark: a no-change re-run over many small files, against `find`.
 
     python tools/bench_noop.py [--files 100000] [--dir /tmp/indexer-bench-noop] [--repeat 3]
+                               [--checkout DIR ...]
 
 Builds (once) a tree of small text files, indexes it, then times
 `find DIR -type f` and `python -m indexer index DIR --db DB` (nothing changed),
-each run ``--repeat`` times, and prints the medians and their ratio. A
-benchmark, not a test: it asserts nothing.
+each run ``--repeat`` times, and prints the medians and their ratio.
+``--checkout DIR`` (repeatable) times the no-op run of each checkout of this
+repository (``git worktree add DIR COMMIT``) in turn, round by round; each runs
+its own package. A benchmark, not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -38,10 +41,13 @@ def build(root: Path, n: int) -> None:
 
 
 def timed(
-    cmd: list[str], env: dict[str, str] | None = None
+    cmd: list[str], checkout: Path | None = None
 ) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Run ``cmd``; with ``checkout``, with that checkout's package (cwd and
+    PYTHONPATH: ``python -m`` imports from the working directory first)."""
+    env = None if checkout is None else {**os.environ, "PYTHONPATH": str(checkout)}
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=checkout)
     return time.perf_counter() - started, proc
 
 
@@ -50,40 +56,47 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=100_000)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/indexer-bench-noop"))
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--checkout", type=Path, action="append")
     args = ap.parse_args()
-    root, db = args.dir / "tree", args.dir / "noop.db"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    checkouts = [c.resolve() for c in (args.checkout or [REPO])]
+    root, db = args.dir.resolve() / "tree", args.dir.resolve() / "noop.db"
     indexer = [sys.executable, "-m", "indexer", "index", str(root), "--db", str(db), "--quiet"]
 
     t0 = time.perf_counter()
     build(root, args.files)
     print(f"tree: {args.files:,} files under {root} ({time.perf_counter() - t0:.1f} s to build)")
     if not db.exists():
-        seconds, proc = timed(indexer, env)
+        seconds, proc = timed(indexer, checkouts[0])
         print(
             f"initial index: {seconds:.1f} s (exit {proc.returncode}) {proc.stderr.strip()[-200:]}"
         )
 
-    finds, stat_finds, noops = [], [], []
+    finds: list[float] = []
+    stat_finds: list[float] = []
+    noops: dict[Path, list[float]] = {c: [] for c in checkouts}
+    summary = ""
     for _ in range(args.repeat):
         seconds, proc = timed(["find", str(root), "-type", "f"])
         finds.append(seconds)
         # find that stats every file, as a change check must
         seconds, proc = timed(["find", str(root), "-type", "f", "-printf", "%s %T@ %p\n"])
         stat_finds.append(seconds)
-        seconds, proc = timed(indexer[:-1], env)
-        noops.append(seconds)
-        summary = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
-    find_s, noop_s = statistics.median(finds), statistics.median(noops)
-    stat_s = statistics.median(stat_finds)
+        for c in checkouts:
+            seconds, proc = timed(indexer[:-1], c)
+            noops[c].append(seconds)
+            summary = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+    find_s, stat_s = statistics.median(finds), statistics.median(stat_finds)
     print(f"find -type f:         median {find_s:.3f} s  {[round(x, 3) for x in finds]}")
     print(f"find -printf size+mtime: median {stat_s:.3f} s  {[round(x, 3) for x in stat_finds]}")
-    print(f"indexer no-op re-run: median {noop_s:.3f} s  {[round(x, 3) for x in noops]}")
+    for c, times in noops.items():
+        noop_s = statistics.median(times)
+        name = f" ({c})" if len(checkouts) > 1 else ""
+        print(f"indexer no-op re-run{name}: median {noop_s:.3f} s  {[round(x, 3) for x in times]}")
+        print(
+            f"  ratio indexer / find: {noop_s / find_s:.1f}x; "
+            f"indexer / find -printf: {noop_s / stat_s:.1f}x"
+        )
     print(f"  last summary: {summary}")
-    print(
-        f"ratio indexer / find: {noop_s / find_s:.1f}x; "
-        f"indexer / find -printf: {noop_s / stat_s:.1f}x"
-    )
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
 
 
