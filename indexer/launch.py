@@ -94,26 +94,39 @@ def prestart() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def watch_process(pid: int) -> Callable[[], bool]:
-    """A check that process ``pid`` (the main process) is still alive, for the
-    processes forked from the fork server (the workers and the writer): their
-    parent is the fork server, so a change of parent says nothing. A pid can be
-    reused: its start time is compared too."""
+def when_gone(pid: int, then: Callable[[], None], every: float) -> None:
+    """Call ``then`` from a daemon thread once process ``pid`` (the main process)
+    has died, checking every ``every`` seconds. For the processes forked from
+    the fork server (the workers and the writer): their parent is the fork
+    server, so a change of parent says nothing. A pid can be reused: its start
+    time is compared too."""
+    import threading
+    import time
+
     import psutil
 
     try:
         process = psutil.Process(pid)
         started = process.create_time()
     except psutil.Error:
-        return lambda: False
+        process = None
 
     def alive() -> bool:
         try:
-            return process.create_time() == started and process.status() != psutil.STATUS_ZOMBIE
+            return (
+                process is not None
+                and process.create_time() == started
+                and process.status() != psutil.STATUS_ZOMBIE
+            )
         except psutil.Error:
             return False
 
-    return alive
+    def watch() -> None:
+        while alive():
+            time.sleep(every)
+        then()
+
+    threading.Thread(target=watch, name="indexer-watch-main", daemon=True).start()
 
 
 def may_extract(argv: list[str]) -> bool:

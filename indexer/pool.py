@@ -18,7 +18,7 @@ per-task timeout. This module adds what a long unattended run needs::
 * Crashes: when a worker dies (segfault, ``os._exit``, OOM killer), every task
   in flight becomes a suspect. Suspects are rerun one at a time, alone; one
   that crashes again alone is recorded as "worker crashed (signal N)". Results
-  over 4 KiB come back by file (``run_task``), so a worker killed while
+  over 3.5 KiB come back by file (``run_task``), so a worker killed while
   returning one cannot leave loky waiting forever on half a message.
 * Memory: each worker runs under an address-space limit (``worker_memory``),
   so a runaway document fails its task with "out of memory", not the machine.
@@ -61,7 +61,7 @@ from typing import Any
 from indexer.errors import ExtractError
 from indexer.extract import Extracted, extract
 from indexer.extract.base import one_line
-from indexer.launch import prestart, watch_process, worker_context
+from indexer.launch import prestart, when_gone, worker_context
 from indexer.plan import sha256_file
 
 FAULTS_ENV = "INDEXER_FAULTS"
@@ -94,8 +94,10 @@ class ItemResult:
 
 _memory_cap = 0
 _results_dir: str | None = None
-# A task's pickled results larger than this travel by file (see run_task).
-INLINE_RESULT_BYTES = 4096
+# A task's pickled results larger than this travel by file (see run_task): the
+# message loky writes (this, its framing and the work id) stays within PIPE_BUF
+# (4,096 bytes on Linux), which a pipe write delivers whole or not at all.
+INLINE_RESULT_BYTES = 3584
 
 
 def _init_worker(
@@ -134,21 +136,15 @@ def _exit_with(main_pid: int) -> None:
     """Exit when the main process dies. Killed alone (kill -9 of its pid, not of
     the process group), it would leave the workers running their task and then
     waiting for work forever, and with them the fork server. Checked every
-    second by a thread."""
-    import threading
+    second; the temporary folder of big results goes too, which the main
+    process can no longer remove."""
 
-    alive = watch_process(main_pid)
-    if not alive():
-        os._exit(0)
-
-    def watch() -> None:
-        while alive():
-            time.sleep(1.0)
-        if _results_dir is not None:  # the main process can no longer remove it
+    def exit_now() -> None:
+        if _results_dir is not None:
             shutil.rmtree(_results_dir, ignore_errors=True)
         os._exit(0)
 
-    threading.Thread(target=watch, name="indexer-exit-with-main", daemon=True).start()
+    when_gone(main_pid, exit_now, every=1.0)
 
 
 def _ping() -> int:
@@ -214,8 +210,8 @@ def run_task(items: tuple[Item, ...]) -> list[ItemResult] | Spilled:
     file name goes through loky's result pipe. A worker killed (SIGKILL, the OOM
     killer) while writing a big result there would leave half a message in the
     pipe, and loky's reader then waits for the rest forever: the run hangs. A
-    message of a few hundred bytes is written whole or not at all. A file left
-    by a killed worker is removed with the folder when the pool closes."""
+    small message is written whole or not at all (see INLINE_RESULT_BYTES). A
+    file left by a killed worker is removed with the folder when the pool closes."""
     out = run_items(items)
     if _results_dir is None:
         return out

@@ -51,7 +51,7 @@ from typing import Any
 
 from indexer import store
 from indexer.errors import DatabaseError, IndexerError, WriterDiedError
-from indexer.launch import prestart, watch_process, worker_context
+from indexer.launch import prestart, when_gone, worker_context
 
 
 @dataclass
@@ -435,7 +435,7 @@ def _serve(
     roots: list[str],
     batch_rows: int,
     batch_seconds: float,
-    main_pid: int | None,
+    main_pid: int,
 ) -> None:
     """The writer's loop. ``main_pid``: the process that started it (recorded
     in the runs table); when it has died, the writer commits and returns."""
@@ -447,7 +447,7 @@ def _serve(
     try:
         conn = store.open_for_writing(db_path)
         w = _Writer(conn, batch_rows, batch_seconds)
-        outbox.put(("ready", w.start_run(roots, main_pid or os.getppid())))
+        outbox.put(("ready", w.start_run(roots, main_pid)))
     except IndexerError as e:
         outbox.put(("fatal", e.message))
         return
@@ -508,26 +508,21 @@ def _interrupt_wait(signum: int, frame: object) -> None:
         raise _MainGone
 
 
-def _watch_main(main_pid: int | None) -> threading.Event:
-    """An event set when the main process has died, from a thread that checks
-    every 0.5 s. The thread then also interrupts the writer's wait for a message
-    (SIGUSR1, whose handler raises ``_MainGone`` only during that wait): a main
-    process killed while sending a message leaves half of it in the queue's
-    pipe, and the wait for the rest would never end, the index never
-    committed and the process never gone."""
+def _watch_main(main_pid: int) -> threading.Event:
+    """An event set when the main process has died (checked every 0.5 s). The
+    writer's wait for a message is then also interrupted (SIGUSR1, whose
+    handler raises ``_MainGone`` only during that wait): a main process killed
+    while sending a message leaves half of it in the queue's pipe, and the wait
+    for the rest would never end, the index never committed and the process
+    never gone."""
     gone = threading.Event()
-    if main_pid is None:
-        return gone
-    alive = watch_process(main_pid)
     signal.signal(signal.SIGUSR1, _interrupt_wait)
 
-    def watch() -> None:
-        while alive():
-            time.sleep(0.5)
+    def interrupt() -> None:
         gone.set()
         os.kill(os.getpid(), signal.SIGUSR1)
 
-    threading.Thread(target=watch, name="indexer-watch-main", daemon=True).start()
+    when_gone(main_pid, interrupt, every=0.5)
     return gone
 
 

@@ -301,7 +301,7 @@ def test_queue_order_throttle_and_deadlines() -> None:
 
 
 def test_big_results_come_back_by_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """run_task hands a result over 4 KiB over in a file, so only its name goes
+    """run_task hands a result over 3.5 KiB over in a file, so only its name goes
     through loky's pipe (a worker killed while writing a big result there would
     leave half a message, and loky waits for the rest forever); small results
     travel as they are. Loading the file gives the same results and removes it."""
