@@ -36,14 +36,25 @@ def test_may_extract(argv: list[str], expected: bool) -> None:
 WATCH = """
 import atexit, importlib.abc, sys
 import psutil
+import time
 seen = {}
+def is_forkserver(child):
+    # a child forked a moment ago may not have run exec yet: it still shows
+    # our command line, so wait for its own
+    mine = psutil.Process().cmdline()
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            cmdline = child.cmdline()
+        except psutil.Error:
+            return False
+        if cmdline != mine or time.monotonic() > deadline:
+            return "multiprocessing.forkserver" in " ".join(cmdline)
+        time.sleep(0.01)
 class Watch(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name == "indexer.cli" and "cli" not in seen:
-            seen["cli"] = any(
-                "multiprocessing.forkserver" in " ".join(c.cmdline())
-                for c in psutil.Process().children()
-            )
+            seen["cli"] = any(is_forkserver(c) for c in psutil.Process().children())
         return None
 sys.meta_path.insert(0, Watch())
 atexit.register(lambda: print("fork server before the CLI:", seen.get("cli")))
