@@ -39,8 +39,8 @@ import psutil
 import time
 seen = {}
 def is_forkserver(child):
-    # a child forked a moment ago may not have run exec yet: it still shows
-    # our command line, so wait for its own
+    # a child forked a moment ago may not have run exec yet: it shows our
+    # command line, or none while exec runs, so wait for its own
     mine = psutil.Process().cmdline()
     deadline = time.monotonic() + 5
     while True:
@@ -48,7 +48,7 @@ def is_forkserver(child):
             cmdline = child.cmdline()
         except psutil.Error:
             return False
-        if cmdline != mine or time.monotonic() > deadline:
+        if (cmdline and cmdline != mine) or time.monotonic() > deadline:
             return "multiprocessing.forkserver" in " ".join(cmdline)
         time.sleep(0.01)
 class Watch(importlib.abc.MetaPathFinder):
