@@ -155,7 +155,7 @@ def index(
     from indexer.resources import CpuSample
 
     cpu = CpuSample()  # other processes' CPU use, measured while we start up
-    from indexer.progress import Reporter
+    from indexer.progress import Reporter, details_line, planned_lines, summary_line
     from indexer.run import index as run_index
 
     _sigterm_as_interrupt()
@@ -188,22 +188,13 @@ def index(
     except Exception as e:
         _internal(e)
     if dry_run and verbose:
-        for action, items in summary.planned_paths.items():
-            for item in items:
-                typer.echo(f"{action}: {item}")
+        for line in planned_lines(summary):
+            typer.echo(line)
     if json_summary:
         typer.echo(json.dumps(summary.to_dict()))
-    reporter.note(summary.line())
+    reporter.note(summary_line(summary))
     if verbose and not dry_run:
-        p, g = summary.pool, summary.governor
-        reporter.info(
-            f"pool: {summary.sizing}; {p.get('submitted', 0)} tasks, "
-            f"{summary.chunked} PDFs chunked, "
-            f"{p.get('crashes', 0)} crashes, {p.get('timeouts', 0)} timeouts, "
-            f"{p.get('rebuilds', 0)} rebuilds; governor: {g.get('decisions', 0)} decisions "
-            f"({g.get('held_back', 0)} held back), peak worker memory "
-            f"{g.get('peak_worker_rss_mib', 0)} MiB"
-        )
+        reporter.info(details_line(summary))
     raise typer.Exit(code=int(summary.exit_status))
 
 

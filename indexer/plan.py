@@ -12,7 +12,12 @@ must decide it from cheap facts first. For each file under the roots:
 * in the index but not found under a root that was scanned: deleted (never
   below a directory the scan could not read);
 * failed before and unchanged: skipped, unless ``retry_errors``;
-* partial (some page ranges failed): only the failed ranges are retried.
+* partial (some page ranges failed): only the failed ranges are retried;
+* planned by runs that died while it was being extracted, ``SUSPECT_AFTER``
+  times, and unchanged since: a suspect (it may be what ends the runs: a
+  machine-killing document), recorded as an error instead of tried again, so
+  that one poison file cannot stop every nightly run. It is retried when it
+  changes, or with ``retry_errors``.
 
 Roots not named in this run are not looked at. Hashes are computed on a few
 threads (hashlib releases the GIL).
@@ -20,7 +25,6 @@ threads (hashlib releases the GIL).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 from collections import defaultdict
@@ -28,18 +32,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from indexer import store
-from indexer.scan import FileEntry, ScanResult
+from indexer.scan import FileEntry, ScanResult, sha256_file
 
 HASH_THREADS = 4
+SUSPECT_AFTER = 3  # runs that died while a file was being extracted
 
 
-def sha256_file(path: str) -> str | None:
-    """Streamed SHA-256 of a file, or None when it cannot be read."""
-    try:
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
-    except OSError:
-        return None
+def suspect_reason(deaths: int) -> str:
+    return f"suspected of ending the run: it was being indexed when {deaths} runs died"
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class Plan:
     unchanged: int = 0
     skipped_errors: int = 0  # failed before, unchanged, not retried
     resumed: int = 0  # jobs an interrupted run left unfinished, planned again
+    # jobs not tried again: in progress when SUSPECT_AFTER runs died (with that count)
+    suspects: list[tuple[Job, int]] = field(default_factory=list)
     scan_errors: list[tuple[str, str]] = field(default_factory=list)
 
     def count(self, action: str) -> int:
@@ -79,6 +81,7 @@ class Plan:
             "unchanged": self.unchanged,
             "skipped_errors": self.skipped_errors,
             "resumed": self.resumed,
+            "suspects": len(self.suspects),
             "scan_errors": len(self.scan_errors),
         }
 
@@ -171,8 +174,30 @@ def make_plan(
         else:
             plan.jobs.append(Job(entry, "new", digest))
     plan.deleted = sorted(gone)
+    if not retry_errors:
+        _set_suspects_aside(plan, leftover)
     plan.resumed = sum(1 for j in plan.jobs if store.text_path(j.entry.path) in leftover)
     return plan
+
+
+def _set_suspects_aside(plan: Plan, leftover: dict[str, sqlite3.Row]) -> None:
+    """Move the jobs that died with SUSPECT_AFTER runs to ``plan.suspects``.
+    A job left 'in_progress' is one the last run died with; the writer counts
+    that death (``attempts``) when it starts, after the plan is read."""
+    jobs = []
+    for job in plan.jobs:
+        row = leftover.get(store.text_path(job.entry.path))
+        deaths = 0
+        if row is not None and (row["size"], row["mtime_ns"]) == (
+            job.entry.size,
+            job.entry.mtime_ns,
+        ):
+            deaths = row["attempts"] + (row["state"] == "in_progress")
+        if deaths >= SUSPECT_AFTER:
+            plan.suspects.append((job, deaths))
+        else:
+            jobs.append(job)
+    plan.jobs = jobs
 
 
 def _same_content(

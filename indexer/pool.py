@@ -30,9 +30,9 @@ per-task timeout. This module adds what a long unattended run needs::
   from the extraction, on 16 about 3 s per start or rebuild). Where there is
   no fork server (Windows), loky's own start method. Workers exit when the
   main process dies (``_exit_with``).
-* Grouping and ordering are decided by the caller (``run.py``): tasks carry a
-  cost (largest first) and an ``urgent`` flag for the remaining page ranges of
-  a document already started.
+* Grouping and ordering are decided in ``schedule.py``: tasks carry a cost
+  (largest first) and an ``urgent`` flag for the remaining page ranges of a
+  document already started; the pool only keeps to that order.
 
 The fault hook (``INDEXER_FAULTS=1``) is for tests only: it makes a worker
 crash, exit, hang or exhaust memory on a file whose name says so. It is off
@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import faulthandler
 import heapq
-import itertools
 import math
 import os
 import pickle
@@ -55,41 +54,21 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from indexer.errors import ExtractError
 from indexer.extract import Extracted, extract
 from indexer.extract.base import one_line
 from indexer.launch import prestart, when_gone, worker_context
-from indexer.plan import sha256_file
+from indexer.scan import sha256_file
+from indexer.schedule import Item, ItemResult, Outcome, Task, hash_in_worker
 
 FAULTS_ENV = "INDEXER_FAULTS"
 TIMEOUT_UNIT_PAGES = 100
 
 
 # --- worker side ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Item:
-    """One file, or one page range of a PDF, to extract."""
-
-    path: str
-    kind: str
-    first: int = 1
-    last: int | None = None  # None: to the end
-    limit: int | None = None  # PDF: extract at most this many pages (the rest is split off)
-    want_hash: bool = False
-
-
-@dataclass
-class ItemResult:
-    item: Item
-    extracted: Extracted | None
-    error: str | None
-    sha256: str | None
-    seconds: float
 
 
 _memory_cap = 0
@@ -246,50 +225,13 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
             error = "document structure nested too deeply"
         except Exception as e:
             error = f"unexpected error: {one_line(e)}"
-        # A probe that found a long PDF leaves the hash to the main process
-        # (run.py hashes it while the ranges run): here it would hold up
-        # every worker waiting for those ranges.
-        more = extracted is not None and extracted.last < extracted.page_count
-        digest = sha256_file(item.path) if item.want_hash and not more else None
+        digest = sha256_file(item.path) if hash_in_worker(item, extracted) else None
         out.append(ItemResult(item, extracted, error, digest, time.perf_counter() - started))
         extracted = None
     return out
 
 
 # --- main side ---------------------------------------------------------------------------
-
-
-_seq = itertools.count()
-
-
-@dataclass(eq=False)
-class Task:
-    items: tuple[Item, ...]
-    cost: float  # larger runs earlier
-    units: int  # pages or page equivalents, for the deadline
-    urgent: bool = False  # remaining ranges of a document already started
-    alone: bool = False  # a crash suspect: runs with nothing else in flight
-    seq: int = field(default_factory=lambda: next(_seq))
-
-    @property
-    def is_epub(self) -> bool:
-        return any(i.kind == "epub" for i in self.items)
-
-    def key(self) -> tuple[int, float, int]:
-        return (0 if self.urgent else 1, -self.cost, self.seq)
-
-    def single(self, item: Item, **changes: object) -> Task:
-        """A task for one of this task's items."""
-        units = self.units if len(self.items) == 1 else max(1, self.units // len(self.items))
-        fields = {"cost": self.cost, "units": units, "urgent": self.urgent} | changes
-        return Task((item,), **fields)  # type: ignore[arg-type]
-
-
-@dataclass
-class Outcome:
-    task: Task
-    results: list[ItemResult] | None = None
-    failure: str | None = None  # the whole task failed: timed out, crashed
 
 
 @dataclass

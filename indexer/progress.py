@@ -5,12 +5,14 @@ one object decides what is shown: ``path: reason`` lines for files that failed
 (always, so cron mails only when something went wrong), a progress bar when
 stderr is a terminal, ``--verbose`` detail, and the one-line summary (not with
 ``--quiet``). Error lines go through the progress console so they do not tear
-the bar. Library callers get a silent reporter by default.
+the bar. Library callers get a silent reporter by default. How a run's summary
+reads (``summary_line``, ``details_line``, ``planned_lines``) is here too.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from indexer.store import text_path
@@ -18,6 +20,8 @@ from indexer.store import text_path
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
+
+    from indexer.run import RunSummary
 
 
 class Reporter:
@@ -121,3 +125,70 @@ class Reporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+# --- the run summary, in words ------------------------------------------------------
+
+
+def summary_line(s: RunSummary) -> str:
+    """The one line every run ends with (see the README, Commands)."""
+    if s.dry_run:
+        return (
+            f"dry run: {s.new} new, {s.changed} changed, {s.moved} moved, "
+            f"{s.deleted} deleted, {s.unchanged + s.touched} unchanged, "
+            f"{s.retried} to retry, {s.skipped_errors} failed before (skipped)"
+            + (f", {s.suspects} suspected of ending earlier runs" if s.suspects else "")
+        )
+    if s.interrupted:
+        todo = s.new + s.changed + s.retried
+        done = s.indexed + s.failed + s.partial
+        return (
+            f"interrupted: {done} of {todo} files done, the next run does the rest; "
+            f"{s.pages:,} pages in {s.seconds:.1f} s"
+        )
+    events = []
+    if s.workers:
+        events.append(f"{s.workers} worker{'s' if s.workers > 1 else ''}")
+    if s.pool is not None and s.pool.crashes:
+        events.append(f"{s.pool.crashes} worker crash(es)")
+    if s.pool is not None and s.pool.timeouts:
+        events.append(f"{s.pool.timeouts} timeout(s)")
+    if s.governor is not None and s.governor.held_back:
+        events.append(f"governor held back {s.governor.held_back}x")
+    if s.unchanged or s.touched:
+        events.append(f"{s.unchanged + s.touched:,} unchanged")
+    return (
+        f"{s.new} new, {s.changed} changed, {s.moved} moved, "
+        f"{s.deleted} deleted, {s.failed} failed"
+        + (f", {s.partial} partial" if s.partial else "")
+        + (f", {s.retried} retried" if s.retried else "")
+        + f"; {s.pages:,} pages in {s.seconds:.1f} s"
+        + (f" ({', '.join(events)})" if events else "")
+    )
+
+
+def details_line(s: RunSummary) -> str:
+    """What --verbose adds at the end of a run: the pool and the governor."""
+    p, g = s.pool, s.governor
+    return (
+        f"pool: {s.sizing}; {p.submitted if p else 0} tasks, "
+        f"{s.chunked} PDFs chunked, "
+        f"{p.crashes if p else 0} crashes, {p.timeouts if p else 0} timeouts, "
+        f"{p.rebuilds if p else 0} rebuilds; governor: {g.decisions if g else 0} decisions "
+        f"({g.held_back if g else 0} held back), peak worker memory "
+        f"{g.peak_worker_rss_mib if g else 0} MiB"
+    )
+
+
+def planned_lines(s: RunSummary) -> Iterator[str]:
+    """A dry run's paths, for --verbose: ``action: path``."""
+    p = s.planned
+    for action, paths in (
+        ("new", p.new),
+        ("changed", p.changed),
+        ("retry", p.retry),
+        ("moved", p.moved),
+        ("deleted", p.deleted),
+    ):
+        for path in paths:
+            yield f"{action}: {path}"

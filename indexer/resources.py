@@ -38,7 +38,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psutil
 
@@ -157,7 +157,26 @@ class GovernorStats:
     min_allowed: int = 0
     peak_worker_rss: int = 0
     samples: int = 0
-    log: list[str] = field(default_factory=list)
+
+    def summary(self) -> GovernorSummary:
+        return GovernorSummary(
+            self.decisions,
+            self.held_back,
+            self.released,
+            self.min_allowed,
+            round(self.peak_worker_rss / MiB),
+        )
+
+
+@dataclass(frozen=True)
+class GovernorSummary:
+    """What a run's summary tells of the governor."""
+
+    decisions: int
+    held_back: int
+    released: int
+    min_allowed: int
+    peak_worker_rss_mib: int
 
 
 class Governor:
@@ -282,6 +301,5 @@ class Governor:
             self.stats.released += 1
         self.stats.min_allowed = min(self.stats.min_allowed, target)
         line = f"governor: {current} -> {target} tasks in flight ({why})"
-        self.stats.log.append(line)
         if self.on_decision is not None:
             self.on_decision(line)

@@ -13,6 +13,7 @@ only the extensions in ``extract.EXTENSIONS`` are listed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Callable
@@ -38,6 +39,16 @@ class ScanResult:
     errors: list[tuple[str, str]] = field(default_factory=list)
     # directories that could not be listed: nothing below them is purged
     unreadable_dirs: list[str] = field(default_factory=list)
+
+
+def sha256_file(path: str) -> str | None:
+    """Streamed SHA-256 of a file's content, or None when it cannot be read.
+    Who hashes which file, and when, is decided in ``schedule.py`` (header)."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
 
 
 def normalize_roots(paths: list[str]) -> list[str]:

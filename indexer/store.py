@@ -263,3 +263,216 @@ def error_records(conn: sqlite3.Connection, limit: int | None = None) -> list[sq
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return list(conn.execute(sql))
+
+
+# --- writes (the writer process's connection only) -------------------------------
+# Each returns the rows it wrote or deleted, which the writer counts towards its
+# batch size. None of them begins or commits: the writer owns the transactions.
+
+
+def start_run(conn: sqlite3.Connection, roots: Iterable[str], pid: int) -> int:
+    """Record a new run and return its id. The caller holds the run lock, so a
+    run still marked 'running' is dead, and the jobs it left in progress go
+    back to pending, with one more attempt counted (see ``suspects``)."""
+    now = utcnow()
+    conn.execute(
+        "UPDATE runs SET status = 'died', finished_at = ? WHERE status = 'running'", (now,)
+    )
+    conn.execute(
+        "UPDATE jobs SET state = 'pending', attempts = attempts + 1 WHERE state = 'in_progress'"
+    )
+    cur = conn.execute(
+        "INSERT INTO runs (pid, started_at, status, roots) VALUES (?, ?, 'running', ?)",
+        (pid, now, json.dumps([text_path(r) for r in roots])),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def finish_run(
+    conn: sqlite3.Connection, run_id: int, status: str, summary: dict[str, object]
+) -> None:
+    """A clean stop (finished or Ctrl-C): unfinished jobs wait for the next run,
+    and no attempt is counted against them."""
+    conn.execute("UPDATE jobs SET state = 'pending' WHERE state = 'in_progress'")
+    conn.execute(
+        "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
+        (status, utcnow(), json.dumps(summary), run_id),
+    )
+
+
+def save_jobs(
+    conn: sqlite3.Connection,
+    roots: Iterable[str],
+    jobs: list[tuple[str, str, str, int, int]],
+    run_id: int,
+) -> int:
+    """Store the plan: jobs under ``roots`` that are not in ``jobs`` (path,
+    action, kind, size, mtime_ns) are dropped, the others upserted. A job
+    keeps its attempts while its file keeps its stat."""
+    planned = {j[0] for j in jobs}
+    for root in roots:
+        cond, args = under_root(root)
+        stale = [
+            r[0]
+            for r in conn.execute(f"SELECT path FROM jobs WHERE {cond}", args)
+            if r[0] not in planned
+        ]
+        conn.executemany("DELETE FROM jobs WHERE path = ?", [(p,) for p in stale])
+    now = utcnow()
+    conn.executemany(
+        "INSERT INTO jobs (path, action, kind, size, mtime_ns, state, run_id, queued_at) "
+        "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) "
+        "ON CONFLICT (path) DO UPDATE SET action = excluded.action, kind = excluded.kind, "
+        "attempts = CASE WHEN jobs.size = excluded.size AND jobs.mtime_ns = excluded.mtime_ns "
+        "THEN jobs.attempts ELSE 0 END, "
+        "size = excluded.size, mtime_ns = excluded.mtime_ns, state = 'pending', "
+        "run_id = excluded.run_id",
+        [(*j, run_id, now) for j in jobs],
+    )
+    return len(jobs)
+
+
+def mark_started(conn: sqlite3.Connection, paths: Iterable[str], run_id: int) -> None:
+    conn.executemany(
+        "UPDATE jobs SET state = 'in_progress', run_id = ? WHERE path = ?",
+        [(run_id, p) for p in paths],
+    )
+
+
+def delete_job(conn: sqlite3.Connection, path: str) -> None:
+    conn.execute("DELETE FROM jobs WHERE path = ?", (path,))
+
+
+def document_id(conn: sqlite3.Connection, path: str) -> int | None:
+    row = conn.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def has_pages(conn: sqlite3.Connection, doc_id: int) -> bool:
+    sql = "SELECT EXISTS (SELECT 1 FROM pages WHERE doc_id = ?)"
+    return bool(conn.execute(sql, (doc_id,)).fetchone()[0])
+
+
+class DocValues(NamedTuple):
+    """The columns a published document sets (its path aside)."""
+
+    kind: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    status: str
+    pages: int | None
+    error: str | None
+    failed_ranges: list[tuple[int, int, str]]
+
+
+def insert_document(conn: sqlite3.Connection, path: str, v: DocValues) -> int:
+    cur = conn.execute(
+        "INSERT INTO documents (kind, size, mtime_ns, sha256, status, pages, error, "
+        "failed_ranges, indexed_at, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (*_columns(v), path),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def update_document(conn: sqlite3.Connection, path: str, v: DocValues) -> None:
+    conn.execute(
+        "UPDATE documents SET kind = ?, size = ?, mtime_ns = ?, sha256 = ?, status = ?, "
+        "pages = ?, error = ?, failed_ranges = ?, indexed_at = ? WHERE path = ?",
+        (*_columns(v), path),
+    )
+
+
+def _columns(v: DocValues) -> tuple[object, ...]:
+    failed = json.dumps(v.failed_ranges) if v.failed_ranges else None
+    return (*v[:7], failed, utcnow())
+
+
+def insert_placeholder(
+    conn: sqlite3.Connection, path: str, kind: str, size: int, mtime_ns: int
+) -> int:
+    """The row a new chunked document's ranges stream into; its ``Document``
+    message completes it (``update_document``) in the same transaction."""
+    cur = conn.execute(
+        "INSERT INTO documents (path, kind, size, mtime_ns, status, indexed_at) "
+        "VALUES (?, ?, ?, ?, 'partial', ?)",
+        (path, kind, size, mtime_ns, utcnow()),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def delete_pages(
+    conn: sqlite3.Connection, doc_id: int, ranges: Iterable[tuple[int, int]] | None = None
+) -> int:
+    """Delete a document's pages (only those in ``ranges`` if given); the
+    delete trigger takes them out of pages_fts."""
+    if ranges is None:
+        return conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,)).rowcount
+    deleted = 0
+    for first, last in ranges:
+        cur = conn.execute(
+            "DELETE FROM pages WHERE doc_id = ? AND page BETWEEN ? AND ?", (doc_id, first, last)
+        )
+        deleted += cur.rowcount
+    return deleted
+
+
+def write_pages(conn: sqlite3.Connection, doc_id: int, pages: list[tuple[int, str]]) -> int:
+    """Insert pages and index them (see schema.sql: no per-row insert trigger).
+    New rows get ids above the current largest, which selects them for FTS5."""
+    if not pages:
+        return 0
+    top = conn.execute("SELECT coalesce(max(id), 0) FROM pages").fetchone()[0]
+    conn.executemany(
+        "INSERT INTO pages (doc_id, page, text) VALUES (?, ?, ?)",
+        [(doc_id, n, text) for n, text in pages],
+    )
+    conn.execute(
+        "INSERT INTO pages_fts (rowid, text) SELECT id, text FROM pages WHERE id > ?", (top,)
+    )
+    return len(pages)
+
+
+def move_document(conn: sqlite3.Connection, old: str, new: str, size: int, mtime_ns: int) -> int:
+    """The document at ``old`` is now at ``new`` (an error record there goes)."""
+    conn.execute("DELETE FROM documents WHERE path = ? AND status = 'error'", (new,))
+    conn.execute(
+        "UPDATE documents SET path = ?, size = ?, mtime_ns = ? WHERE path = ?",
+        (new, size, mtime_ns, old),
+    )
+    conn.executemany("DELETE FROM jobs WHERE path = ?", [(old,), (new,)])
+    return 1
+
+
+def touch_document(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int) -> int:
+    conn.execute(
+        "UPDATE documents SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path)
+    )
+    delete_job(conn, path)
+    return 1
+
+
+def delete_documents(conn: sqlite3.Connection, paths: Iterable[str]) -> int:
+    """Purge documents, their pages and their jobs."""
+    deleted = 0
+    for path in paths:
+        doc_id = document_id(conn, path)
+        if doc_id is not None:
+            deleted += delete_pages(conn, doc_id) + 1
+            conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        delete_job(conn, path)
+    return deleted
+
+
+def replace_scan_errors(
+    conn: sqlite3.Connection, roots: Iterable[str], errors: list[tuple[str, str]]
+) -> None:
+    """Replace the directory errors recorded under ``roots`` with these."""
+    for root in roots:
+        cond, args = under_root(root)
+        conn.execute(f"DELETE FROM scan_errors WHERE {cond}", args)
+    now = utcnow()
+    conn.executemany(
+        "INSERT OR REPLACE INTO scan_errors (path, reason, recorded_at) VALUES (?, ?, ?)",
+        [(p, r, now) for p, r in errors],
+    )

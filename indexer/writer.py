@@ -3,21 +3,25 @@
 Why this module exists: SQLite allows one writer at a time, and FTS5 inserts
 are the slowest step on the write side, so exactly one process writes,
 in batched transactions, while the workers extract. Nothing slow (no parsing,
-no hashing) happens inside its transactions.
+no hashing) happens inside its transactions. This module holds the
+transactions, the streamed document's savepoint, the process loop and the main
+process's handle; the statements are in ``store.py``, the messages in
+``messages.py``::
 
-    main process ──(bounded queue: plan, started, part, doc, move, touch, delete, finish)──▶ writer
-    main process ◀──(outbox: ready, fatal, done)───────────────────────────────────────────── writer
+    main process ──(bounded queue: StorePlan, ScanErrors, Move, Touch, Delete,──▶ writer
+                    Started, PageRange, Document, Finish)
+    main process ◀──(outbox: Ready, Fatal, Done)──────────────────────────────── writer
 
 Guarantees:
 
 * A document is published in one transaction: its old pages are deleted and its
   new pages inserted together, so a search sees the old text or the new text,
   never both or neither.
-* Page ranges of a chunked PDF (``part`` messages) are written as they arrive,
+* Page ranges of a chunked PDF (``PageRange`` messages) are written as they arrive,
   in page order (a range that arrives early waits for the ones before it),
   inside a savepoint of the open transaction, so the FTS5 work overlaps the
   extraction instead of coming after it. Nothing is committed while such a
-  document is open: the commit that follows its ``doc`` message publishes it
+  document is open: the commit that follows its ``Document`` message publishes it
   whole. Other messages that arrive meanwhile wait, so that if the run stops
   first (Ctrl-C, the parent dies) the savepoint alone is rolled back, they are
   applied and committed, and the document's job stays for the next run. One
@@ -30,14 +34,14 @@ Guarantees:
   exits, even when the main process died half-way through sending a message
   (``_watch_main``).
 * Paths are stored in their text form (``store.text_path``: a file name that is
-  not UTF-8 cannot be stored as it is); every message is converted at the door.
+  not UTF-8 cannot be stored as it is); every message is converted at the door
+  (``in_text_form``).
 * The writer ignores SIGINT and SIGTERM: on Ctrl-C the parent stops
-  submitting and sends ``finish``; the writer commits what has arrived.
+  submitting and sends ``Finish``; the writer commits what has arrived.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
@@ -45,37 +49,31 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from indexer import store
 from indexer.errors import DatabaseError, IndexerError, WriterDiedError
 from indexer.launch import prestart, when_gone, worker_context
-
-
-@dataclass
-class DocMsg:
-    """Closes a document: its metadata, outcome, and (for small documents) its pages."""
-
-    path: str
-    kind: str
-    size: int
-    mtime_ns: int
-    sha256: str | None
-    status: str | None  # partial, error; None: the writer decides ok or empty
-    page_count: int | None = None
-    pages: list[tuple[int, str]] = field(default_factory=list)
-    failed_ranges: list[tuple[int, int, str]] = field(default_factory=list)
-    error: str | None = None
-    # 'replace': the pages replace all the document's pages (new or changed file).
-    # 'ranges': a retry of ``retried`` page ranges of a partial document.
-    mode: str = "replace"
-    retried: list[tuple[int, int]] = field(default_factory=list)
-
-
-# A page range of a chunked PDF: first and last page, and the pages with text.
-Part = tuple[int, int, list[tuple[int, str]]]
+from indexer.messages import (
+    Delete,
+    Document,
+    Done,
+    Fatal,
+    Finish,
+    FromWriter,
+    Move,
+    NewFile,
+    PageRange,
+    Ready,
+    RunStatus,
+    ScanErrors,
+    Started,
+    StorePlan,
+    Touch,
+    ToWriter,
+)
 
 
 @dataclass
@@ -85,7 +83,7 @@ class _Stream:
     path: str
     doc_id: int
     next_page: int = 1  # ranges from here on are written as soon as they arrive
-    early: list[Part] = field(default_factory=list)  # arrived before their turn
+    early: list[PageRange] = field(default_factory=list)  # arrived before their turn
     rows: int = 0
 
 
@@ -97,9 +95,9 @@ class _Writer:
         self.in_tx = False
         self.tx_rows = 0
         self.tx_started = 0.0
-        self.parts: dict[str, list[Part]] = defaultdict(list)  # held, not streamed
+        self.parts: dict[str, list[PageRange]] = defaultdict(list)  # held, not streamed
         self.stream: _Stream | None = None
-        self.waiting: list[tuple[Any, ...]] = []  # messages that arrived while streaming
+        self.waiting: list[ToWriter] = []  # messages that arrived while streaming
         self.run_id = 0
         self.stats = {"documents": 0, "pages": 0, "commits": 0}
 
@@ -147,127 +145,81 @@ class _Writer:
 
     # -- start-up and the run row ----------------------------------------------
     def start_run(self, roots: list[str], pid: int) -> int:
-        now = store.utcnow()
         self.begin()
-        # The caller holds the lock, so a run still marked 'running' is dead, and
-        # jobs it left in progress go back to pending (counted as an attempt).
-        self.conn.execute(
-            "UPDATE runs SET status = 'died', finished_at = ? WHERE status = 'running'", (now,)
-        )
-        self.conn.execute(
-            "UPDATE jobs SET state = 'pending', attempts = attempts + 1 WHERE state = 'in_progress'"
-        )
-        cur = self.conn.execute(
-            "INSERT INTO runs (pid, started_at, status, roots) VALUES (?, ?, 'running', ?)",
-            (pid, now, json.dumps([store.text_path(r) for r in roots])),
-        )
-        self.run_id = int(cur.lastrowid or 0)
+        self.run_id = store.start_run(self.conn, roots, pid)
         self.commit()
         return self.run_id
 
+    def finish(self, msg: Finish) -> None:
+        self.begin()
+        store.finish_run(self.conn, self.run_id, msg.status, msg.summary)
+        self.commit()
+
     # -- messages ----------------------------------------------------------------
-    def handle(self, msg: tuple[Any, ...]) -> None:
-        msg = _in_text_form(msg)
-        kind = msg[0]
-        if kind == "part":
-            self.on_part(*msg[1:])
+    def handle(self, msg: ToWriter) -> None:
+        """Apply one message (already in text form) to the open transaction."""
+        if isinstance(msg, PageRange):
+            self.on_range(msg)
             return
-        if self.stream is not None and not (kind == "doc" and msg[1].path == self.stream.path):
+        if self.stream is not None and not (
+            isinstance(msg, Document) and msg.path == self.stream.path
+        ):
             self.waiting.append(msg)
             return
         self.begin()
-        getattr(self, "on_" + kind)(*msg[1:])
+        c = self.conn
+        match msg:
+            case Document():
+                self.on_document(msg)
+            case StorePlan(roots, jobs):
+                self.tx_rows += store.save_jobs(c, roots, jobs, self.run_id)
+            case Started(paths):
+                store.mark_started(c, paths, self.run_id)
+            case Move(old, new, size, mtime_ns):
+                self.tx_rows += store.move_document(c, old, new, size, mtime_ns)
+            case Touch(path, size, mtime_ns):
+                self.tx_rows += store.touch_document(c, path, size, mtime_ns)
+            case Delete(paths):
+                self.tx_rows += store.delete_documents(c, paths)
+            case ScanErrors(roots, errors):
+                store.replace_scan_errors(c, roots, errors)
+            case Finish():
+                raise TypeError("Finish is handled by the writer's loop")
 
-    def on_part(
-        self,
-        path: str,
-        first: int,
-        last: int,
-        pages: list[tuple[int, str]],
-        new: tuple[str, int, int] | None,
-    ) -> None:
-        """A page range of a chunked PDF. ``new`` (kind, size, mtime_ns) when the
-        document is extracted whole (new or changed file), so it can stream;
-        None for a retry of some ranges, which is held until its ``doc``."""
-        part = (first, last, pages)
-        if self.stream is None and new is not None:
-            self._open_stream(path, new)
+    def on_range(self, part: PageRange) -> None:
+        """A page range of a chunked PDF: streamed when its document is
+        extracted whole (``part.new``), else held until its ``Document``."""
+        if self.stream is None and part.new is not None:
+            self._open_stream(part.path, part.new)
         st = self.stream
-        if st is None or st.path != path:
-            self.parts[path].append(part)
+        if st is None or st.path != part.path:
+            self.parts[part.path].append(part)
             return
         st.early.append(part)
-        st.early.sort(key=lambda p: p[0])
-        while st.early and st.early[0][0] <= st.next_page:
-            first, last, pages = st.early.pop(0)
-            st.rows += self._write_pages(st.doc_id, pages)
-            st.next_page = last + 1
+        st.early.sort(key=lambda p: p.first)
+        while st.early and st.early[0].first <= st.next_page:
+            ready = st.early.pop(0)
+            st.rows += self._write_pages(st.doc_id, ready.pages)
+            st.next_page = ready.last + 1
 
-    def _open_stream(self, path: str, new: tuple[str, int, int]) -> None:
+    def _open_stream(self, path: str, new: NewFile) -> None:
         self.commit()  # what came before is not held back by this document
         self.begin()
         self.conn.execute("SAVEPOINT stream")
-        row = self.conn.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
-        if row is None:  # a placeholder row, completed by the doc message
-            kind, size, mtime_ns = new
-            cur = self.conn.execute(
-                "INSERT INTO documents (path, kind, size, mtime_ns, status, indexed_at) "
-                "VALUES (?, ?, ?, ?, 'partial', ?)",
-                (path, kind, size, mtime_ns, store.utcnow()),
-            )
-            doc_id = int(cur.lastrowid or 0)
+        doc_id = store.document_id(self.conn, path)
+        if doc_id is None:  # a placeholder row, completed by the Document message
+            doc_id = store.insert_placeholder(self.conn, path, new.kind, new.size, new.mtime_ns)
         else:
-            doc_id = int(row[0])
-            cur = self.conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
-            self.tx_rows += cur.rowcount
+            self.tx_rows += store.delete_pages(self.conn, doc_id)
         # with the ranges that were held while another document streamed
         self.stream = _Stream(path, doc_id, early=self.parts.pop(path, []))
 
     def _write_pages(self, doc_id: int, pages: list[tuple[int, str]]) -> int:
-        """Insert pages and index them (see schema.sql: no per-row insert trigger).
-        New rows get ids above the current largest, which selects them for FTS5."""
-        if not pages:
-            return 0
-        top = self.conn.execute("SELECT coalesce(max(id), 0) FROM pages").fetchone()[0]
-        self.conn.executemany(
-            "INSERT INTO pages (doc_id, page, text) VALUES (?, ?, ?)",
-            [(doc_id, n, text) for n, text in pages],
-        )
-        self.conn.execute(
-            "INSERT INTO pages_fts (rowid, text) SELECT id, text FROM pages WHERE id > ?", (top,)
-        )
-        self.tx_rows += len(pages)
-        return len(pages)
+        written = store.write_pages(self.conn, doc_id, pages)
+        self.tx_rows += written
+        return written
 
-    def on_plan(self, roots: list[str], jobs: list[tuple[str, str, str, int, int]]) -> None:
-        """Store the plan: jobs under ``roots`` not in it are dropped, the others upserted."""
-        planned = {j[0] for j in jobs}
-        for root in roots:
-            cond, args = store.under_root(root)
-            stale = [
-                r[0]
-                for r in self.conn.execute(f"SELECT path FROM jobs WHERE {cond}", args)
-                if r[0] not in planned
-            ]
-            self.conn.executemany("DELETE FROM jobs WHERE path = ?", [(p,) for p in stale])
-        now = store.utcnow()
-        self.conn.executemany(
-            "INSERT INTO jobs (path, action, kind, size, mtime_ns, state, run_id, queued_at) "
-            "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) "
-            "ON CONFLICT (path) DO UPDATE SET action = excluded.action, kind = excluded.kind, "
-            "size = excluded.size, mtime_ns = excluded.mtime_ns, state = 'pending', "
-            "run_id = excluded.run_id",
-            [(*j, self.run_id, now) for j in jobs],
-        )
-        self.tx_rows += len(jobs)
-
-    def on_started(self, paths: list[str]) -> None:
-        self.conn.executemany(
-            "UPDATE jobs SET state = 'in_progress', run_id = ? WHERE path = ?",
-            [(self.run_id, p) for p in paths],
-        )
-
-    def on_doc(self, d: DocMsg) -> None:
+    def on_document(self, d: Document) -> None:
         st = self.stream
         if st is not None and d.status == "error":  # nothing of it is kept
             self._drop_stream()
@@ -275,61 +227,33 @@ class _Writer:
         parts = self.parts.pop(d.path, [])
         if st is not None:
             parts.extend(st.early)  # after a failed range: the rest, in page order
-        pages = [p for _, _, part in sorted(parts, key=lambda p: p[0]) for p in part]
+        pages = [p for part in sorted(parts, key=lambda p: p.first) for p in part.pages]
         pages.extend(d.pages)
         pages.sort()
-        row = self.conn.execute("SELECT id FROM documents WHERE path = ?", (d.path,)).fetchone()
-        status = d.status
+        doc_id = store.document_id(self.conn, d.path)
+        status: str | None = d.status
         if status is None:
             kept = (
-                row is not None
+                doc_id is not None
                 and (d.mode == "ranges" or st is not None)
-                and self.conn.execute(
-                    "SELECT EXISTS (SELECT 1 FROM pages WHERE doc_id = ?)", (row[0],)
-                ).fetchone()[0]
+                and store.has_pages(self.conn, doc_id)
             )
             status = "ok" if pages or kept else "empty"
-        values = (
-            d.kind,
-            d.size,
-            d.mtime_ns,
-            d.sha256,
-            status,
-            d.page_count,
-            d.error,
-            json.dumps(d.failed_ranges) if d.failed_ranges else None,
-            store.utcnow(),
+        values = store.DocValues(
+            d.kind, d.size, d.mtime_ns, d.sha256, status, d.page_count, d.error, d.failed_ranges
         )
-        if row is None:
-            doc_id = int(
-                self.conn.execute(
-                    "INSERT INTO documents (kind, size, mtime_ns, sha256, status, pages, error, "
-                    "failed_ranges, indexed_at, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*values, d.path),
-                ).lastrowid
-                or 0
-            )
+        if doc_id is None:
+            doc_id = store.insert_document(self.conn, d.path, values)
         else:
-            doc_id = int(row[0])
             if st is not None:
                 pass  # its old pages went when it started streaming
             elif d.mode == "ranges":
-                for first, last in d.retried:
-                    cur = self.conn.execute(
-                        "DELETE FROM pages WHERE doc_id = ? AND page BETWEEN ? AND ?",
-                        (doc_id, first, last),
-                    )
-                    self.tx_rows += cur.rowcount
+                self.tx_rows += store.delete_pages(self.conn, doc_id, d.retried)
             else:
-                cur = self.conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
-                self.tx_rows += cur.rowcount
-            self.conn.execute(
-                "UPDATE documents SET kind = ?, size = ?, mtime_ns = ?, sha256 = ?, status = ?, "
-                "pages = ?, error = ?, failed_ranges = ?, indexed_at = ? WHERE path = ?",
-                (*values, d.path),
-            )
+                self.tx_rows += store.delete_pages(self.conn, doc_id)
+            store.update_document(self.conn, d.path, values)
         written = self._write_pages(doc_id, pages) + (st.rows if st is not None else 0)
-        self.conn.execute("DELETE FROM jobs WHERE path = ?", (d.path,))
+        store.delete_job(self.conn, d.path)
         self.tx_rows += 1
         self.stats["documents"] += 1
         self.stats["pages"] += written
@@ -337,83 +261,6 @@ class _Writer:
             self.conn.execute("RELEASE stream")
             self.stream = None
         self._replay()  # what waited while it streamed (usually nothing)
-
-    def on_move(self, old: str, new: str, size: int, mtime_ns: int) -> None:
-        self.conn.execute("DELETE FROM documents WHERE path = ? AND status = 'error'", (new,))
-        self.conn.execute(
-            "UPDATE documents SET path = ?, size = ?, mtime_ns = ? WHERE path = ?",
-            (new, size, mtime_ns, old),
-        )
-        self.conn.executemany("DELETE FROM jobs WHERE path = ?", [(old,), (new,)])
-        self.tx_rows += 1
-
-    def on_touch(self, path: str, size: int, mtime_ns: int) -> None:
-        """Same content, new stat: remember the stat, keep the text."""
-        self.conn.execute(
-            "UPDATE documents SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path)
-        )
-        self.conn.execute("DELETE FROM jobs WHERE path = ?", (path,))
-        self.tx_rows += 1
-
-    def on_delete(self, paths: list[str]) -> None:
-        for path in paths:
-            row = self.conn.execute("SELECT id FROM documents WHERE path = ?", (path,)).fetchone()
-            if row is not None:
-                cur = self.conn.execute("DELETE FROM pages WHERE doc_id = ?", (row[0],))
-                self.conn.execute("DELETE FROM documents WHERE id = ?", (row[0],))
-                self.tx_rows += cur.rowcount + 1
-            self.conn.execute("DELETE FROM jobs WHERE path = ?", (path,))
-
-    def on_scan_errors(self, roots: list[str], errors: list[tuple[str, str]]) -> None:
-        """Replace the directory errors recorded under ``roots`` with this scan's."""
-        for root in roots:
-            cond, args = store.under_root(root)
-            self.conn.execute(f"DELETE FROM scan_errors WHERE {cond}", args)
-        now = store.utcnow()
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO scan_errors (path, reason, recorded_at) VALUES (?, ?, ?)",
-            [(p, r, now) for p, r in errors],
-        )
-
-    def finish(self, status: str, summary: dict[str, Any]) -> None:
-        self.begin()
-        # A clean stop (finished or Ctrl-C): unfinished jobs simply wait for the next run.
-        self.conn.execute("UPDATE jobs SET state = 'pending' WHERE state = 'in_progress'")
-        self.conn.execute(
-            "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
-            (status, store.utcnow(), json.dumps(summary), self.run_id),
-        )
-        self.commit()
-
-
-def _in_text_form(msg: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``msg`` with its paths (and reasons, which may quote a path) in the form the
-    index stores them: a file name that is not UTF-8 cannot be stored as it is
-    (see ``store.text_path``). The values are unchanged unless a name is not UTF-8."""
-    t = store.text_path
-    kind = msg[0]
-    if kind in ("part", "touch"):
-        return (kind, t(msg[1]), *msg[2:])
-    if kind == "doc":
-        d: DocMsg = msg[1]
-        return (
-            kind,
-            replace(
-                d,
-                path=t(d.path),
-                error=None if d.error is None else t(d.error),
-                failed_ranges=[(a, b, t(why)) for a, b, why in d.failed_ranges],
-            ),
-        )
-    if kind == "plan":
-        return (kind, msg[1], [(t(j[0]), *j[1:]) for j in msg[2]])
-    if kind in ("started", "delete"):
-        return (kind, [t(p) for p in msg[1]])
-    if kind == "move":
-        return (kind, t(msg[1]), t(msg[2]), *msg[3:])
-    if kind == "scan_errors":
-        return (kind, msg[1], [(t(p), t(why)) for p, why in msg[2]])
-    return msg
 
 
 def writer_main(outbox: Any, *args: Any) -> None:
@@ -440,19 +287,19 @@ def _serve(
     """The writer's loop. ``main_pid``: the process that started it (recorded
     in the runs table); when it has died, the writer commits and returns."""
     # Ctrl-C and SIGTERM reach the whole process group; the parent turns them
-    # into a "finish" message, so the writer must outlive them to commit.
+    # into a Finish message, so the writer must outlive them to commit.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     main_gone = _watch_main(main_pid)
     try:
         conn = store.open_for_writing(db_path)
         w = _Writer(conn, batch_rows, batch_seconds)
-        outbox.put(("ready", w.start_run(roots, main_pid)))
+        outbox.put(Ready(w.start_run(roots, main_pid)))
     except IndexerError as e:
-        outbox.put(("fatal", e.message))
+        outbox.put(Fatal(e.message))
         return
     except sqlite3.Error as e:
-        outbox.put(("fatal", f"cannot write the index {db_path}: {e}"))
+        outbox.put(Fatal(f"cannot write the index {db_path}: {e}"))
         return
     try:
         while True:
@@ -461,7 +308,7 @@ def _serve(
                     raise _MainGone
                 _waiting.set()
                 try:
-                    msg = inbox.get(timeout=0.25)
+                    msg: ToWriter = inbox.get(timeout=0.25)
                 finally:
                     _waiting.clear()
             except queue.Empty:
@@ -472,13 +319,13 @@ def _serve(
                 w.settle()
                 w.commit()  # whole documents only; the jobs table holds the rest
                 return
-            if msg[0] == "finish":
+            if isinstance(msg, Finish):
                 w.settle()
                 w.commit()
-                w.finish(*msg[1:])
-                outbox.put(("done", w.stats))
+                w.finish(msg)
+                outbox.put(Done(w.stats))
                 return
-            w.handle(msg)
+            w.handle(msg.in_text_form())
             if w.due():
                 w.commit()
     except sqlite3.Error as e:
@@ -487,9 +334,9 @@ def _serve(
                 conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
-        outbox.put(("fatal", store.explain_error(Path(db_path), e, "write the index").message))
+        outbox.put(Fatal(store.explain_error(Path(db_path), e, "write the index").message))
     except Exception as e:  # a bug: say so, the committed batches are safe
-        outbox.put(("fatal", f"the writer failed: {type(e).__name__}: {e}"))
+        outbox.put(Fatal(f"the writer failed: {type(e).__name__}: {e}"))
     finally:
         conn.close()
 
@@ -569,18 +416,22 @@ class WriterHandle:
         if self.run_id:
             return self.run_id
         self.spawn()
-        kind, value = self._reply(timeout)
-        if kind == "fatal":
-            self.process.join(5)
-            raise DatabaseError(value)
-        self.run_id = int(value)
+        match self._reply(timeout):
+            case Ready(run_id):
+                self.run_id = run_id
+            case Fatal(message):
+                self.process.join(5)
+                raise DatabaseError(message)
+            case reply:
+                raise WriterDiedError(f"the writer answered {reply!r} before it was ready")
         return self.run_id
 
-    def _reply(self, timeout: float) -> tuple[str, Any]:
+    def _reply(self, timeout: float) -> FromWriter:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return self.outbox.get(timeout=0.2)  # type: ignore[no-any-return]
+                reply: FromWriter = self.outbox.get(timeout=0.2)
+                return reply
             except queue.Empty:
                 if not self.process.is_alive():
                     raise self._died() from None
@@ -592,9 +443,9 @@ class WriterHandle:
         # its feeder thread, blocked on a full pipe (it would hang forever).
         self.inbox.cancel_join_thread()
         try:
-            kind, value = self.outbox.get_nowait()
-            if kind == "fatal":
-                return DatabaseError(value)
+            reply = self.outbox.get_nowait()
+            if isinstance(reply, Fatal):
+                return DatabaseError(reply.message)
         except queue.Empty:
             pass
         code = self.process.exitcode
@@ -609,15 +460,15 @@ class WriterHandle:
         if not self.process.is_alive():
             raise self._died()
         try:
-            kind, value = self.outbox.get_nowait()
+            reply = self.outbox.get_nowait()
         except queue.Empty:
             return
-        if kind == "fatal":
-            raise DatabaseError(value)
-        if kind == "ready":
-            self.run_id = int(value)
+        if isinstance(reply, Fatal):
+            raise DatabaseError(reply.message)
+        if isinstance(reply, Ready):
+            self.run_id = reply.run_id
 
-    def send(self, msg: tuple[Any, ...]) -> None:
+    def send(self, msg: ToWriter) -> None:
         """Put a message on the bounded queue; blocks while the writer is behind."""
         while True:
             try:
@@ -626,23 +477,26 @@ class WriterHandle:
             except queue.Full:
                 self.check()
 
-    def finish(self, status: str, summary: dict[str, Any]) -> dict[str, int]:
+    def finish(self, status: RunStatus, summary: dict[str, Any]) -> dict[str, int]:
         """Ask the writer to commit and stop, and wait until it has (the writer's
         statistics)."""
         self.ask_finish(status, summary)
         return self.wait_finished()
 
-    def ask_finish(self, status: str, summary: dict[str, Any]) -> None:
+    def ask_finish(self, status: RunStatus, summary: dict[str, Any]) -> None:
         """The first half of ``finish``: the writer commits what it still has
         while the caller does something else (stops the workers)."""
-        self.send(("finish", status, summary))
+        self.send(Finish(status, summary))
 
     def wait_finished(self) -> dict[str, int]:
-        kind, value = self._reply(timeout=24 * 3600)
+        while True:
+            reply = self._reply(timeout=24 * 3600)
+            if not isinstance(reply, Ready):  # (a check() may not have seen it)
+                break
         self.process.join(30)
-        if kind == "fatal":
-            raise DatabaseError(value)
-        return value  # type: ignore[no-any-return]
+        if isinstance(reply, Fatal):
+            raise DatabaseError(reply.message)
+        return reply.stats
 
     def kill(self) -> None:
         self.inbox.cancel_join_thread()  # see _died

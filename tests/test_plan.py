@@ -7,9 +7,10 @@ import shutil
 from pathlib import Path
 
 from indexer import store
-from indexer.plan import make_plan, sha256_file
-from indexer.scan import scan
-from indexer.writer import DocMsg, WriterHandle
+from indexer.messages import Document
+from indexer.plan import make_plan
+from indexer.scan import scan, sha256_file
+from indexer.writer import WriterHandle
 
 
 def index_as(db: Path, root: Path, statuses: dict[str, str]) -> None:
@@ -20,20 +21,17 @@ def index_as(db: Path, root: Path, statuses: dict[str, str]) -> None:
         status = statuses.get(os.path.basename(path))
         ranges = [(2, 3, "timed out")] if status == "partial" else []
         w.send(
-            (
-                "doc",
-                DocMsg(
-                    path,
-                    entry.kind,
-                    entry.size,
-                    entry.mtime_ns,
-                    sha256_file(path),
-                    status,
-                    5,
-                    [(1, "text")],
-                    ranges,
-                    "boom" if status in ("error", "partial") else None,
-                ),
+            Document(
+                path=path,
+                kind=entry.kind,
+                size=entry.size,
+                mtime_ns=entry.mtime_ns,
+                sha256=sha256_file(path),
+                status=status,  # type: ignore[arg-type]
+                page_count=5,
+                pages=[(1, "text")],
+                failed_ranges=ranges,
+                error="boom" if status in ("error", "partial") else None,
             )
         )
     w.finish("ok", {})

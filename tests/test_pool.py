@@ -22,8 +22,8 @@ import psutil
 import pymupdf
 import pytest
 
-from indexer.pool import Item, Pool, Task
-from indexer.run import BIG_PDF_BYTES, MAX_CHUNK, TAIL_CHUNK, chunk_ranges
+from indexer.pool import Pool
+from indexer.schedule import BIG_PDF_BYTES, MAX_CHUNK, Item, Task, chunk_ranges
 from tests.conftest import FIXTURES, REPO, check_against_manifest, db_snapshot, read_manifest
 from tools.docgen import write_epub, write_long_pdf
 
@@ -234,19 +234,6 @@ def test_a_large_pdf_is_split_from_its_first_page(tmp_path: Path) -> None:
     conn.close()
     assert [p for p, _ in rows] == list(range(1, 301))
     assert all(t.startswith(f"page{p:05d}") for p, t in rows)
-
-
-@pytest.mark.parametrize(("pages", "workers"), [(5364, 2), (5364, 16), (100_000, 16), (900, 4)])
-def test_ranges_shrink_so_the_workers_finish_together(pages: int, workers: int) -> None:
-    ranges = chunk_ranges(2, pages, workers)
-    assert [p for a, b in ranges for p in range(a, b + 1)] == list(range(2, pages + 1))
-    sizes = [b - a + 1 for a, b in ranges]
-    assert max(sizes) <= MAX_CHUNK and min(sizes[:-1]) >= TAIL_CHUNK
-    assert sizes[:-1] == sorted(sizes[:-1], reverse=True)  # big ones first
-    assert sizes[0] > sizes[-2] or sizes[0] == TAIL_CHUNK
-    assert len(ranges) >= 2 * workers or sizes[0] == TAIL_CHUNK
-    one = [b - a + 1 for a, b in chunk_ranges(1, pages, 1)]  # one worker: equal ranges
-    assert len(one) >= 2 and max(one) <= MAX_CHUNK and max(one) - min(one) <= len(one)
 
 
 def test_workers_1_runs_the_same_pipeline_sequentially(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from indexer.errors import DatabaseError, QueryError, UsageError
+from indexer.messages import Document
 from indexer.search import HL_END, HL_START, literal_query, search
-from indexer.writer import DocMsg, WriterHandle
+from indexer.writer import WriterHandle
 
 
 @pytest.fixture(scope="module")
@@ -16,51 +17,36 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("search") / "i.db"
     w = WriterHandle(str(db), ["/"])
     w.start()
-    w.send(
+    docs = [
         (
-            "doc",
-            DocMsg(
-                "/whales.txt",
-                "txt",
-                1,
-                1,
-                "a",
-                None,
-                1,
-                [(1, "The white whale, the white whale! Ahab hunted the whale.")],
-            ),
-        )
-    )
-    w.send(
+            "/whales.txt",
+            "txt",
+            "a",
+            1,
+            [(1, "The white whale, the white whale! Ahab hunted the whale.")],
+        ),
         (
-            "doc",
-            DocMsg(
-                "/book.pdf",
-                "pdf",
-                1,
-                1,
-                "b",
-                None,
-                3,
-                [(1, "A book about ships."), (3, "Once a whale was seen from the ship.")],
-            ),
+            "/book.pdf",
+            "pdf",
+            "b",
+            3,
+            [(1, "A book about ships."), (3, "Once a whale was seen from the ship.")],
+        ),
+        ("/e-mail.md", "md", "c", 1, [(1, "Send an e-mail about C++ and the file.")]),
+    ]
+    for path, kind, sha256, page_count, pages in docs:
+        w.send(
+            Document(
+                path=path,
+                kind=kind,
+                size=1,
+                mtime_ns=1,
+                sha256=sha256,
+                status=None,
+                page_count=page_count,
+                pages=pages,
+            )
         )
-    )
-    w.send(
-        (
-            "doc",
-            DocMsg(
-                "/e-mail.md",
-                "md",
-                1,
-                1,
-                "c",
-                None,
-                1,
-                [(1, "Send an e-mail about C++ and the file.")],
-            ),
-        )
-    )
     w.finish("ok", {})
     return db
 

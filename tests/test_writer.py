@@ -15,11 +15,12 @@ import psutil
 import pytest
 
 from indexer.errors import DatabaseError
-from indexer.writer import DocMsg, WriterHandle
+from indexer.messages import Document, NewFile, PageRange, PlannedJob, Started, StorePlan
+from indexer.writer import WriterHandle
 from tests.conftest import REPO
 
 
-def doc(path: str, pages: list[tuple[int, str]], **kw: object) -> DocMsg:
+def doc(path: str, pages: list[tuple[int, str]], **kw: object) -> Document:
     fields: dict[str, object] = {
         "kind": "pdf",
         "size": 10,
@@ -30,7 +31,7 @@ def doc(path: str, pages: list[tuple[int, str]], **kw: object) -> DocMsg:
         "pages": pages,
     }
     fields.update(kw)
-    return DocMsg(path=path, **fields)  # type: ignore[arg-type]
+    return Document(path=path, **fields)  # type: ignore[arg-type]
 
 
 def rows(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
@@ -45,9 +46,9 @@ def test_documents_pages_and_status(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     w = WriterHandle(str(db), [str(tmp_path)])
     w.start()
-    w.send(("doc", doc("/a.pdf", [(1, "alpha"), (2, "beta")])))
-    w.send(("doc", doc("/e.pdf", [])))
-    w.send(("doc", doc("/x.pdf", [], status="error", error="encrypted: a password is required")))
+    w.send(doc("/a.pdf", [(1, "alpha"), (2, "beta")]))
+    w.send(doc("/e.pdf", []))
+    w.send(doc("/x.pdf", [], status="error", error="encrypted: a password is required"))
     stats = w.finish("ok", {})
     assert stats["documents"] == 3 and stats["pages"] == 2
     assert rows(db, "SELECT path, status, error FROM documents ORDER BY path") == [
@@ -62,17 +63,16 @@ def test_documents_pages_and_status(tmp_path: Path) -> None:
     assert not Path(str(db) + "-wal").exists()
 
 
-NEW = ("pdf", 10, 1)  # a part of a document extracted whole: it streams
+NEW = NewFile("pdf", 10, 1)  # a range of a document extracted whole: it streams
 
 
-def part(path: str, first: int, last: int, new: object = NEW) -> tuple[object, ...]:
-    return (
-        "part",
-        path,
-        first,
-        last,
-        [(n, f"{path} page {n}") for n in range(first, last + 1)],
-        new,
+def part(path: str, first: int, last: int, new: NewFile | None = NEW) -> PageRange:
+    return PageRange(
+        path=path,
+        first=first,
+        last=last,
+        pages=[(n, f"{path} page {n}") for n in range(first, last + 1)],
+        new=new,
     )
 
 
@@ -82,7 +82,7 @@ def test_parts_are_published_in_page_order_with_the_doc(tmp_path: Path) -> None:
     w.start()
     w.send(part("/big.pdf", 3, 4))
     w.send(part("/big.pdf", 1, 2))
-    w.send(("doc", doc("/big.pdf", [], page_count=4)))
+    w.send(doc("/big.pdf", [], page_count=4))
     w.finish("ok", {})
     assert rows(db, "SELECT page, text FROM pages ORDER BY id") == [
         (n, f"/big.pdf page {n}") for n in range(1, 5)
@@ -95,18 +95,18 @@ def test_a_streaming_document_is_invisible_until_its_doc_and_others_wait(tmp_pat
     db = tmp_path / "i.db"
     w = WriterHandle(str(db), [str(tmp_path)], batch_rows=1, batch_seconds=0.05)
     w.start()
-    w.send(("doc", doc("/old.pdf", [(1, "first version")])))
+    w.send(doc("/old.pdf", [(1, "first version")]))
     time.sleep(0.5)  # committed by time
     w.send(part("/old.pdf", 1, 2))  # a changed file: its ranges stream in
     w.send(part("/big.pdf", 1, 2))  # another chunked document: held
-    w.send(("doc", doc("/small.txt", [(1, "small")], kind="txt")))  # waits
+    w.send(doc("/small.txt", [(1, "small")], kind="txt"))  # waits
     w.send(part("/big.pdf", 3, 3))
     time.sleep(0.8)  # several batch periods: nothing may be committed now
     assert rows(db, "SELECT path FROM documents") == [("/old.pdf",)]
     assert rows(db, "SELECT text FROM pages") == [("first version",)]
     w.send(part("/old.pdf", 3, 3))
-    w.send(("doc", doc("/old.pdf", [], page_count=3)))
-    w.send(("doc", doc("/big.pdf", [], page_count=3)))
+    w.send(doc("/old.pdf", [], page_count=3))
+    w.send(doc("/big.pdf", [], page_count=3))
     w.finish("ok", {})
     assert rows(db, "SELECT path, status, pages FROM documents ORDER BY path") == [
         ("/big.pdf", "ok", 3),
@@ -128,19 +128,20 @@ def test_a_run_that_stops_mid_stream_keeps_the_old_version_and_commits_the_rest(
     db = tmp_path / "i.db"
     w = WriterHandle(str(db), [str(tmp_path)])
     w.start()
-    w.send(("doc", doc("/old.pdf", [(1, "first version")])))
+    w.send(doc("/old.pdf", [(1, "first version")]))
     w.finish("ok", {})
     script = textwrap.dedent(f"""
         import os, sys, time
         sys.path.insert(0, {str(REPO)!r})
         sys.path.insert(0, {str(REPO / "tests")!r})
-        from indexer.writer import WriterHandle, DocMsg
+        from indexer.messages import PlannedJob, StorePlan
+        from indexer.writer import WriterHandle
         from test_writer import doc, part
         w = WriterHandle({str(db)!r}, ["/"], batch_seconds=0.05)
         w.start()
-        w.send(("plan", ["/"], [("/old.pdf", "changed", "pdf", 10, 2)]))
+        w.send(StorePlan(["/"], [PlannedJob("/old.pdf", "changed", "pdf", 10, 2)]))
         w.send(part("/old.pdf", 1, 2))
-        w.send(("doc", doc("/done.txt", [(1, "finished meanwhile")], kind="txt")))
+        w.send(doc("/done.txt", [(1, "finished meanwhile")], kind="txt"))
         time.sleep(0.5)
         if {how!r} == "finish":
             w.finish("interrupted", {{}})
@@ -175,9 +176,9 @@ def test_a_failed_range_leaves_a_gap_and_an_error_drops_the_stream(tmp_path: Pat
     w.send(part("/gap.pdf", 1, 2))
     w.send(part("/gap.pdf", 5, 6))  # 3-4 failed: 5-6 waits for its turn, then the doc
     failed = [(3, 4, "worker crashed (signal 11)")]
-    w.send(("doc", doc("/gap.pdf", [], page_count=6, status="partial", failed_ranges=failed)))
+    w.send(doc("/gap.pdf", [], page_count=6, status="partial", failed_ranges=failed))
     w.send(part("/bad.pdf", 1, 2))
-    w.send(("doc", doc("/bad.pdf", [], status="error", error="broken")))
+    w.send(doc("/bad.pdf", [], status="error", error="broken"))
     w.finish("ok", {})
     assert rows(db, "SELECT page FROM pages ORDER BY id") == [(1,), (2,), (5,), (6,)]
     assert rows(db, "SELECT path, status FROM documents ORDER BY path") == [
@@ -192,7 +193,7 @@ def test_replacing_a_document_swaps_all_its_pages(tmp_path: Path) -> None:
     for text in ("old words", "new words"):
         w = WriterHandle(str(db), [str(tmp_path)])
         w.start()
-        w.send(("doc", doc("/a.txt", [(1, text)], kind="txt")))
+        w.send(doc("/a.txt", [(1, text)], kind="txt"))
         w.finish("ok", {})
     assert rows(db, "SELECT text FROM pages") == [("new words",)]
     assert rows(db, "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH 'old'") == [(0,)]
@@ -204,7 +205,7 @@ def test_batches_commit_by_row_count(tmp_path: Path) -> None:
     w = WriterHandle(str(db), [str(tmp_path)], batch_rows=10, batch_seconds=60)
     w.start()
     for i in range(20):
-        w.send(("doc", doc(f"/d{i}.txt", [(1, f"text {i}")], kind="txt")))
+        w.send(doc(f"/d{i}.txt", [(1, f"text {i}")], kind="txt"))
     stats = w.finish("ok", {})
     assert stats["commits"] >= 4  # 20 docs x 2 rows / 10 rows per batch, plus run rows
 
@@ -213,7 +214,7 @@ def test_batches_commit_by_time_while_the_run_goes_on(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     w = WriterHandle(str(db), [str(tmp_path)], batch_rows=10**6, batch_seconds=0.3)
     w.start()
-    w.send(("doc", doc("/a.txt", [(1, "visible soon")], kind="txt")))
+    w.send(doc("/a.txt", [(1, "visible soon")], kind="txt"))
     deadline = time.monotonic() + 10
     while not rows(db, "SELECT count(*) FROM documents")[0][0]:
         assert time.monotonic() < deadline, "a batch was not committed by time"
@@ -225,7 +226,7 @@ def test_kill_9_mid_document_leaves_no_half_document(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     w = WriterHandle(str(db), [str(tmp_path)], batch_seconds=0.1)
     w.start()
-    w.send(("doc", doc("/done.txt", [(1, "complete")], kind="txt")))
+    w.send(doc("/done.txt", [(1, "complete")], kind="txt"))
     w.send(part("/half.pdf", 1, 1))
     time.sleep(1.0)  # /done.txt was committed before /half.pdf began to stream
     os.kill(w.process.pid, signal.SIGKILL)
@@ -234,7 +235,7 @@ def test_kill_9_mid_document_leaves_no_half_document(tmp_path: Path) -> None:
     assert rows(db, "SELECT text FROM pages") == [("complete",)]
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
     with pytest.raises(Exception, match="writer process died"):
-        w.send(("doc", doc("/late.txt", [(1, "late")], kind="txt")))
+        w.send(doc("/late.txt", [(1, "late")], kind="txt"))
         w.check()
 
 
@@ -246,11 +247,13 @@ def test_writer_commits_and_exits_when_its_parent_dies(mid_message: bool, tmp_pa
     script = textwrap.dedent(f"""
         import os, struct, sys
         sys.path.insert(0, {str(REPO)!r})
-        from indexer.writer import WriterHandle, DocMsg
+        from indexer.messages import Document
+        from indexer.writer import WriterHandle
         w = WriterHandle({str(db)!r}, ["/"], batch_seconds=3600)
         w.start()
         print(w.process.pid, flush=True)
-        w.send(("doc", DocMsg("/orphan.txt", "txt", 1, 1, "h", None, 1, [(1, "kept")])))
+        w.send(Document(path="/orphan.txt", kind="txt", size=1, mtime_ns=1, sha256="h",
+                        status=None, page_count=1, pages=[(1, "kept")]))
         import time; time.sleep(0.5)
         if {mid_message!r}:  # the length of a 100 kB message, and 7 bytes of it
             os.write(w.inbox._writer.fileno(), struct.pack("!i", 100_000) + b"partial")
@@ -277,8 +280,8 @@ def test_dead_runs_and_their_jobs_are_reset_at_start(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     w = WriterHandle(str(db), [str(tmp_path)], batch_seconds=0.05)
     w.start()
-    w.send(("plan", [str(tmp_path)], [(str(tmp_path / "a.pdf"), "new", "pdf", 1, 1)]))
-    w.send(("started", [str(tmp_path / "a.pdf")]))
+    w.send(StorePlan([str(tmp_path)], [PlannedJob(str(tmp_path / "a.pdf"), "new", "pdf", 1, 1)]))
+    w.send(Started([str(tmp_path / "a.pdf")]))
     time.sleep(0.5)
     os.kill(w.process.pid, signal.SIGKILL)
     w.process.join(5)
@@ -310,7 +313,7 @@ def test_the_queue_is_bounded_so_a_slow_writer_holds_the_main_process(tmp_path: 
 
         def producer() -> None:
             for i in range(5):
-                w.send(("doc", doc(f"/d{i}.txt", [(1, "x" * 1000)], kind="txt")))
+                w.send(doc(f"/d{i}.txt", [(1, "x" * 1000)], kind="txt"))
                 sent.append(i)
 
         t = threading.Thread(target=producer, daemon=True)

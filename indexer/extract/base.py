@@ -17,6 +17,8 @@ from indexer.errors import ExtractError
 
 # A page record: (1-based page number, text). Pages with no text are not listed.
 Page = tuple[int, str]
+# A page range that could not be read: (first, last, one-line reason).
+FailedRange = tuple[int, int, str]
 
 
 @dataclass
@@ -28,11 +30,7 @@ class Extracted:
     last: int  # last page this result covers (inclusive)
     pages: list[Page] = field(default_factory=list)
     # Page ranges inside first..last that could not be read: (first, last, reason).
-    failed: list[tuple[int, int, str]] = field(default_factory=list)
-
-    @property
-    def chars(self) -> int:
-        return sum(len(t) for _, t in self.pages)
+    failed: list[FailedRange] = field(default_factory=list)
 
 
 _TRAILING_BLANKS = re.compile(r"[ \t\r\f\v]+\n")

@@ -1,0 +1,395 @@
+"""What runs, in what order, and what each result leads to: the scheduling policy.
+
+Why this module exists: the decisions that make a run fast and complete are
+pure logic, and are tested here without forking anything
+(``tests/test_schedule.py``). No I/O, no processes: ``run.py`` moves outcomes
+from the pool through the ``DocumentTracker`` to the writer, and ``pool.py``
+runs the tasks this module builds.
+
+* **Units of work.** An ``Item`` is one file, or one page range of a PDF; a
+  ``Task`` is what one worker runs at a time (one item, or a group of small
+  files); an ``Outcome`` is a task's results, or its failure as a whole
+  (crashed, timed out).
+* **The probe.** A PDF's first task extracts at most ``probe_pages`` pages and
+  learns the page count; a longer document has the rest split into shrinking
+  ranges (``chunk_ranges``), queued as urgent tasks, so a massive PDF is spread
+  over all workers instead of finishing alone at the end. A large PDF's probe
+  (``BIG_PDF_BYTES`` and up, several workers) extracts no page at all: the
+  count alone takes 1 ms, a first page 25-50 ms at 5,000 pages (MuPDF loads
+  the whole page tree then), which the first range can pay while the others run.
+* **Order.** Tasks run largest first (by file size); the remaining ranges of a
+  document already started run before anything else.
+* **Grouping.** Files under ``small_file_kb`` (other than EPUBs, which the
+  pool throttles by task) are grouped, up to ``GROUP_FILES`` files or
+  ``GROUP_BYTES`` per task, to keep inter-process overhead small.
+* **Hashing** (the content hash that detects changes and moves). The planner
+  hashes the files whose stat changed and the candidates for a move, before
+  extracting. A new file is hashed by its worker right after extraction, while
+  its bytes are in the page cache (``Item.want_hash``), except when the probe
+  finds a long PDF: every worker would then wait for its ranges while one
+  hashes, so the main process hashes it while the ranges run
+  (``hash_in_worker`` and ``DocumentTracker``'s ``start_hash``).
+* **Documents.** The tracker knows, for every document, which of its tasks are
+  still out, what failed, and when it is complete; it then closes it with one
+  ``Document`` message (a chunked PDF's ranges go to the writer as
+  ``PageRange`` messages as they come, see writer.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from indexer.extract.base import Extracted, FailedRange, Page
+from indexer.messages import DocStatus, Document, NewFile, PageRange, Started, ToWriter
+from indexer.plan import Job
+
+GROUP_FILES = 32
+GROUP_BYTES = 4 * 1024 * 1024
+PAGE_EQUIVALENT_BYTES = 50_000  # EPUB/text bytes counted as one page for deadlines
+MIN_CHUNK, TAIL_CHUNK, MAX_CHUNK = 50, 100, 1000
+BIG_PDF_BYTES = 1024 * 1024
+
+
+# --- units of work ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file, or one page range of a PDF, to extract."""
+
+    path: str
+    kind: str
+    first: int = 1
+    last: int | None = None  # None: to the end
+    limit: int | None = None  # PDF: extract at most this many pages (the rest is split off)
+    want_hash: bool = False
+
+    @property
+    def whole(self) -> bool:
+        """Is this a document's first (or only) task, not a later range?"""
+        return self.first == 1 and self.last is None
+
+
+@dataclass
+class ItemResult:
+    item: Item
+    extracted: Extracted | None
+    error: str | None
+    sha256: str | None
+    seconds: float
+
+
+def hash_in_worker(item: Item, extracted: Extracted | None) -> bool:
+    """Does the worker hash ``item``'s file once it is extracted? Not when the
+    probe found a long PDF: the main process hashes it while its ranges run."""
+    more = extracted is not None and extracted.last < extracted.page_count
+    return item.want_hash and not more
+
+
+_seq = itertools.count()
+
+
+@dataclass(eq=False)
+class Task:
+    items: tuple[Item, ...]
+    cost: float  # larger runs earlier
+    units: int  # pages or page equivalents, for the deadline
+    urgent: bool = False  # remaining ranges of a document already started
+    alone: bool = False  # a crash suspect: runs with nothing else in flight
+    seq: int = field(default_factory=lambda: next(_seq))
+
+    @property
+    def is_epub(self) -> bool:
+        return any(i.kind == "epub" for i in self.items)
+
+    def key(self) -> tuple[int, float, int]:
+        return (0 if self.urgent else 1, -self.cost, self.seq)
+
+    def single(self, item: Item, *, urgent: bool | None = None, alone: bool = False) -> Task:
+        """A task for one of this task's items."""
+        units = self.units if len(self.items) == 1 else max(1, self.units // len(self.items))
+        return Task(
+            (item,),
+            cost=self.cost,
+            units=units,
+            urgent=self.urgent if urgent is None else urgent,
+            alone=alone,
+        )
+
+
+@dataclass
+class Outcome:
+    task: Task
+    results: list[ItemResult] | None = None
+    failure: str | None = None  # the whole task failed: timed out, crashed
+
+
+# --- building tasks ----------------------------------------------------------------
+
+
+def probe_pages(workers: int) -> int:
+    """Pages extracted by a PDF's first task, which also learns the page count;
+    the rest of a longer document is split into ranges. Small, so the other
+    workers are not idle long while it runs."""
+    return 4 * MAX_CHUNK if workers <= 1 else MIN_CHUNK
+
+
+def chunk_ranges(first: int, last: int, workers: int) -> list[tuple[int, int]]:
+    """Page ranges for the rest (``first..last``) of a long PDF.
+
+    With several workers the ranges shrink as the document goes (guided
+    scheduling): each is what is left divided by twice the worker count, at
+    most MAX_CHUNK and at least TAIL_CHUNK pages. The workers start on big
+    ranges, and at the end they finish within a small range of each other,
+    whatever made one of them slower. One worker gets equal ranges, at least two."""
+    remaining = last - first + 1
+    if workers <= 1:
+        rounds = max(2, math.ceil(remaining / MAX_CHUNK))
+        return split(first, last, max(MIN_CHUNK, math.ceil(remaining / rounds)))
+    ranges = []
+    a = first
+    while a <= last:
+        size = math.ceil((last - a + 1) / (2 * workers))
+        b = min(last, a + max(TAIL_CHUNK, min(MAX_CHUNK, size)) - 1)
+        ranges.append((a, b))
+        a = b + 1
+    return ranges
+
+
+def split(first: int, last: int, size: int) -> list[tuple[int, int]]:
+    """``first..last`` in ranges of ``size`` pages (the last one shorter)."""
+    return [(a, min(last, a + size - 1)) for a in range(first, last + 1, size)]
+
+
+def range_task(
+    path: str, size: int, page_count: int | None, first: int, last: int, urgent: bool
+) -> Task:
+    """A task for pages ``first..last`` of a PDF of ``size`` bytes."""
+    return Task(
+        (Item(path, "pdf", first, last),),
+        cost=size * (last - first + 1) / max(1, page_count or 1),
+        units=last - first + 1,
+        urgent=urgent,
+    )
+
+
+def build_tasks(jobs: list[Job], workers: int, small_file_kb: int) -> list[Task]:
+    """The tasks for a plan's jobs: largest first, small files grouped, a
+    retried partial PDF's failed ranges in chunk-sized tasks (see the header)."""
+    small = small_file_kb * 1024
+    probe = probe_pages(workers)
+    tasks: list[Task] = []
+    group: list[Item] = []
+    group_bytes = 0
+    for job in sorted(jobs, key=lambda j: -j.entry.size):
+        e = job.entry
+        if job.ranges:  # as recorded: they are chunk-sized already
+            for first, last in job.ranges:
+                for a, b in split(first, last, MAX_CHUNK):
+                    tasks.append(range_task(e.path, e.size, job.page_count, a, b, urgent=False))
+            continue
+        want_hash = job.sha256 is None
+        pages = 0 if workers > 1 and e.size >= BIG_PDF_BYTES else probe
+        limit = pages if e.kind == "pdf" else None
+        item = Item(e.path, e.kind, limit=limit, want_hash=want_hash)
+        units = pages if e.kind == "pdf" else max(1, e.size // PAGE_EQUIVALENT_BYTES)
+        if e.kind == "epub" or e.size >= small:
+            tasks.append(Task((item,), cost=e.size, units=units))
+            continue
+        group.append(item)
+        group_bytes += e.size
+        if len(group) >= GROUP_FILES or group_bytes >= GROUP_BYTES:
+            tasks.append(_group_task(group, group_bytes, probe))
+            group, group_bytes = [], 0
+    if group:
+        tasks.append(_group_task(group, group_bytes, probe))
+    return tasks
+
+
+def _group_task(items: list[Item], size: int, probe: int) -> Task:
+    units = sum(probe if i.kind == "pdf" else 1 for i in items) + size // PAGE_EQUIVALENT_BYTES
+    return Task(tuple(items), cost=size, units=units)
+
+
+# --- documents ---------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What became of the documents closed so far."""
+
+    indexed: int = 0  # published ok or empty
+    empty: int = 0
+    partial: int = 0
+    failed: int = 0  # became error records
+    pages: int = 0  # page rows written
+    chunked: int = 0  # PDFs split into page ranges
+
+
+@dataclass(frozen=True)
+class Closed:
+    """A document the tracker has closed, for the progress display."""
+
+    path: str
+    status: str  # ok (ok or empty: the writer tells), partial, error
+    reason: str | None
+    rows: int  # pages with text written
+
+
+@dataclass
+class Step:
+    """What one outcome leads to, in order: the messages for the writer, the
+    follow-up tasks for the pool, the documents closed, lines for --verbose."""
+
+    messages: list[ToWriter] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+    closed: list[Closed] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Doc:
+    job: Job
+    sha256: str | None
+    outstanding: int = 0  # its tasks still out
+    page_count: int | None = None
+    pages: list[Page] = field(default_factory=list)  # held until complete
+    chunked: bool = False
+    failed: list[FailedRange] = field(default_factory=list)
+    error: str | None = None
+    page_rows: int = 0
+    hashed: Callable[[], str | None] | None = None  # the main process's hash, when done
+
+
+HashStarter = Callable[[str], Callable[[], str | None]]
+
+
+class DocumentTracker:
+    """Per-document bookkeeping for a run's tasks (see the header).
+
+    ``start_hash(path)`` starts hashing a file elsewhere (run.py: a thread) and
+    returns a function that waits for the digest; it is asked only for a long
+    PDF found by its probe."""
+
+    def __init__(
+        self, jobs: list[Job], tasks: list[Task], workers: int, start_hash: HashStarter
+    ) -> None:
+        self.workers = workers
+        self.start_hash = start_hash
+        self.tally = Tally()
+        self.docs = {j.entry.path: _Doc(j, j.sha256) for j in jobs}
+        for task in tasks:
+            for item in task.items:
+                doc = self.docs[item.path]
+                doc.outstanding += 1
+                if doc.job.ranges:
+                    doc.chunked = True
+                    doc.page_count = doc.job.page_count
+
+    def started(self, task: Task) -> Started | None:
+        """The message that marks ``task``'s documents as in progress (a
+        later range of a document that is already in progress sends none)."""
+        paths = [i.path for i in task.items if i.first == 1 or self.docs[i.path].job.ranges]
+        return Started(paths) if paths else None
+
+    def on_outcome(self, outcome: Outcome) -> Step:
+        step = Step()
+        if outcome.failure is not None:
+            for item in outcome.task.items:
+                self._failed(step, item, outcome.failure)
+        else:
+            for result in outcome.results or []:
+                self._done(step, result)
+        return step
+
+    def _failed(self, step: Step, item: Item, reason: str) -> None:
+        doc = self.docs[item.path]
+        if item.whole:
+            doc.error = reason
+        else:
+            doc.failed.append((item.first, item.last or item.first, reason))
+        self._resolved(step, doc)
+
+    def _done(self, step: Step, r: ItemResult) -> None:
+        doc = self.docs[r.item.path]
+        if r.sha256:
+            doc.sha256 = r.sha256
+        if r.error is not None:
+            self._failed(step, r.item, r.error)
+            return
+        x = r.extracted
+        assert x is not None
+        doc.page_count = x.page_count
+        doc.failed.extend(x.failed)
+        doc.page_rows += len(x.pages)
+        e = doc.job.entry
+        if r.item.whole and x.last < x.page_count:
+            # a long PDF: split the rest across the workers, ahead of other work
+            doc.chunked = True
+            self.tally.chunked += 1
+            ranges = chunk_ranges(x.last + 1, x.page_count, self.workers)
+            sizes = sorted({b - a + 1 for a, b in ranges})
+            step.notes.append(
+                f"chunked: {e.path} ({x.page_count} pages) in {len(ranges)} ranges "
+                f"of {sizes[0]} to {sizes[-1]} pages"
+            )
+            for a, b in ranges:
+                step.tasks.append(range_task(e.path, e.size, x.page_count, a, b, urgent=True))
+                doc.outstanding += 1
+            if doc.sha256 is None and r.item.want_hash and not hash_in_worker(r.item, x):
+                doc.hashed = self.start_hash(e.path)
+        if doc.chunked:
+            new = None if doc.job.ranges else NewFile(e.kind, e.size, e.mtime_ns)
+            step.messages.append(PageRange(e.path, x.first, x.last, x.pages, new))
+        else:
+            doc.pages = x.pages
+        self._resolved(step, doc)
+
+    def _resolved(self, step: Step, doc: _Doc) -> None:
+        doc.outstanding -= 1
+        if doc.outstanding > 0:
+            return
+        e, job = doc.job.entry, doc.job
+        if doc.hashed is not None:
+            doc.sha256 = doc.hashed()
+        status: DocStatus | None
+        error: str | None
+        if doc.error is not None:
+            status, error, pages, rows = "error", doc.error, [], 0
+        elif doc.failed:
+            doc.failed.sort()
+            status = "partial"
+            error = "; ".join(f"pages {a}-{b}: {why}" for a, b, why in doc.failed)[:500]
+            pages, rows = doc.pages, doc.page_rows
+        else:  # the writer decides ok or empty
+            status, error, pages, rows = None, None, doc.pages, doc.page_rows
+        step.messages.append(
+            Document(
+                path=e.path,
+                kind=e.kind,
+                size=e.size,
+                mtime_ns=e.mtime_ns,
+                sha256=doc.sha256,
+                status=status,
+                page_count=doc.page_count if status != "error" else None,
+                pages=pages,
+                failed_ranges=doc.failed,
+                error=error,
+                mode="ranges" if job.ranges else "replace",
+                retried=list(job.ranges),
+            )
+        )
+        t = self.tally
+        if status == "error":
+            t.failed += 1
+        elif status == "partial":
+            t.partial += 1
+        else:
+            t.indexed += 1
+            t.empty += rows == 0 and not job.ranges
+        t.pages += rows
+        step.closed.append(Closed(e.path, status or "ok", error, rows))
+        doc.pages = []

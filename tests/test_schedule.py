@@ -1,0 +1,226 @@
+"""indexer/schedule.py: building tasks and tracking documents, with made-up
+outcomes (no process is forked here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.extract.base import Extracted
+from indexer.messages import Document, NewFile, PageRange, Started
+from indexer.plan import Job
+from indexer.scan import FileEntry
+from indexer.schedule import (
+    BIG_PDF_BYTES,
+    GROUP_FILES,
+    MAX_CHUNK,
+    TAIL_CHUNK,
+    DocumentTracker,
+    Item,
+    ItemResult,
+    Outcome,
+    Step,
+    Task,
+    build_tasks,
+    chunk_ranges,
+    hash_in_worker,
+    probe_pages,
+)
+
+
+def job(path: str, size: int = 1000, kind: str | None = None, **kw: object) -> Job:
+    kind = kind or path.rsplit(".", 1)[1]
+    return Job(FileEntry(path, kind, size, 1), "new", **kw)  # type: ignore[arg-type]
+
+
+def result(item: Item, first: int, last: int, count: int, **kw: object) -> ItemResult:
+    pages = [(n, f"text of page {n}") for n in range(first, last + 1)]
+    x = Extracted(page_count=count, first=first, last=last, pages=pages)
+    return ItemResult(item, x, None, kw.get("sha256"), 0.01)  # type: ignore[arg-type]
+
+
+def done(task: Task, *results: ItemResult) -> Outcome:
+    return Outcome(task, results=list(results))
+
+
+class Hasher:
+    """A stand-in for run.py's hashing thread: records what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __call__(self, path: str):  # type: ignore[no-untyped-def]
+        self.asked.append(path)
+        return lambda: "hash-of-" + path
+
+
+def tracker_for(jobs: list[Job], workers: int = 2) -> tuple[DocumentTracker, list[Task], Hasher]:
+    tasks = build_tasks(jobs, workers, small_file_kb=128)
+    hasher = Hasher()
+    return DocumentTracker(jobs, tasks, workers, hasher), tasks, hasher
+
+
+def documents(step: Step) -> list[Document]:
+    return [m for m in step.messages if isinstance(m, Document)]
+
+
+# --- building tasks ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("pages", "workers"), [(5364, 2), (5364, 16), (100_000, 16), (900, 4)])
+def test_ranges_shrink_so_the_workers_finish_together(pages: int, workers: int) -> None:
+    ranges = chunk_ranges(2, pages, workers)
+    assert [p for a, b in ranges for p in range(a, b + 1)] == list(range(2, pages + 1))
+    sizes = [b - a + 1 for a, b in ranges]
+    assert max(sizes) <= MAX_CHUNK and min(sizes[:-1]) >= TAIL_CHUNK
+    assert sizes[:-1] == sorted(sizes[:-1], reverse=True)  # big ones first
+    assert sizes[0] > sizes[-2] or sizes[0] == TAIL_CHUNK
+    assert len(ranges) >= 2 * workers or sizes[0] == TAIL_CHUNK
+    one = [b - a + 1 for a, b in chunk_ranges(1, pages, 1)]  # one worker: equal ranges
+    assert len(one) >= 2 and max(one) <= MAX_CHUNK and max(one) - min(one) <= len(one)
+
+
+def test_small_files_are_grouped_largest_first_and_epubs_never() -> None:
+    jobs = [job(f"/t{i}.txt", size=100 + i) for i in range(GROUP_FILES + 3)]
+    jobs += [job("/small.epub", size=10), job("/big.pdf", size=500_000)]
+    tasks = build_tasks(jobs, workers=2, small_file_kb=128)
+    # a group is a task once it is full; an EPUB is a task of its own at once
+    assert [[i.path for i in t.items][:1] + [len(t.items)] for t in tasks] == [
+        ["/big.pdf", 1],
+        ["/t34.txt", GROUP_FILES],
+        ["/small.epub", 1],
+        ["/t2.txt", 3],
+    ]
+    assert [t.is_epub for t in tasks] == [False, False, True, False]
+    texts = [int(i.path[2:].split(".")[0]) for t in tasks for i in t.items if i.kind == "txt"]
+    assert texts == sorted(texts, reverse=True)  # largest first
+    assert all(i.want_hash for t in tasks for i in t.items)  # no hash known yet
+
+
+def test_the_probe_of_a_pdf() -> None:
+    jobs = [job("/small.pdf", 200_000), job("/large.pdf", BIG_PDF_BYTES), job("/k.txt", 200_000)]
+    limits = {t.items[0].path: t.items[0].limit for t in build_tasks(jobs, 2, 128)}
+    # several workers: a large PDF's probe extracts no page, only the count
+    assert limits == {"/small.pdf": probe_pages(2), "/large.pdf": 0, "/k.txt": None}
+    limits = {t.items[0].path: t.items[0].limit for t in build_tasks(jobs, 1, 128)}
+    assert limits["/large.pdf"] == probe_pages(1) > probe_pages(2)
+
+
+def test_a_retried_partial_pdf_gets_only_its_failed_ranges() -> None:
+    retry = job("/p.pdf", 1000, ranges=((3, 4), (10, 10 + 2 * MAX_CHUNK)), page_count=5000)
+    tasks = build_tasks([retry], 2, 128)
+    got = [(t.items[0].first, t.items[0].last) for t in tasks]
+    assert got == [(3, 4), (10, 9 + MAX_CHUNK), (10 + MAX_CHUNK, 9 + 2 * MAX_CHUNK)] + [
+        (10 + 2 * MAX_CHUNK, 10 + 2 * MAX_CHUNK)
+    ]
+    assert not any(t.urgent for t in tasks)
+
+
+# --- the tracker -------------------------------------------------------------------
+
+
+def test_a_small_document_is_closed_by_its_one_outcome() -> None:
+    tracker, tasks, hasher = tracker_for([job("/a.txt", 10), job("/b.txt", 20)])
+    (task,) = tasks
+    started = tracker.started(task)
+    assert started == Started(["/b.txt", "/a.txt"])
+    b, a = task.items  # largest first
+    step = tracker.on_outcome(done(task, result(b, 1, 1, 1), result(a, 1, 1, 1, sha256="ha")))
+    docs = documents(step)
+    assert [(d.path, d.status, d.pages, d.sha256) for d in docs] == [
+        ("/b.txt", None, [(1, "text of page 1")], None),
+        ("/a.txt", None, [(1, "text of page 1")], "ha"),
+    ]
+    assert step.tasks == [] and hasher.asked == []
+    assert [(c.path, c.status, c.rows) for c in step.closed] == [
+        ("/b.txt", "ok", 1),
+        ("/a.txt", "ok", 1),
+    ]
+    assert (tracker.tally.indexed, tracker.tally.pages, tracker.tally.failed) == (2, 2, 0)
+
+
+def test_a_long_pdf_is_split_after_its_probe_and_closed_after_its_last_range() -> None:
+    tracker, (probe,), hasher = tracker_for([job("/long.pdf", 500_000)])
+    item = probe.items[0]
+    assert item.limit == probe_pages(2)
+    first = result(item, 1, probe_pages(2), 900)
+    assert not hash_in_worker(item, first.extracted)  # the main process hashes it
+    step = tracker.on_outcome(done(probe, first))
+    assert documents(step) == [] and step.closed == []
+    ranges = [(t.items[0].first, t.items[0].last) for t in step.tasks]
+    assert ranges == chunk_ranges(probe_pages(2) + 1, 900, 2)
+    assert all(t.urgent for t in step.tasks)
+    assert step.messages == [
+        PageRange("/long.pdf", 1, probe_pages(2), first.extracted.pages, NewFile("pdf", 500_000, 1))  # type: ignore[union-attr]
+    ]
+    assert hasher.asked == ["/long.pdf"] and "(900 pages) in" in step.notes[0]
+    # later ranges are not "started" again; they come back in any order
+    assert all(tracker.started(t) is None for t in step.tasks)
+    later = step.tasks
+    for t in reversed(later[1:]):
+        s = tracker.on_outcome(
+            done(t, result(t.items[0], t.items[0].first, t.items[0].last or 0, 900))
+        )
+        assert documents(s) == [] and isinstance(s.messages[0], PageRange)
+    t = later[0]
+    last = tracker.on_outcome(
+        done(t, result(t.items[0], t.items[0].first, t.items[0].last or 0, 900))
+    )
+    (doc,) = documents(last)
+    assert (doc.status, doc.page_count, doc.pages, doc.sha256) == (
+        None,
+        900,
+        [],
+        "hash-of-/long.pdf",
+    )
+    assert last.closed[0].rows == 900 and tracker.tally.pages == 900 and tracker.tally.chunked == 1
+
+
+def test_a_failed_range_makes_the_document_partial() -> None:
+    tracker, (probe,), _ = tracker_for([job("/long.pdf", 500_000)])
+    step = tracker.on_outcome(done(probe, result(probe.items[0], 1, 50, 400)))
+    out = step.tasks
+    for t in out[:-1]:
+        tracker.on_outcome(done(t, result(t.items[0], t.items[0].first, t.items[0].last or 0, 400)))
+    bad = out[-1].items[0]
+    last = tracker.on_outcome(Outcome(out[-1], failure="worker crashed (signal 11, SIGSEGV)"))
+    (doc,) = documents(last)
+    assert doc.status == "partial"
+    assert doc.failed_ranges == [(bad.first, bad.last, "worker crashed (signal 11, SIGSEGV)")]
+    assert doc.error == f"pages {bad.first}-{bad.last}: worker crashed (signal 11, SIGSEGV)"
+    assert last.closed[0].status == "partial" and tracker.tally.partial == 1
+
+
+def test_a_task_that_fails_whole_fails_each_of_its_documents() -> None:
+    tracker, (task,), _ = tracker_for([job("/a.txt", 10), job("/b.md", 10)])
+    step = tracker.on_outcome(Outcome(task, failure="timed out after 60 s"))
+    assert [(d.path, d.status, d.error, d.page_count) for d in documents(step)] == [
+        ("/a.txt", "error", "timed out after 60 s", None),
+        ("/b.md", "error", "timed out after 60 s", None),
+    ]
+    assert tracker.tally.failed == 2 and tracker.tally.indexed == 0
+
+
+def test_an_extractor_error_and_an_empty_document() -> None:
+    tracker, (task,), _ = tracker_for([job("/bad.pdf", 10), job("/scan.pdf", 5)])
+    bad, scan = task.items
+    err = ItemResult(bad, None, "encrypted: a password is required", None, 0.0)
+    empty = ItemResult(scan, Extracted(page_count=3, first=1, last=3), None, "h", 0.0)
+    step = tracker.on_outcome(done(task, err, empty))
+    assert [(d.path, d.status, d.error) for d in documents(step)] == [
+        ("/bad.pdf", "error", "encrypted: a password is required"),
+        ("/scan.pdf", None, None),
+    ]
+    t = tracker.tally
+    assert (t.failed, t.indexed, t.empty, t.pages) == (1, 1, 1, 0)
+
+
+def test_a_retry_of_some_ranges_is_held_by_the_writer_and_replaces_only_them() -> None:
+    retry = job("/p.pdf", 1000, ranges=((3, 4),), page_count=10, sha256="known")
+    tracker, (task,), hasher = tracker_for([retry])
+    assert tracker.started(task) == Started(["/p.pdf"])  # a range, but the document's first task
+    step = tracker.on_outcome(done(task, result(task.items[0], 3, 4, 10)))
+    part, doc = step.messages
+    assert isinstance(part, PageRange) and part.new is None  # not streamed
+    assert isinstance(doc, Document)
+    assert (doc.mode, doc.retried, doc.sha256, doc.page_count) == ("ranges", [(3, 4)], "known", 10)
+    assert hasher.asked == [] and tracker.tally.empty == 0
