@@ -55,7 +55,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from indexer.errors import ExtractError
 from indexer.extract import Extracted, extract
@@ -63,6 +63,9 @@ from indexer.extract.base import one_line
 from indexer.launch import prestart, when_gone, worker_context
 from indexer.scan import sha256_file
 from indexer.schedule import Item, ItemResult, Outcome, Task, hash_in_worker
+
+if TYPE_CHECKING:  # loky itself is imported when the pool starts (start-up time)
+    from loky import ProcessPoolExecutor
 
 FAULTS_ENV = "INDEXER_FAULTS"
 TIMEOUT_UNIT_PAGES = 100
@@ -288,13 +291,13 @@ class Pool:
         self._suspects: deque[Task] = deque()
         # future -> (task, submitted at, budget in seconds)
         self.in_flight: dict[Future[list[ItemResult] | Spilled], tuple[Task, float, float]] = {}
-        self._executor = None  # type: ignore[var-annotated]
+        self._executor: ProcessPoolExecutor | None = None
         self._warming: list[Future[int]] = []
         self._warm_at: float | None = None
         self._results_dir: str | None = None  # see run_task
 
     # -- the executor ----------------------------------------------------------------
-    def _ensure_executor(self):  # type: ignore[no-untyped-def]
+    def _ensure_executor(self) -> ProcessPoolExecutor:
         if self._executor is None:
             from loky import ProcessPoolExecutor
 

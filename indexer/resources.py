@@ -88,7 +88,7 @@ class Sizing:
 
 def _system_busy_seconds() -> float:
     t = psutil.cpu_times()
-    return float(sum(t)) - t.idle - getattr(t, "iowait", 0.0)
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
 
 
 def _our_cpu_seconds() -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -185,6 +185,9 @@ def _upgrade(conn: sqlite3.Connection, version: int) -> None:
 
 
 class DocRow(NamedTuple):  # a NamedTuple: a no-op run builds one per file
+    """A documents row, as read (``documents``) and as written
+    (``insert_document``, ``update_document``: the id is then ignored)."""
+
     id: int
     path: str
     kind: str
@@ -193,7 +196,8 @@ class DocRow(NamedTuple):  # a NamedTuple: a no-op run builds one per file
     sha256: str | None
     status: str
     pages: int | None
-    failed_ranges: tuple[tuple[int, int, str], ...]
+    error: str | None
+    failed_ranges: Sequence[tuple[int, int, str]]
 
 
 def under_root(root: str) -> tuple[str, tuple[str, str, str]]:
@@ -226,14 +230,14 @@ def documents(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, DocRo
     """Full rows for ``paths`` (those that exist)."""
     out: dict[str, DocRow] = {}
     sql = (
-        "SELECT id, path, kind, size, mtime_ns, sha256, status, pages, failed_ranges "
+        "SELECT id, path, kind, size, mtime_ns, sha256, status, pages, error, failed_ranges "
         "FROM documents WHERE path = ?"
     )
     for path in paths:
         r = conn.execute(sql, (text_path(path),)).fetchone()
         if r is not None:
-            ranges = tuple(tuple(x) for x in json.loads(r[8])) if r[8] else ()
-            out[r[1]] = DocRow._make((*r[:8], ranges))
+            ranges = tuple(tuple(x) for x in json.loads(r[9])) if r[9] else ()
+            out[r[1]] = DocRow._make((*r[:9], ranges))
     return out
 
 
@@ -303,7 +307,7 @@ def finish_run(
 def save_jobs(
     conn: sqlite3.Connection,
     roots: Iterable[str],
-    jobs: list[tuple[str, str, str, int, int]],
+    jobs: Sequence[tuple[str, str, str, int, int]],
     run_id: int,
 ) -> int:
     """Store the plan: jobs under ``roots`` that are not in ``jobs`` (path,
@@ -353,39 +357,37 @@ def has_pages(conn: sqlite3.Connection, doc_id: int) -> bool:
     return bool(conn.execute(sql, (doc_id,)).fetchone()[0])
 
 
-class DocValues(NamedTuple):
-    """The columns a published document sets (its path aside)."""
-
-    kind: str
-    size: int
-    mtime_ns: int
-    sha256: str | None
-    status: str
-    pages: int | None
-    error: str | None
-    failed_ranges: list[tuple[int, int, str]]
-
-
-def insert_document(conn: sqlite3.Connection, path: str, v: DocValues) -> int:
+def insert_document(conn: sqlite3.Connection, row: DocRow) -> int:
     cur = conn.execute(
         "INSERT INTO documents (kind, size, mtime_ns, sha256, status, pages, error, "
         "failed_ranges, indexed_at, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (*_columns(v), path),
+        _columns(row),
     )
     return int(cur.lastrowid or 0)
 
 
-def update_document(conn: sqlite3.Connection, path: str, v: DocValues) -> None:
+def update_document(conn: sqlite3.Connection, row: DocRow) -> None:
     conn.execute(
         "UPDATE documents SET kind = ?, size = ?, mtime_ns = ?, sha256 = ?, status = ?, "
         "pages = ?, error = ?, failed_ranges = ?, indexed_at = ? WHERE path = ?",
-        (*_columns(v), path),
+        _columns(row),
     )
 
 
-def _columns(v: DocValues) -> tuple[object, ...]:
-    failed = json.dumps(v.failed_ranges) if v.failed_ranges else None
-    return (*v[:7], failed, utcnow())
+def _columns(r: DocRow) -> tuple[object, ...]:
+    failed = json.dumps(r.failed_ranges) if r.failed_ranges else None
+    return (
+        r.kind,
+        r.size,
+        r.mtime_ns,
+        r.sha256,
+        r.status,
+        r.pages,
+        r.error,
+        failed,
+        utcnow(),
+        r.path,
+    )
 
 
 def insert_placeholder(

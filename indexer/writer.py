@@ -239,11 +239,20 @@ class _Writer:
                 and store.has_pages(self.conn, doc_id)
             )
             status = "ok" if pages or kept else "empty"
-        values = store.DocValues(
-            d.kind, d.size, d.mtime_ns, d.sha256, status, d.page_count, d.error, d.failed_ranges
+        row = store.DocRow(
+            doc_id or 0,
+            d.path,
+            d.kind,
+            d.size,
+            d.mtime_ns,
+            d.sha256,
+            status,
+            d.page_count,
+            d.error,
+            d.failed_ranges,
         )
         if doc_id is None:
-            doc_id = store.insert_document(self.conn, d.path, values)
+            doc_id = store.insert_document(self.conn, row)
         else:
             if st is not None:
                 pass  # its old pages went when it started streaming
@@ -251,7 +260,7 @@ class _Writer:
                 self.tx_rows += store.delete_pages(self.conn, doc_id, d.retried)
             else:
                 self.tx_rows += store.delete_pages(self.conn, doc_id)
-            store.update_document(self.conn, d.path, values)
+            store.update_document(self.conn, row)
         written = self._write_pages(doc_id, pages) + (st.rows if st is not None else 0)
         store.delete_job(self.conn, d.path)
         self.tx_rows += 1

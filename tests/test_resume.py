@@ -235,7 +235,9 @@ def test_sigterm_to_a_child_alone_is_ignored(
     with it, and the writer would look dead while it commits."""
     db = tmp_path / "i.db"
     proc = start(gen_corpus, db)
-    wait_until(proc, lambda: committed(db) >= 1)
+    # as soon as the index exists (the writer made it, the workers run): the
+    # whole run can end within 0.1 s of its first committed document
+    wait_until(proc, lambda: committed(db) >= 0)
     if target == "fork server":
         victim = _forked(proc, db, writer=False).parent()
     else:
@@ -268,3 +270,60 @@ def test_ctrl_c_and_sigterm_commit_what_arrived(
     assert conn.execute("SELECT count(*) FROM jobs WHERE state = 'in_progress'").fetchone() == (0,)
     conn.close()
     rerun_matches_clean(gen_corpus, db, clean)
+
+
+def test_a_file_in_progress_when_three_runs_died_is_a_suspect_not_a_fourth_death(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document that ends every run (a machine-killing file) must not stop
+    every nightly run forever: the jobs table counts the runs that died while
+    it was in progress, and after SUSPECT_AFTER of them it becomes an error
+    record with a one-line reason instead of being tried again."""
+    from indexer.plan import SUSPECT_AFTER
+
+    monkeypatch.setenv("INDEXER_FAULTS", "1")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(4):
+        (docs / f"note{i}.txt").write_text(f"an innocent note number {i}")
+    poison = docs / "poison-fault-hang.txt"
+    poison.write_text("this one never finishes\n" * 10_000)  # over --small-file-kb: a task alone
+    db = tmp_path / "i.db"
+
+    def poison_state() -> tuple[str, int, int] | None:
+        """The poison's job: its state, attempts and the run that last started it."""
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            try:
+                row = conn.execute(
+                    "SELECT state, attempts, run_id FROM jobs WHERE path = ?", (str(poison),)
+                ).fetchone()
+                return None if row is None else (row[0], row[1], row[2])
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return None
+
+    for death in range(SUSPECT_AFTER):
+        proc = start(docs, db, "--workers", "2")
+        this_run = ("in_progress", death, death + 1)  # started by this run, the deaths so far
+        wait_until(proc, lambda s=this_run: committed(db) >= 4 and poison_state() == s)
+        os.killpg(proc.pid, signal.SIGKILL)  # the run dies with the poison in progress
+        assert_all_gone(proc)
+    proc = start(docs, db, "--workers", "2")
+    _, err = proc.communicate(timeout=60)
+    reason = f"suspected of ending the run: it was being indexed when {SUSPECT_AFTER} runs died"
+    assert proc.returncode == 1, err
+    assert f"{poison}: {reason}" in err.splitlines()
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT path, reason FROM errors").fetchall() == [(str(poison), reason)]
+        assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM documents WHERE status = 'ok'").fetchone() == (4,)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        conn.close()
+    # not tried again until it changes (or --retry-errors)
+    again = run_cli("index", docs, "--db", db)
+    assert again.returncode == 0, again.stderr
+    assert "1 failed before (skipped)" in run_cli("index", docs, "--db", db, "--dry-run").stderr

@@ -42,8 +42,9 @@ except ImportError:  # pragma: no cover
     import fitz as pymupdf  # type: ignore[no-redef]
 
 # MuPDF prints repair chatter on stderr; the worker's stderr is the user's.
-pymupdf.TOOLS.mupdf_display_errors(False)
-pymupdf.TOOLS.mupdf_display_warnings(False)
+# (pymupdf's functions carry no annotations: the calls below are untyped.)
+pymupdf.TOOLS.mupdf_display_errors(False)  # type: ignore[no-untyped-call]
+pymupdf.TOOLS.mupdf_display_warnings(False)  # type: ignore[no-untyped-call]
 logging.getLogger("pypdf").setLevel(logging.CRITICAL)
 
 ENCRYPTED = "encrypted: a password is required"
@@ -108,15 +109,15 @@ def _mupdf_open(path: str) -> Any:
     except UnicodeEncodeError:
         pass
     else:
-        return pymupdf.open(path, filetype="pdf")
+        return pymupdf.open(path, filetype="pdf")  # type: ignore[no-untyped-call]
     fd = os.open(path, os.O_RDONLY)
     try:
         for folder in ("/proc/self/fd", "/dev/fd"):
             alias = f"{folder}/{fd}"
             if os.path.exists(alias):
-                return pymupdf.open(alias, filetype="pdf")
+                return pymupdf.open(alias, filetype="pdf")  # type: ignore[no-untyped-call]
         with open(fd, "rb", closefd=False) as f:  # pragma: no cover - no fd folder
-            return pymupdf.open(stream=f.read(), filetype="pdf")
+            return pymupdf.open(stream=f.read(), filetype="pdf")  # type: ignore[no-untyped-call]
     finally:
         os.close(fd)
 
