@@ -203,3 +203,25 @@ def test_names_spelt_loosely_find_their_files(
     path = _hand_made_epub(tmp_path / "loose.epub", container, rootfile, opf, href, chapter)
     x = extract_epub(str(path))
     assert (x.pages, x.failed) == ([(1, "the narwhal")], [])
+
+
+def test_a_rootfile_without_a_path_is_passed_over(tmp_path: Path) -> None:
+    """A <rootfile> with no full-path (seen in hand-made books) is not the
+    package: the next one is. (It was an AttributeError: found by mypy.)"""
+    made = write_epub(tmp_path / "made.epub", [("One", "the first chapter"), ("Two", "another")])
+    book = tmp_path / "book.epub"
+    container = (
+        '<?xml version="1.0"?><container version="1.0" '
+        'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+        '<rootfile media-type="application/oebps-package+xml"/>'
+        '<rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
+        "</rootfiles></container>"
+    )
+    with zipfile.ZipFile(made) as src, zipfile.ZipFile(book, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "META-INF/container.xml":
+                data = container.encode()
+            dst.writestr(info, data)
+    x = extract_epub(str(book))
+    assert x.page_count == 2 and "the first chapter" in dict(x.pages)[1]

@@ -82,6 +82,9 @@ def _check_encryption(data: bytes) -> None:
             raise ExtractError("DRM-protected: the content documents are encrypted")
 
 
+_CONTAINER_NS = "urn:oasis:names:tc:opendocument:xmlns:container"
+
+
 def _read_book(path: str):  # type: ignore[no-untyped-def]
     """(book, {zip name: why it could not be read} for the files the manifest
     lists that the zip lacks or cannot decompress, the OPF's folder in the zip)."""
@@ -129,14 +132,18 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
                 pass
 
         def _load_container(self) -> None:
-            # ebooklib keeps the *last* <rootfile>; OCF says the first is the default.
-            super()._load_container()
-            tree = etree.fromstring(self.read_file("META-INF/container.xml"))
-            for rootfile in tree.iter("{urn:oasis:names:tc:opendocument:xmlns:container}rootfile"):
-                if rootfile.get("media-type") == "application/oebps-package+xml":
-                    self.opf_file = rootfile.get("full-path")
-                    self.opf_dir = self.opf_file.rsplit("/", 1)[0] if "/" in self.opf_file else ""
-                    break
+            # OCF: the first package <rootfile> is the default rendition; ebooklib
+            # keeps the *last*, and fails on one without a path (TypeError).
+            parser = etree.XMLParser(recover=True, resolve_entities=False)
+            tree = etree.fromstring(self.read_file("META-INF/container.xml"), parser)
+            rootfiles = () if tree is None else tree.iter(f"{{{_CONTAINER_NS}}}rootfile")
+            for rootfile in rootfiles:
+                opf = rootfile.get("full-path")
+                if opf and rootfile.get("media-type") == "application/oebps-package+xml":
+                    self.opf_file = opf
+                    self.opf_dir = zip_path.dirname(opf)
+                    return
+            raise epub.EpubException(0, "the container names no package document")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
