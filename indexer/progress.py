@@ -181,7 +181,8 @@ def details_line(s: RunSummary) -> str:
 
 
 def planned_lines(s: RunSummary) -> Iterator[str]:
-    """A dry run's paths, for --verbose: ``action: path``."""
+    """A dry run's paths, for --verbose: ``action: path``, in the form the
+    index stores them (``text_path``: printable whatever the file name)."""
     p = s.planned
     for action, paths in (
         ("new", p.new),
@@ -191,4 +192,4 @@ def planned_lines(s: RunSummary) -> Iterator[str]:
         ("deleted", p.deleted),
     ):
         for path in paths:
-            yield f"{action}: {path}"
+            yield f"{action}: {text_path(path)}"

@@ -56,7 +56,7 @@ WRITER_QUEUE = 32
 
 @dataclass
 class PlannedPaths:
-    """What a dry run lists with --verbose, paths in the index's text form."""
+    """What a dry run lists with --verbose (``progress.planned_lines``)."""
 
     new: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -186,7 +186,6 @@ class _StopOnSignals:
 
 def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
     c = plan.counts()
-    t = store.text_path  # as the index will hold them
     return RunSummary(
         dry_run=dry_run,
         new=c["new"],
@@ -200,10 +199,10 @@ def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
         resumed=c["resumed"],
         suspects=c["suspects"],
         planned=PlannedPaths(
-            new=[t(j.entry.path) for j in plan.jobs if j.action == "new"],
-            changed=[t(j.entry.path) for j in plan.jobs if j.action == "changed"],
-            retry=[t(j.entry.path) for j in plan.jobs if j.action == "retry"],
-            moved=[f"{old} -> {t(e.path)}" for old, e in plan.moved],
+            new=[j.entry.path for j in plan.jobs if j.action == "new"],
+            changed=[j.entry.path for j in plan.jobs if j.action == "changed"],
+            retry=[j.entry.path for j in plan.jobs if j.action == "retry"],
+            moved=[f"{old} -> {e.path}" for old, e in plan.moved],
             deleted=list(plan.deleted),
         ),
     )

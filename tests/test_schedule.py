@@ -3,6 +3,8 @@ outcomes (no process is forked here)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from indexer.extract.base import Extracted
@@ -48,7 +50,7 @@ class Hasher:
     def __init__(self) -> None:
         self.asked: list[str] = []
 
-    def __call__(self, path: str):  # type: ignore[no-untyped-def]
+    def __call__(self, path: str) -> Callable[[], str | None]:
         self.asked.append(path)
         return lambda: "hash-of-" + path
 
