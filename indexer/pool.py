@@ -62,7 +62,7 @@ from indexer.extract import Extracted, extract
 from indexer.extract.base import one_line
 from indexer.launch import prestart, when_gone, worker_context
 from indexer.scan import sha256_file
-from indexer.schedule import Item, ItemResult, Outcome, Task, hash_in_worker
+from indexer.work import Item, ItemResult, Outcome, Task, hash_in_worker
 
 if TYPE_CHECKING:  # loky itself is imported when the pool starts (start-up time)
     from loky import ProcessPoolExecutor

@@ -4,15 +4,12 @@ Why this module exists: it is the fork server's only preload
 (``launch.PRELOAD``), so every process forked from the server finds these
 imported instead of importing them itself: the PDF extractor (pymupdf, the slow
 one), the pool module whose task function the workers run, loky's worker loop,
-psutil (each worker's memory cap and watchdog), and the writer's module (its
-loop, the store and the messages: about 30 ms of imports that the writer process
-would otherwise make while the run waits for it to open the index). The objects
-these imports made are then frozen (``gc.freeze``): the garbage collector of a
-forked process skips them. loky collects garbage after each worker's first task,
-to measure the worker's memory before any leak, and that collection went over
-every one of them: 10-20 ms per worker. Skipped, their memory pages also stay
-shared with the server instead of being written to by the collector (copy on
-write).
+and psutil (each worker's memory cap and watchdog). The objects these imports
+made are then frozen (``gc.freeze``): the garbage collector of a forked process
+skips them. loky collects garbage after each worker's first task, to measure
+the worker's memory before any leak, and that collection went over every one of
+them: 10-20 ms per worker. Skipped, their memory pages also stay shared with the
+server instead of being written to by the collector (copy on write).
 """
 
 import gc
@@ -22,6 +19,5 @@ import psutil  # noqa: F401
 
 import indexer.extract.pdf  # noqa: F401
 import indexer.pool  # noqa: F401
-import indexer.writer  # noqa: F401
 
 gc.freeze()

@@ -46,7 +46,8 @@ from indexer.resources import (
     size_pool,
 )
 from indexer.scan import ScanResult, normalize_roots, scan, sha256_file
-from indexer.schedule import DocumentTracker, Step, Task, build_tasks
+from indexer.schedule import DocumentTracker, Step, build_tasks
+from indexer.work import Task
 from indexer.writer import WriterHandle
 
 # Messages the writer's queue holds at most: when the writer falls behind, the

@@ -6,10 +6,10 @@ pure logic, and are tested here without forking anything
 from the pool through the ``DocumentTracker`` to the writer, and ``pool.py``
 runs the tasks this module builds.
 
-* **Units of work.** An ``Item`` is one file, or one page range of a PDF; a
-  ``Task`` is what one worker runs at a time (one item, or a group of small
-  files); an ``Outcome`` is a task's results, or its failure as a whole
-  (crashed, timed out).
+* **Units of work** (``work.py``). An ``Item`` is one file, or one page range
+  of a PDF; a ``Task`` is what one worker runs at a time (one item, or a group
+  of small files); an ``Outcome`` is a task's results, or its failure as a
+  whole (crashed, timed out).
 * **The probe.** A PDF's first task extracts at most ``probe_pages`` pages and
   learns the page count; a longer document has the rest split into shrinking
   ranges (``chunk_ranges``), queued as urgent tasks, so a massive PDF is spread
@@ -28,7 +28,8 @@ runs the tasks this module builds.
   its bytes are in the page cache (``Item.want_hash``), except when the probe
   finds a long PDF: every worker would then wait for its ranges while one
   hashes, so the main process hashes it while the ranges run
-  (``hash_in_worker`` and ``DocumentTracker``'s ``start_hash``).
+  (``work.hash_in_worker`` is the worker's side of this rule,
+  ``DocumentTracker``'s ``start_hash`` the main process's).
 * **Documents.** The tracker knows, for every document, which of its tasks are
   still out, what failed, and when it is complete; it then closes it with one
   ``Document`` message (a chunked PDF's ranges go to the writer as
@@ -37,94 +38,20 @@ runs the tasks this module builds.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from indexer.extract.base import Extracted, FailedRange, Page
+from indexer.extract.base import FailedRange, Page
 from indexer.messages import DocStatus, Document, NewFile, PageRange, Started, ToWriter
 from indexer.plan import Job
+from indexer.work import Item, ItemResult, Outcome, Task, hash_in_worker
 
 GROUP_FILES = 32
 GROUP_BYTES = 4 * 1024 * 1024
 PAGE_EQUIVALENT_BYTES = 50_000  # EPUB/text bytes counted as one page for deadlines
 MIN_CHUNK, TAIL_CHUNK, MAX_CHUNK = 50, 100, 1000
 BIG_PDF_BYTES = 1024 * 1024
-
-
-# --- units of work ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Item:
-    """One file, or one page range of a PDF, to extract."""
-
-    path: str
-    kind: str
-    first: int = 1
-    last: int | None = None  # None: to the end
-    limit: int | None = None  # PDF: extract at most this many pages (the rest is split off)
-    want_hash: bool = False
-
-    @property
-    def whole(self) -> bool:
-        """Is this a document's first (or only) task, not a later range?"""
-        return self.first == 1 and self.last is None
-
-
-@dataclass
-class ItemResult:
-    item: Item
-    extracted: Extracted | None
-    error: str | None
-    sha256: str | None
-    seconds: float
-
-
-def hash_in_worker(item: Item, extracted: Extracted | None) -> bool:
-    """Does the worker hash ``item``'s file once it is extracted? Not when the
-    probe found a long PDF: the main process hashes it while its ranges run."""
-    more = extracted is not None and extracted.last < extracted.page_count
-    return item.want_hash and not more
-
-
-_seq = itertools.count()
-
-
-@dataclass(eq=False)
-class Task:
-    items: tuple[Item, ...]
-    cost: float  # larger runs earlier
-    units: int  # pages or page equivalents, for the deadline
-    urgent: bool = False  # remaining ranges of a document already started
-    alone: bool = False  # a crash suspect: runs with nothing else in flight
-    seq: int = field(default_factory=lambda: next(_seq))
-
-    @property
-    def is_epub(self) -> bool:
-        return any(i.kind == "epub" for i in self.items)
-
-    def key(self) -> tuple[int, float, int]:
-        return (0 if self.urgent else 1, -self.cost, self.seq)
-
-    def single(self, item: Item, *, urgent: bool | None = None, alone: bool = False) -> Task:
-        """A task for one of this task's items."""
-        units = self.units if len(self.items) == 1 else max(1, self.units // len(self.items))
-        return Task(
-            (item,),
-            cost=self.cost,
-            units=units,
-            urgent=self.urgent if urgent is None else urgent,
-            alone=alone,
-        )
-
-
-@dataclass
-class Outcome:
-    task: Task
-    results: list[ItemResult] | None = None
-    failure: str | None = None  # the whole task failed: timed out, crashed
 
 
 # --- building tasks ----------------------------------------------------------------

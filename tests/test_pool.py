@@ -23,7 +23,8 @@ import pymupdf
 import pytest
 
 from indexer.pool import Pool
-from indexer.schedule import BIG_PDF_BYTES, MAX_CHUNK, Item, Task, chunk_ranges
+from indexer.schedule import BIG_PDF_BYTES, MAX_CHUNK, chunk_ranges
+from indexer.work import Item, Task
 from tests.conftest import FIXTURES, REPO, check_against_manifest, db_snapshot, read_manifest
 from tools.docgen import write_epub, write_long_pdf
 

@@ -17,16 +17,12 @@ from indexer.schedule import (
     MAX_CHUNK,
     TAIL_CHUNK,
     DocumentTracker,
-    Item,
-    ItemResult,
-    Outcome,
     Step,
-    Task,
     build_tasks,
     chunk_ranges,
-    hash_in_worker,
     probe_pages,
 )
+from indexer.work import Item, ItemResult, Outcome, Task, hash_in_worker
 
 
 def job(path: str, size: int = 1000, kind: str | None = None, **kw: object) -> Job:

@@ -1,0 +1,86 @@
+"""What a worker is given and what it gives back: the units of work.
+
+Why this module exists: the workers and the main process both need these
+types, and the workers (forked from the fork server, which preloads the pool)
+should import nothing else of the main process's side: not the messages to the
+writer, not the scheduling policy (``schedule.py``, which builds these). A
+task's results travel back through loky's pipe, or by file (``pool.run_task``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from indexer.extract.base import Extracted
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file, or one page range of a PDF, to extract."""
+
+    path: str
+    kind: str
+    first: int = 1
+    last: int | None = None  # None: to the end
+    limit: int | None = None  # PDF: extract at most this many pages (the rest is split off)
+    want_hash: bool = False
+
+    @property
+    def whole(self) -> bool:
+        """Is this a document's first (or only) task, not a later range?"""
+        return self.first == 1 and self.last is None
+
+
+@dataclass
+class ItemResult:
+    item: Item
+    extracted: Extracted | None
+    error: str | None
+    sha256: str | None
+    seconds: float
+
+
+def hash_in_worker(item: Item, extracted: Extracted | None) -> bool:
+    """Does the worker hash ``item``'s file once it is extracted? Not when the
+    probe found a long PDF: the main process hashes it while its ranges run."""
+    more = extracted is not None and extracted.last < extracted.page_count
+    return item.want_hash and not more
+
+
+_seq = itertools.count()
+
+
+@dataclass(eq=False)
+class Task:
+    items: tuple[Item, ...]
+    cost: float  # larger runs earlier
+    units: int  # pages or page equivalents, for the deadline
+    urgent: bool = False  # remaining ranges of a document already started
+    alone: bool = False  # a crash suspect: runs with nothing else in flight
+    seq: int = field(default_factory=lambda: next(_seq))
+
+    @property
+    def is_epub(self) -> bool:
+        return any(i.kind == "epub" for i in self.items)
+
+    def key(self) -> tuple[int, float, int]:
+        return (0 if self.urgent else 1, -self.cost, self.seq)
+
+    def single(self, item: Item, *, urgent: bool | None = None, alone: bool = False) -> Task:
+        """A task for one of this task's items."""
+        units = self.units if len(self.items) == 1 else max(1, self.units // len(self.items))
+        return Task(
+            (item,),
+            cost=self.cost,
+            units=units,
+            urgent=self.urgent if urgent is None else urgent,
+            alone=alone,
+        )
+
+
+@dataclass
+class Outcome:
+    task: Task
+    results: list[ItemResult] | None = None
+    failure: str | None = None  # the whole task failed: timed out, crashed
