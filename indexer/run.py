@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +106,11 @@ class RunSummary:
         return ExitStatus.OK
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("planned")
-        d["pool"] = d["pool"] or {}
-        d["governor"] = d["governor"] or {}
+        """The summary as JSON data (``--json``, the runs table); not the
+        planned paths, which a big first run counts by the hundred thousand."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "planned"}
+        d["pool"] = asdict(self.pool) if self.pool is not None else {}
+        d["governor"] = asdict(self.governor) if self.governor is not None else {}
         return d
 
 
