@@ -123,6 +123,14 @@ def index(
             "--hidden/--no-hidden", help="Index hidden files and folders. [env: INDEXER_HIDDEN]"
         ),
     ] = None,
+    follow_symlinks: Annotated[
+        bool | None,
+        typer.Option(
+            "--follow-symlinks/--no-follow-symlinks",
+            help="Follow links to files outside the folders being indexed. "
+            "[env: INDEXER_FOLLOW_SYMLINKS; default: no]",
+        ),
+    ] = None,
     retry_errors: Annotated[
         bool | None,
         typer.Option(
@@ -170,6 +178,7 @@ def index(
         "batch_seconds": batch_seconds,
         "small_file_kb": small_file_kb,
         "hidden": hidden,
+        "follow_symlinks": follow_symlinks,
         "retry_errors": retry_errors,
     }
     reporter = Reporter(quiet=quiet, verbose=verbose)

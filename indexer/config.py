@@ -87,6 +87,7 @@ KNOBS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "batch_seconds": (_positive(float), "seconds per writer transaction at most"),
     "small_file_kb": (_positive(int), "files smaller than this are grouped into one task"),
     "hidden": (_bool, "also index hidden files and directories"),
+    "follow_symlinks": (_bool, "follow links to files outside the folders being indexed"),
     "retry_errors": (_bool, "retry files that failed before even if unchanged"),
 }
 
@@ -103,6 +104,7 @@ class Config:
     batch_seconds: float = 2.0
     small_file_kb: int = 128
     hidden: bool = False
+    follow_symlinks: bool = False
     retry_errors: bool = False
     # knob -> "flag", "env INDEXER_X", "file PATH" or "default"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

@@ -10,7 +10,8 @@ must decide it from cheap facts first. For each file under the roots:
   the same size and the same hash, in which case it "moved" and only its path
   changes (its pages stay);
 * in the index but not found under a root that was scanned: deleted (never
-  below a directory the scan could not read);
+  below a directory the scan could not read, nor below a root that is now an
+  empty folder: an unmounted disk must not empty the index);
 * failed before and unchanged: skipped, unless ``retry_errors``;
 * partial (some page ranges failed): only the failed ranges are retried;
 * planned by runs that died while it was being extracted, ``SUSPECT_AFTER``
@@ -36,6 +37,7 @@ from indexer.scan import FileEntry, ScanResult, sha256_file
 
 HASH_THREADS = 4
 SUSPECT_AFTER = 3  # runs that died while a file was being extracted
+EMPTY_ROOT = "empty folder (a disk that is not mounted?): nothing indexed below it was purged"
 
 
 def suspect_reason(deaths: int) -> str:
@@ -102,6 +104,10 @@ def make_plan(
     # keep the real path, which the workers open
     found = {store.text_path(path): entry for path, entry in scan.files.items()}
     unreadable = [store.text_path(d) for d in scan.unreadable_dirs]
+    for root in scan.empty_roots:
+        if any(_below(path, [store.text_path(root)]) for path in stats):
+            plan.scan_errors.append((root, EMPTY_ROOT))
+            unreadable.append(store.text_path(root))
     new: list[FileEntry] = []
     differ: list[FileEntry] = []
     # same stat, but the full row is needed: partial documents and, with
@@ -217,9 +223,26 @@ def _same_content(
 
 
 def _retry_ranges(entry: FileEntry, doc: store.DocRow) -> Job:
-    ranges = tuple((int(a), int(b)) for a, b, _ in doc.failed_ranges)
+    ranges = _valid_ranges(doc)
     if not ranges or entry.kind != "pdf":
         # no ranges recorded, or not a PDF (only PDFs are read by page range,
         # an EPUB with a failed chapter is read again whole): redo the whole file
         return Job(entry, "retry", doc.sha256)
     return Job(entry, "retry", doc.sha256, ranges=ranges, page_count=doc.pages)
+
+
+def _valid_ranges(doc: store.DocRow) -> tuple[tuple[int, int], ...]:
+    """The stored failed ranges that make sense for the document's page count,
+    clipped to it. Another tool may have written anything there (``[[1,
+    999999999]]`` made a run split a billion pages); none valid: () and the
+    whole file is read again."""
+    count = doc.pages or 0
+    out = []
+    try:
+        for a, b, *_ in doc.failed_ranges:
+            first, last = max(1, int(a)), min(count, int(b))
+            if first <= last:
+                out.append((first, last))
+    except (TypeError, ValueError):
+        return ()
+    return tuple(out)

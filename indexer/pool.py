@@ -59,10 +59,10 @@ from typing import TYPE_CHECKING, Any
 
 from indexer.errors import ExtractError
 from indexer.extract import Extracted, extract
-from indexer.extract.base import one_line
+from indexer.extract.base import one_line, os_reason
 from indexer.launch import prestart, when_gone, worker_context
-from indexer.scan import sha256_file
-from indexer.work import Item, ItemResult, Outcome, Task, hash_in_worker
+from indexer.scan import file_stat, sha256_file
+from indexer.work import CHANGED, Item, ItemResult, Outcome, Task, hash_in_worker
 
 if TYPE_CHECKING:  # loky itself is imported when the pool starts (start-up time)
     from loky import ProcessPoolExecutor
@@ -133,19 +133,22 @@ def _ping() -> int:
     return os.getpid()
 
 
-def _inject_fault(item: Item) -> None:
+def _inject_fault(item: Item, after_extraction: bool = False) -> None:
     """Test-only: misbehave on files whose name asks for it (off unless
     INDEXER_FAULTS=1). The dash-separated words after ``fault-`` in the file
     name say what to do: ``segv``, ``exit``, ``kill``, ``hang``, ``memory``,
-    ``raise``; ``range`` limits it to page ranges after the first (chunked
-    PDFs); ``once`` does it only the first time for each range. Example:
-    ``big-fault-range-once-raise.pdf``."""
+    ``raise``, or ``rewrite`` (append a line to the file once it is extracted,
+    before it is hashed: a file written to while it is read); ``range``
+    limits it to page ranges after the first (chunked PDFs); ``once`` does it
+    only the first time for each range. Example: ``big-fault-range-once-raise.pdf``."""
     if os.environ.get(FAULTS_ENV) != "1":
         return
     name = os.path.basename(item.path)
     if "fault-" not in name:
         return
     words = set(re.split(r"[-.]", name.split("fault-", 1)[1]))
+    if after_extraction != ("rewrite" in words):
+        return
     if "range" in words and item.first == 1:
         return
     if "once" in words:
@@ -167,6 +170,11 @@ def _inject_fault(item: Item) -> None:
             hog.append(bytearray(64 * 1024 * 1024))
     elif "raise" in words:
         raise RuntimeError("injected fault")
+    elif "rewrite" in words:
+        with open(item.path, "a", encoding="utf-8") as f:
+            f.write("\nrewritten while it was read\n")
+        st = os.stat(item.path)  # a new mtime even within the clock's resolution
+        os.utime(item.path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
 
 
 @dataclass(frozen=True)
@@ -210,15 +218,29 @@ def run_task(items: tuple[Item, ...]) -> list[ItemResult] | Spilled:
 
 
 def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
-    """The task function: extract each item; every failure becomes data."""
+    """The task function: extract each item; every failure becomes data.
+
+    What is kept was read from one unchanging file, the one the scan saw: its
+    stat is taken before the extraction and after it (and after the hash), and
+    a file that is not ``item.stat``, or changed meanwhile, gives no text and
+    no hash but the reason ``CHANGED`` (a hash of new bytes beside text of old
+    ones would be kept as unchanged forever). A path that is no longer a regular
+    file (a FIFO, a device) is not opened."""
     out = []
     for item in items:
         started = time.perf_counter()
         extracted: Extracted | None = None
         error: str | None = None
+        digest: str | None = None
+        before = file_stat(item.path)
+        changed = item.stat is not None and before != item.stat
         try:
-            _inject_fault(item)
-            extracted = extract(item.kind, item.path, item.first, item.last, item.limit)
+            if before is None and not changed:
+                raise ExtractError(_not_readable(item.path))
+            if not changed:
+                _inject_fault(item)
+                extracted = extract(item.kind, item.path, item.first, item.last, item.limit)
+                _inject_fault(item, after_extraction=True)
         except ExtractError as e:
             error = str(e)
         except MemoryError:
@@ -228,10 +250,25 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
             error = "document structure nested too deeply"
         except Exception as e:
             error = f"unexpected error: {one_line(e)}"
-        digest = sha256_file(item.path) if hash_in_worker(item, extracted) else None
-        out.append(ItemResult(item, extracted, error, digest, time.perf_counter() - started))
+        if not changed and hash_in_worker(item, extracted):
+            digest = sha256_file(item.path)
+        if not changed and before is not None:
+            changed = file_stat(item.path) != before
+        if changed:
+            extracted, error, digest = None, CHANGED, None
+        seconds = time.perf_counter() - started
+        out.append(ItemResult(item, extracted, error, digest, seconds, changed=changed))
         extracted = None
     return out
+
+
+def _not_readable(path: str) -> str:
+    """Why ``path`` (which ``file_stat`` refused) cannot be read."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        return os_reason(e)
+    return "not a regular file (a FIFO, socket or device)"
 
 
 # --- main side ---------------------------------------------------------------------------

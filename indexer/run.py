@@ -134,7 +134,8 @@ def index(
     if dry_run:
         conn = store.connect(db) if db.exists() else None
         try:
-            plan = make_plan(scan(roots, config.hidden), conn, config.retry_errors)
+            scanned = scan(roots, config.hidden, follow_symlinks=config.follow_symlinks)
+            plan = make_plan(scanned, conn, config.retry_errors)
         finally:
             if conn is not None:
                 conn.close()
@@ -237,12 +238,12 @@ class _Run:
         self.tracker: DocumentTracker | None = None
         self._hash_threads: ThreadPoolExecutor | None = None
 
-    def _start_hash(self, path: str) -> Callable[[], str | None]:
+    def _start_hash(self, path: str, stat: tuple[int, int]) -> Callable[[], str | None]:
         """The tracker's ``start_hash``: hash a file on a thread (hashlib
         releases the GIL) while the run goes on."""
         if self._hash_threads is None:
             self._hash_threads = ThreadPoolExecutor(1, thread_name_prefix="indexer-hash")
-        return self._hash_threads.submit(sha256_file, path).result
+        return self._hash_threads.submit(sha256_file, path, stat).result
 
     # -- the run ------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -259,7 +260,9 @@ class _Run:
             existed = self.db.exists()
             if not existed:
                 prestart()
-            scanned = scan(self.roots, cfg.hidden, should_stop=self.stop.check)
+            scanned = scan(
+                self.roots, cfg.hidden, self.stop.check, follow_symlinks=cfg.follow_symlinks
+            )
             self.stop.check()
             plan = self._plan(scanned, existed)
             self.stop.check()

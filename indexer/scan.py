@@ -7,8 +7,16 @@ unreadable directory becomes a scan error, and the planner does not purge the
 documents it used to hold (a missing mount must not empty the index).
 
 Rules: hidden names (starting with ``.``) are skipped unless asked for;
-symbolic links to files are followed, links to directories are not (no loops);
-only the extensions in ``extract.EXTENSIONS`` are listed.
+symbolic links to files are followed when they stay inside the roots (a link
+named ``notes.txt`` to ``/etc/shadow`` is not indexed), and to anywhere with
+``follow_symlinks``; links to directories are not followed (no loops); only
+regular files with the extensions in ``extract.EXTENSIONS`` are listed.
+
+Nothing is purged that the scan could not see: a directory it could not list,
+a directory whose entries it could list but not examine (``chmod 644``: the
+names are readable, the files behind them are not), and a root that is an
+empty directory (an unmounted disk leaves its mount point empty) are recorded
+in ``unreadable_dirs`` with a reason in ``errors``.
 """
 
 from __future__ import annotations
@@ -37,18 +45,49 @@ class ScanResult:
     files: dict[str, FileEntry] = field(default_factory=dict)
     # (path, reason) for directories and files the scan could not read
     errors: list[tuple[str, str]] = field(default_factory=list)
-    # directories that could not be listed: nothing below them is purged
+    # directories that could not be listed or examined, and empty roots:
+    # nothing below them is purged
     unreadable_dirs: list[str] = field(default_factory=list)
+    # roots that are empty directories (the planner purges nothing below them
+    # when the index holds documents there: a disk that is not mounted)
+    empty_roots: list[str] = field(default_factory=list)
 
 
-def sha256_file(path: str) -> str | None:
-    """Streamed SHA-256 of a file's content, or None when it cannot be read.
-    Who hashes which file, and when, is decided in ``schedule.py`` (header)."""
+def sha256_file(path: str, expect: tuple[int, int] | None = None) -> str | None:
+    """Streamed SHA-256 of a regular file's content, or None when it cannot be
+    read, is not a regular file (opened without blocking: a FIFO or a device
+    that took a document's name is never read), or, with ``expect`` (size,
+    mtime_ns), when it is not that file from start to end. Who hashes which
+    file, and when, is decided in ``schedule.py`` (header)."""
     try:
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if expect is not None and (st.st_size, st.st_mtime_ns) != expect:
+            return None
+        with open(fd, "rb", closefd=False) as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        if expect is not None and file_stat(path) != expect:
+            return None
+        return digest
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def file_stat(path: str) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a regular file, or None (gone, unreadable, not a
+    regular file)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
 
 def normalize_roots(paths: list[str]) -> list[str]:
@@ -74,57 +113,99 @@ def scan(
     roots: list[str],
     include_hidden: bool = False,
     should_stop: Callable[[], None] | None = None,
+    follow_symlinks: bool = False,
 ) -> ScanResult:
     """List the documents under ``roots`` (already normalised). ``should_stop``
     is called once per directory and may raise to abandon the scan."""
     result = ScanResult(roots=roots)
+    walk = _Walk(result, roots, include_hidden, follow_symlinks, should_stop or (lambda: None))
     for root in roots:
         if os.path.isdir(root):
-            _walk(root, result, include_hidden, should_stop or (lambda: None))
+            walk.tree(root)
         else:
-            _add_file(root, None, result)
+            walk.add_file(root, None)  # named by the user: followed wherever it leads
     return result
 
 
-def _add_file(path: str, entry: os.DirEntry[str] | None, result: ScanResult) -> None:
-    kind = kind_of(entry.name if entry is not None else path)
-    if kind is None:
-        return
-    try:
-        st = entry.stat() if entry is not None else os.stat(path)
-    except FileNotFoundError:
-        return  # a dangling link or a file deleted while we walk
-    except OSError as e:
-        result.errors.append((path, _reason(e)))
-        return
-    if stat.S_ISREG(st.st_mode):
-        result.files[path] = FileEntry(path, kind, st.st_size, st.st_mtime_ns)
+class _Walk:
+    def __init__(
+        self,
+        result: ScanResult,
+        roots: list[str],
+        include_hidden: bool,
+        follow_symlinks: bool,
+        should_stop: Callable[[], None],
+    ) -> None:
+        self.result = result
+        self.include_hidden = include_hidden
+        self.should_stop = should_stop
+        # where a link may lead: None, anywhere
+        self.inside: list[str] | None = (
+            None if follow_symlinks else [os.path.realpath(r) for r in roots]
+        )
 
-
-def _walk(
-    top: str, result: ScanResult, include_hidden: bool, should_stop: Callable[[], None]
-) -> None:
-    stack = [top]
-    while stack:
-        should_stop()
-        directory = stack.pop()
-        try:
-            with os.scandir(directory) as it:
-                entries = list(it)
-        except FileNotFoundError:
-            continue
-        except OSError as e:
-            result.errors.append((directory, _reason(e)))
-            result.unreadable_dirs.append(directory)
-            continue
-        for entry in entries:
-            if not include_hidden and entry.name.startswith("."):
-                continue
+    def tree(self, top: str) -> None:
+        stack = [top]
+        while stack:
+            self.should_stop()
+            directory = stack.pop()
             try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                is_dir = False
-            if is_dir:
-                stack.append(entry.path)
+                with os.scandir(directory) as it:
+                    entries = list(it)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                self._unreadable(directory, _reason(e))
+                continue
+            if directory == top and not entries:
+                self.result.empty_roots.append(top)
+            subdirs = []
+            for entry in entries:
+                if not self.include_hidden and entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirs.append(entry.path)
+                    else:
+                        self.add_file(entry.path, entry)
+                except OSError as e:
+                    # the names can be listed, the entries not examined: the
+                    # whole directory counts as unreadable
+                    self._unreadable(directory, f"{_reason(e)} (its entries cannot be examined)")
+                    break
             else:
-                _add_file(entry.path, entry, result)
+                stack.extend(subdirs)
+
+    def _unreadable(self, directory: str, reason: str) -> None:
+        self.result.errors.append((directory, reason))
+        self.result.unreadable_dirs.append(directory)
+
+    def add_file(self, path: str, entry: os.DirEntry[str] | None) -> None:
+        """List ``path`` if it is a document. Raises OSError when it cannot be
+        examined (the caller decides what that means)."""
+        kind = kind_of(entry.name if entry is not None else path)
+        if kind is None:
+            return
+        link = False
+        try:
+            link = entry is not None and entry.is_symlink()
+            if link and not self._may_follow(path):
+                return
+            st = entry.stat() if entry is not None else os.stat(path)
+        except FileNotFoundError:
+            return  # a dangling link or a file deleted while we walk
+        except OSError as e:
+            if entry is not None and not link:
+                raise
+            # a link whose target cannot be examined (a loop), or a root
+            self.result.errors.append((path, _reason(e)))
+            return
+        if stat.S_ISREG(st.st_mode):
+            self.result.files[path] = FileEntry(path, kind, st.st_size, st.st_mtime_ns)
+
+    def _may_follow(self, link: str) -> bool:
+        """A link to a file is followed when it stays inside the roots."""
+        if self.inside is None:
+            return True
+        target = os.path.realpath(link)
+        return any(target == r or target.startswith(r.rstrip(os.sep) + os.sep) for r in self.inside)

@@ -45,7 +45,8 @@ from dataclasses import dataclass, field
 from indexer.extract.base import FailedRange, Page
 from indexer.messages import DocStatus, Document, NewFile, PageRange, Started, ToWriter
 from indexer.plan import Job
-from indexer.work import Item, ItemResult, Outcome, Task, hash_in_worker
+from indexer.scan import FileEntry
+from indexer.work import CHANGED, Item, ItemResult, Outcome, Task, hash_in_worker
 
 GROUP_FILES = 32
 GROUP_BYTES = 4 * 1024 * 1024
@@ -91,13 +92,11 @@ def split(first: int, last: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(last, a + size - 1)) for a in range(first, last + 1, size)]
 
 
-def range_task(
-    path: str, size: int, page_count: int | None, first: int, last: int, urgent: bool
-) -> Task:
-    """A task for pages ``first..last`` of a PDF of ``size`` bytes."""
+def range_task(e: FileEntry, page_count: int | None, first: int, last: int, urgent: bool) -> Task:
+    """A task for pages ``first..last`` of the PDF ``e``."""
     return Task(
-        (Item(path, "pdf", first, last),),
-        cost=size * (last - first + 1) / max(1, page_count or 1),
+        (Item(e.path, "pdf", first, last, stat=(e.size, e.mtime_ns)),),
+        cost=e.size * (last - first + 1) / max(1, page_count or 1),
         units=last - first + 1,
         urgent=urgent,
     )
@@ -116,12 +115,12 @@ def build_tasks(jobs: list[Job], workers: int, small_file_kb: int) -> list[Task]
         if job.ranges:  # as recorded: they are chunk-sized already
             for first, last in job.ranges:
                 for a, b in split(first, last, MAX_CHUNK):
-                    tasks.append(range_task(e.path, e.size, job.page_count, a, b, urgent=False))
+                    tasks.append(range_task(e, job.page_count, a, b, urgent=False))
             continue
         want_hash = job.sha256 is None
         pages = 0 if workers > 1 and e.size >= BIG_PDF_BYTES else probe
         limit = pages if e.kind == "pdf" else None
-        item = Item(e.path, e.kind, limit=limit, want_hash=want_hash)
+        item = Item(e.path, e.kind, limit=limit, want_hash=want_hash, stat=(e.size, e.mtime_ns))
         units = pages if e.kind == "pdf" else max(1, e.size // PAGE_EQUIVALENT_BYTES)
         if e.kind == "epub" or e.size >= small:
             tasks.append(Task((item,), cost=e.size, units=units))
@@ -191,15 +190,19 @@ class _Doc:
     hashed: Callable[[], str | None] | None = None  # the main process's hash, when done
 
 
-HashStarter = Callable[[str], Callable[[], str | None]]
+# start_hash(path, (size, mtime_ns)) -> a function that waits for the digest
+# (None: the file was not that one from start to end, see scan.sha256_file)
+HashStarter = Callable[[str, tuple[int, int]], Callable[[], str | None]]
 
 
 class DocumentTracker:
     """Per-document bookkeeping for a run's tasks (see the header).
 
-    ``start_hash(path)`` starts hashing a file elsewhere (run.py: a thread) and
-    returns a function that waits for the digest; it is asked only for a long
-    PDF found by its probe."""
+    ``start_hash(path, stat)`` starts hashing a file elsewhere (run.py: a
+    thread) and returns a function that waits for the digest; it is asked only
+    for a long PDF found by its probe. Every result says whether the file was
+    the one the scan saw (``ItemResult.changed``): one that was not closes the
+    document as an error ``CHANGED``, without text or hash."""
 
     def __init__(
         self, jobs: list[Job], tasks: list[Task], workers: int, start_hash: HashStarter
@@ -244,6 +247,10 @@ class DocumentTracker:
         doc = self.docs[r.item.path]
         if r.sha256:
             doc.sha256 = r.sha256
+        if r.changed:  # nothing read of it is kept, whichever range this is
+            self._changed(doc)
+            self._resolved(step, doc)
+            return
         if r.error is not None:
             self._failed(step, r.item, r.error)
             return
@@ -264,16 +271,21 @@ class DocumentTracker:
                 f"of {sizes[0]} to {sizes[-1]} pages"
             )
             for a, b in ranges:
-                step.tasks.append(range_task(e.path, e.size, x.page_count, a, b, urgent=True))
+                step.tasks.append(range_task(e, x.page_count, a, b, urgent=True))
                 doc.outstanding += 1
             if doc.sha256 is None and r.item.want_hash and not hash_in_worker(r.item, x):
-                doc.hashed = self.start_hash(e.path)
+                doc.hashed = self.start_hash(e.path, (e.size, e.mtime_ns))
         if doc.chunked:
             new = None if doc.job.ranges else NewFile(e.kind, e.size, e.mtime_ns)
             step.messages.append(PageRange(e.path, x.first, x.last, x.pages, new))
         else:
             doc.pages = x.pages
         self._resolved(step, doc)
+
+    def _changed(self, doc: _Doc) -> None:
+        """The file is not what the scan saw: an error without a hash, so that
+        the next run, which sees its new stat, reads it again."""
+        doc.error, doc.sha256, doc.hashed = CHANGED, None, None
 
     def _resolved(self, step: Step, doc: _Doc) -> None:
         doc.outstanding -= 1
@@ -282,6 +294,8 @@ class DocumentTracker:
         e, job = doc.job.entry, doc.job
         if doc.hashed is not None:
             doc.sha256 = doc.hashed()
+            if doc.sha256 is None:  # it changed while the ranges were read
+                self._changed(doc)
         status: DocStatus | None
         error: str | None
         if doc.error is not None:

@@ -236,9 +236,18 @@ def documents(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, DocRo
     for path in paths:
         r = conn.execute(sql, (text_path(path),)).fetchone()
         if r is not None:
-            ranges = tuple(tuple(x) for x in json.loads(r[9])) if r[9] else ()
-            out[r[1]] = DocRow._make((*r[:9], ranges))
+            out[r[1]] = DocRow._make((*r[:9], _failed_ranges(r[9])))
     return out
+
+
+def _failed_ranges(stored: str | None) -> tuple[tuple[int, int, str], ...]:
+    """A documents row's failed_ranges; what another tool wrote there that is
+    not a JSON list of ranges reads as none (the whole file is read again)."""
+    try:
+        ranges = tuple(tuple(x) for x in json.loads(stored)) if stored else ()
+    except (ValueError, TypeError):
+        return ()
+    return ranges  # (their values are checked by plan._valid_ranges)
 
 
 def jobs_under(conn: sqlite3.Connection, roots: Iterable[str]) -> dict[str, sqlite3.Row]:

@@ -25,6 +25,9 @@ class Item:
     last: int | None = None  # None: to the end
     limit: int | None = None  # PDF: extract at most this many pages (the rest is split off)
     want_hash: bool = False
+    # (size, mtime_ns) as the scan saw the file: the worker checks that it reads
+    # that file, unchanged from start to end (None: no check)
+    stat: tuple[int, int] | None = None
 
     @property
     def whole(self) -> bool:
@@ -39,6 +42,13 @@ class ItemResult:
     error: str | None
     sha256: str | None
     seconds: float
+    changed: bool = False  # the file was not what the scan saw, or changed while read
+
+
+# The reason recorded for a file that changed between the scan and the end of
+# its reading: nothing of what was read is kept, and the next run, which sees
+# the new stat, reads it again.
+CHANGED = "changed while it was being indexed (read again on the next run)"
 
 
 def hash_in_worker(item: Item, extracted: Extracted | None) -> bool:

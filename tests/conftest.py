@@ -74,6 +74,18 @@ def run_cli(
     )
 
 
+def as_ordinary_user() -> list[str]:
+    """A command prefix under which file permissions apply: root ignores them
+    (CAP_DAC_OVERRIDE), so as root the command runs without that capability
+    (util-linux's setpriv); as anyone else, as it is."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("running as root, the permission tests need setpriv (util-linux)")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
 def search_json(db: Path, query: str, limit: int = 100) -> list[dict[str, object]]:
     code, out, err = invoke("search", query, "--db", db, "--json", "--limit", limit)
     assert code in (0, 1), err

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from indexer.errors import UsageError
 from indexer.scan import normalize_roots, scan
+from tests.conftest import REPO, as_ordinary_user
 
 
 def make_tree(root: Path) -> None:
@@ -45,17 +49,67 @@ def test_stat_is_recorded(tmp_path: Path) -> None:
     assert (entry.size, entry.mtime_ns) == (5, st.st_mtime_ns)
 
 
-def test_links_to_files_followed_links_to_dirs_not(tmp_path: Path) -> None:
-    (tmp_path / "real").mkdir()
-    (tmp_path / "real" / "a.txt").write_text("x")
-    (tmp_path / "tree").mkdir()
-    os.symlink(tmp_path / "real" / "a.txt", tmp_path / "tree" / "link.txt")
-    os.symlink(tmp_path / "real", tmp_path / "tree" / "dirlink")
-    os.symlink(tmp_path / "tree", tmp_path / "tree" / "loop")
-    os.symlink(tmp_path / "nowhere.txt", tmp_path / "tree" / "dangling.txt")
-    found = scan([str(tmp_path / "tree")])
-    assert sorted(found.files) == [str(tmp_path / "tree" / "link.txt")]
-    assert found.errors == []
+def test_links_to_files_inside_the_roots_followed_links_to_dirs_not(tmp_path: Path) -> None:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("x")
+    tree = tmp_path / "tree"
+    (tree / "real").mkdir(parents=True)
+    (tree / "real" / "a.txt").write_text("x")
+    os.symlink(tree / "real" / "a.txt", tree / "link.txt")
+    os.symlink(tmp_path / "outside" / "secret.txt", tree / "out.txt")  # /etc/shadow, say
+    os.symlink(tree / "real", tree / "dirlink")
+    os.symlink(tree, tree / "loop")
+    os.symlink(tree / "loop.txt", tree / "loop.txt")  # a link to itself
+    os.symlink(tmp_path / "nowhere.txt", tree / "dangling.txt")
+    found = scan([str(tree)])
+    assert sorted(found.files) == [str(tree / "link.txt"), str(tree / "real" / "a.txt")]
+    assert [(p, why) for p, why in found.errors] == [
+        (str(tree / "loop.txt"), "too many levels of symbolic links")
+    ]
+    assert found.unreadable_dirs == []  # one bad link is not an unreadable folder
+    anywhere = scan([str(tree)], follow_symlinks=True)
+    assert str(tree / "out.txt") in anywhere.files
+    # a root named by the user is followed wherever it leads
+    assert list(scan([str(tree / "out.txt")]).files) == [str(tree / "out.txt")]
+
+
+def test_a_folder_whose_entries_cannot_be_examined_is_unreadable(tmp_path: Path) -> None:
+    """chmod 644 on a folder: its names can be listed, its files not examined.
+    The folder is unreadable as a whole (the planner purges nothing below it),
+    not a list of 'permission denied' files. Run without the capability that
+    lets root ignore permissions."""
+    locked = tmp_path / "locked"
+    (locked / "sub").mkdir(parents=True)
+    (locked / "a.txt").write_text("x")
+    (locked / "sub" / "b.txt").write_text("y")
+    (tmp_path / "open.txt").write_text("z")
+    locked.chmod(0o644)
+    try:
+        script = (
+            "import json, sys; from indexer.scan import scan; r = scan([sys.argv[1]]); "
+            "print(json.dumps([sorted(r.files), r.errors, r.unreadable_dirs]))"
+        )
+        proc = subprocess.run(
+            [*as_ordinary_user(), sys.executable, "-c", script, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            timeout=60,
+        )
+    finally:
+        locked.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    files, errors, unreadable = json.loads(proc.stdout)
+    assert files == [str(tmp_path / "open.txt")]
+    assert errors == [[str(locked), "permission denied (its entries cannot be examined)"]]
+    assert unreadable == [str(locked)]
+
+
+def test_an_empty_root_is_noted(tmp_path: Path) -> None:
+    (tmp_path / "mnt").mkdir()
+    assert scan([str(tmp_path / "mnt")]).empty_roots == [str(tmp_path / "mnt")]
+    (tmp_path / "mnt" / ".hidden").write_text("x")  # not empty: something is mounted
+    assert scan([str(tmp_path / "mnt")]).empty_roots == []
 
 
 def test_roots_are_checked_and_normalised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,7 +46,7 @@ class Hasher:
     def __init__(self) -> None:
         self.asked: list[str] = []
 
-    def __call__(self, path: str) -> Callable[[], str | None]:
+    def __call__(self, path: str, stat: tuple[int, int]) -> Callable[[], str | None]:
         self.asked.append(path)
         return lambda: "hash-of-" + path
 
