@@ -30,6 +30,8 @@ app = typer.Typer(
     help="Index folders of PDFs, EPUBs and text files into one SQLite FTS5 file, and search it.",
 )
 
+MAX_HITS = 2**62  # SQLite's integers are 64-bit: a larger --offset was an OverflowError
+
 DbOpt = Annotated[
     Path | None,
     typer.Option("--db", help="The index file. [env: INDEXER_DB; default: index.db]"),
@@ -211,8 +213,12 @@ def index(
 def search(
     query: Annotated[str, typer.Argument(help='FTS5 query: words, "a phrase", word*, a OR b.')],
     db: DbOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="Hits to show at most.")] = 20,
-    offset: Annotated[int, typer.Option(help="Skip this many hits first.")] = 0,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="Hits to show at most.", min=0, max=MAX_HITS)
+    ] = 20,
+    offset: Annotated[
+        int, typer.Option(help="Skip this many hits first.", min=0, max=MAX_HITS)
+    ] = 0,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per hit (path, page, rank, snippet).")
     ] = False,
@@ -222,6 +228,7 @@ def search(
 
     Exit status: 0 with hits, 1 without, 2 on errors.
     """
+    from indexer.progress import printable
     from indexer.search import HL_END, HL_START
     from indexer.search import search as run_search
 
@@ -245,13 +252,13 @@ def search(
 
             console = Console(highlight=False, soft_wrap=True)
             for h in result.hits:
-                text = Text(f"{h.path}:{h.page}: ", style="bold cyan")
+                text = Text(f"{printable(h.path)}:{h.page}: ", style="bold cyan")
                 for i, part in enumerate(h.snippet.replace(HL_END, HL_START).split(HL_START)):
-                    text.append(part, style="bold" if i % 2 else "")
+                    text.append(printable(part), style="bold" if i % 2 else "")
                 console.print(text)
-        else:
+        else:  # the text of documents and their names never reach a terminal raw
             for h in result.hits:
-                sys.stdout.write(f"{h.path}:{h.page}: {h.marked()}\n")
+                sys.stdout.write(printable(f"{h.path}:{h.page}: {h.marked()}") + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
         # `indexer search ... | head`: the reader left; exit quietly like ripgrep
@@ -292,8 +299,10 @@ def stats(
         f"{counts['partial']} partial, {counts['error']} failed; {counts['pages']:,} pages"
         + (f"; {counts['pending_jobs']} jobs pending" if counts["pending_jobs"] else "")
     )
+    from indexer.progress import printable
+
     for r in records:
-        typer.echo(f"{r['path']}: {r['reason']}")
+        typer.echo(printable(f"{r['path']}: {r['reason']}"))
 
 
 @app.command("config")

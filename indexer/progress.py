@@ -11,6 +11,7 @@ reads (``summary_line``, ``details_line``, ``planned_lines``) is here too.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
@@ -22,6 +23,26 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from indexer.run import RunSummary
+
+
+# Characters that must not reach a terminal raw from a document's text or a
+# file name: C0 and C1 controls and DEL (ESC starts the sequences that retitle
+# a window, clear the screen or forge a link; CR and LF forge lines), the line
+# and paragraph separators, and the bidirectional overrides that reorder what
+# is shown.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal, one line: each character of
+    ``_UNPRINTABLE`` as a ``\\xNN`` or ``\\uNNNN`` escape (JSON output stays
+    exact; only what is printed for people goes through here)."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
 class Reporter:
@@ -65,7 +86,9 @@ class Reporter:
     def _print(self, text: str, style: str | None = None) -> None:
         if self.silent:
             return
-        text = text_path(text)  # a file name that is not UTF-8, as the index shows it
+        # a file name that is not UTF-8 as the index shows it, and no terminal
+        # control sequence from a file name or a reason
+        text = printable(text_path(text))
         if self._progress is None and not self.interactive:
             self.stream.write(text + "\n")
             self.stream.flush()
@@ -192,4 +215,4 @@ def planned_lines(s: RunSummary) -> Iterator[str]:
         ("deleted", p.deleted),
     ):
         for path in paths:
-            yield f"{action}: {text_path(path)}"
+            yield f"{action}: {printable(text_path(path))}"

@@ -1,0 +1,313 @@
+"""What a user's machine does to a run: the crash table for the environment.
+
+Each case prepares a tree of real documents (and indexes it first where the
+case needs an index), does to it what a machine does (a file rewritten while
+it is read, a disk that is not mounted, a folder that cannot be entered, a
+link out of the roots, a FIFO, stored data another tool damaged, file names
+that carry terminal escapes), runs the real command, and checks:
+
+* the documented exit status and one clear line on stderr;
+* ``PRAGMA integrity_check`` is ok, no ``-wal`` or ``-shm`` is left, no
+  process of the run lives on, no ``indexer-results-*`` folder is left;
+* what must not be lost is still in the index;
+* the next run (with the machine mended) completes the index: it equals a
+  fresh index of the same tree.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import pytest
+
+from indexer.plan import EMPTY_ROOT
+from indexer.work import CHANGED
+from tests.conftest import FIXTURES, REPO, as_ordinary_user, db_snapshot
+from tools.docgen import write_long_pdf
+
+
+@dataclass
+class Machine:
+    """One case's world: the tree, the index, and what the run is started with."""
+
+    root: Path
+    db: Path
+    tmp: Path  # the run's TMPDIR
+    env: dict[str, str] = field(default_factory=dict)
+    prefix: list[str] = field(default_factory=list)  # e.g. without root's capabilities
+
+    def index(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(self.tmp), **self.env}
+        proc = subprocess.Popen(
+            [*self.prefix, sys.executable, "-m", "indexer", "index", str(self.root)]
+            + ["--db", str(self.db), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        out, err = proc.communicate(timeout=timeout)
+        _assert_nothing_left(proc.pid, self)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        conn = sqlite3.connect(self.db)
+        try:
+            return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()
+
+
+def _assert_nothing_left(sid: int, m: Machine) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        left = []
+        for p in psutil.process_iter(["pid"]):
+            try:
+                if os.getsid(p.pid) == sid and p.status() != psutil.STATUS_ZOMBIE:
+                    left.append(p.pid)
+            except (ProcessLookupError, PermissionError, psutil.Error):
+                continue
+        if not left:
+            break
+        assert time.monotonic() < deadline, f"processes of the run live on: {left}"
+        time.sleep(0.1)
+    assert not list(m.tmp.glob("indexer-results-*")), "a results folder was left behind"
+    for suffix in ("-wal", "-shm"):
+        assert not Path(str(m.db) + suffix).exists(), f"{suffix} left behind"
+
+
+def good_tree(root: Path) -> None:
+    shutil.copytree(FIXTURES / "good", root)
+
+
+def fresh_copy(m: Machine) -> dict[str, object]:
+    """A clean index of the tree as it is now (the same paths), to compare with."""
+    other = Machine(m.root, m.db.with_name("fresh.db"), m.tmp)
+    proc = other.index()
+    assert proc.returncode in (0, 1), proc.stderr
+    snap = db_snapshot(other.db)
+    for suffix in ("", "-wal", "-shm", ".lock"):
+        Path(str(other.db) + suffix).unlink(missing_ok=True)
+    return snap
+
+
+# --- the cases -----------------------------------------------------------------------
+# prepare(m): the tree and the machine before the run that is checked;
+# mend(m): the machine put right before the next run; kept(m): what the checked
+# run must not have lost (asserted after it).
+
+
+def _rewritten(m: Machine) -> None:
+    good_tree(m.root)
+    (m.root / "log-fault-rewrite.txt").write_text("a log that is written to while read\n")
+    m.env["INDEXER_FAULTS"] = "1"
+
+
+def _rewritten_pdf(m: Machine) -> None:
+    m.root.mkdir()
+    write_long_pdf(m.root / "long-fault-range-once-rewrite.pdf", 400)
+    m.env["INDEXER_FAULTS"] = "1"
+
+
+def _no_faults(m: Machine) -> None:
+    m.env.pop("INDEXER_FAULTS", None)
+
+
+def _unmounted(m: Machine) -> None:
+    good_tree(m.root)
+    assert m.index().returncode == 0
+    shutil.move(m.root, m.root.with_name("disk"))  # the disk goes...
+    m.root.mkdir()  # ...and leaves its empty mount point
+
+
+def _remounted(m: Machine) -> None:
+    m.root.rmdir()
+    shutil.move(m.root.with_name("disk"), m.root)
+
+
+def _locked(m: Machine) -> None:
+    good_tree(m.root)
+    (m.root / "locked").mkdir()
+    shutil.copy(FIXTURES / "good" / "notes.txt", m.root / "locked" / "kept.txt")
+    assert m.index().returncode == 0
+    (m.root / "locked").chmod(0o644)  # names can be listed, files not examined
+    m.prefix = as_ordinary_user()
+
+
+def _unlocked(m: Machine) -> None:
+    (m.root / "locked").chmod(0o755)
+
+
+def _link_out(m: Machine) -> None:
+    good_tree(m.root)
+    secret = m.root.parent / "outside" / "shadow"
+    secret.parent.mkdir()
+    secret.write_text("root:the-secret-password-hash:19000:0:99999:7:::\n")
+    os.symlink(secret, m.root / "shadow.txt")
+
+
+def _fifo(m: Machine) -> None:
+    good_tree(m.root)
+    os.mkfifo(m.root / "pipe.pdf")  # nobody writes to it: opening it would block
+    os.mkfifo(m.root / "pipe.txt")
+
+
+def _damaged_ranges(m: Machine) -> None:
+    m.root.mkdir()
+    write_long_pdf(m.root / "book.pdf", 120)
+    shutil.copy(FIXTURES / "good" / "field-guide.pdf", m.root / "guide.pdf")
+    assert m.index().returncode == 0
+    conn = sqlite3.connect(m.db)
+    with conn:  # another tool's idea of failed ranges
+        conn.execute(
+            "UPDATE documents SET status = 'partial', failed_ranges = ? WHERE path LIKE ?",
+            ('[[1, 999999999, "x"]]', "%book.pdf"),
+        )
+        conn.execute(
+            "UPDATE documents SET status = 'partial', failed_ranges = ? WHERE path LIKE ?",
+            ("not json", "%guide.pdf"),
+        )
+    conn.close()
+
+
+ESC_NAME = "title\x1b]0;pwned\x07\x1b[2J.txt"
+FORGED = "broken\n0 new, 0 changed, 0 moved, 0 deleted, 0 failed; all fine.pdf"
+
+
+def _escapes(m: Machine) -> None:
+    good_tree(m.root)
+    (m.root / ESC_NAME).write_text("clear \x1b[2J the screen, ring \x07 the bell: escapeword\n")
+    (m.root / FORGED).write_bytes(b"not a pdf at all")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    prepare: Callable[[Machine], None]
+    status: int  # exit status of the checked run
+    line: Callable[[Machine], str] | None  # a whole line of its stderr
+    mend: Callable[[Machine], None] = lambda m: None
+    kept: Callable[[Machine], None] = lambda m: None
+
+
+def _still_indexed(*names: str) -> Callable[[Machine], None]:
+    def kept(m: Machine) -> None:
+        paths = {str(p) for (p,) in m.rows("SELECT path FROM documents WHERE status = 'ok'")}
+        for name in names:
+            assert str(m.root / name) in paths, f"{name} was purged"
+
+    return kept
+
+
+def _not_indexed(m: Machine) -> None:
+    assert m.rows("SELECT path FROM documents WHERE path LIKE '%shadow%'") == []
+    assert m.rows("SELECT count(*) FROM pages WHERE text LIKE '%secret-password%'") == [(0,)]
+
+
+def _clipped(m: Machine) -> None:
+    assert m.rows("SELECT status, pages FROM documents WHERE path LIKE '%book.pdf'") == [
+        ("ok", 120)
+    ]
+    assert m.rows(
+        "SELECT count(*) FROM pages p JOIN documents d ON d.id = p.doc_id "
+        "WHERE d.path LIKE '%book.pdf'"
+    ) == [(120,)]
+
+
+def _no_raw_escapes(m: Machine) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    search = subprocess.run(
+        [sys.executable, "-m", "indexer", "search", "escapeword", "--db", str(m.db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert search.returncode == 0, search.stderr
+    assert "\x1b" not in search.stdout and "\x07" not in search.stdout
+    assert "\\x1b]0;pwned\\x07" in search.stdout  # the name, escaped
+    stats = subprocess.run(
+        [sys.executable, "-m", "indexer", "stats", "--errors", "--db", str(m.db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert "broken\\x0a0 new" in stats.stdout and "\n0 new" not in stats.stdout
+
+
+CASES = [
+    Case(
+        "a file rewritten while it is read",
+        _rewritten,
+        1,
+        lambda m: f"{m.root / 'log-fault-rewrite.txt'}: {CHANGED}",
+        mend=_no_faults,
+    ),
+    Case(
+        "a chunked PDF rewritten while its ranges are read",
+        _rewritten_pdf,
+        1,
+        lambda m: f"{m.root / 'long-fault-range-once-rewrite.pdf'}: {CHANGED}",
+        mend=_no_faults,
+    ),
+    Case(
+        "the disk is not mounted: an empty root",
+        _unmounted,
+        1,
+        lambda m: f"{m.root}: {EMPTY_ROOT}",
+        mend=_remounted,
+        kept=_still_indexed("notes.txt", "voyage.epub"),
+    ),
+    Case(
+        "a folder that can be listed but not entered",
+        _locked,
+        1,
+        lambda m: f"{m.root / 'locked'}: permission denied (its entries cannot be examined)",
+        mend=_unlocked,
+        kept=_still_indexed("locked/kept.txt", "notes.txt"),
+    ),
+    Case("a link out of the roots", _link_out, 0, None, kept=_not_indexed),
+    Case("FIFOs with document names", _fifo, 0, None),
+    Case("failed ranges another tool wrote", _damaged_ranges, 0, None, kept=_clipped),
+    Case(
+        "terminal escapes and newlines in names and text",
+        _escapes,
+        1,
+        lambda m: (
+            f"{m.root}/broken\\x0a0 new, 0 changed, 0 moved, 0 deleted, 0 failed; all fine.pdf: "
+            "not a PDF, or a badly damaged one (no %PDF header)"
+        ),
+        kept=_no_raw_escapes,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_the_environment(case: Case, tmp_path: Path) -> None:
+    m = Machine(tmp_path / "docs", tmp_path / "index.db", tmp_path / "tmp")
+    m.tmp.mkdir()
+    case.prepare(m)
+    proc = m.index()
+    assert proc.returncode == case.status, proc.stderr
+    if case.line is not None:
+        assert case.line(m) in proc.stderr.splitlines(), proc.stderr
+    assert "Traceback" not in proc.stderr and "unexpected error" not in proc.stderr
+    assert m.rows("PRAGMA integrity_check") == [("ok",)]
+    case.kept(m)
+    case.mend(m)
+    m.prefix = []
+    again = m.index()
+    assert again.returncode in (0, 1), again.stderr
+    assert db_snapshot(m.db) == fresh_copy(m)
