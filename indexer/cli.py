@@ -59,6 +59,18 @@ def _internal(e: BaseException) -> NoReturn:
     raise typer.Exit(code=int(ExitStatus.FATAL))
 
 
+def _typed_text(arg: str) -> str:
+    """A command-line word as the text the user typed. Under a locale that is
+    not UTF-8, Python hands over the bytes it could not decode as lone
+    surrogates, which SQLite cannot take; terminals send UTF-8, so decode them
+    as that (a file name, by contrast, stays as it is: it names bytes)."""
+    try:
+        arg.encode("utf-8")
+        return arg
+    except UnicodeEncodeError:
+        return os.fsencode(arg).decode("utf-8", "replace")
+
+
 def _sigterm_as_interrupt() -> None:
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -234,7 +246,7 @@ def search(
 
     try:
         cfg = config_mod.resolve({"db": db}, config_file=config_file)
-        result = run_search(cfg.db, query, limit=limit, offset=offset)
+        result = run_search(cfg.db, _typed_text(query), limit=limit, offset=offset)
     except IndexerError as e:
         _fail(e)
     except Exception as e:
@@ -276,6 +288,8 @@ def stats(
     config_file: ConfigOpt = None,
 ) -> None:
     """Show what the index holds: documents by status, pages, and error records."""
+    import sqlite3
+
     from indexer import store
 
     try:
@@ -284,6 +298,10 @@ def stats(
         try:
             counts = store.counts(conn)
             records = store.error_records(conn) if errors else []
+        except sqlite3.Error as e:
+            raise store.explain_error(
+                Path(cfg.db), e, "read", hint="an `indexer index` run repairs it"
+            ) from None
         finally:
             conn.close()
     except IndexerError as e:

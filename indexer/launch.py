@@ -139,9 +139,22 @@ def may_extract(argv: list[str]) -> bool:
     return bool(argv) and argv[0] == "index" and not {"--dry-run", "--help", "-h"} & set(argv)
 
 
+def printable_streams() -> None:
+    """stdout and stderr write what their encoding cannot hold as escapes: under
+    a locale that is not UTF-8 (``LC_ALL=C`` with UTF-8 mode off) a document's
+    name or text would otherwise end the command with a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and stream.encoding.lower().replace("-", "") != "utf8":
+                stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):  # replaced by a test's capture, or closed
+            pass
+
+
 def start(argv: list[str]) -> None:
     """The first thing the ``indexer`` command does."""
     open_closed_std_streams()
+    printable_streams()
     # The interpreters the command starts (the fork server, multiprocessing's
     # resource tracker) run ``python -c``, which puts the current directory first
     # on their module path: a folder being indexed that holds an ``indexer``

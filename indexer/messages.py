@@ -187,9 +187,11 @@ ToWriter = StorePlan | ScanErrors | Move | Touch | Delete | Started | PageRange 
 
 @dataclass(frozen=True)
 class Ready:
-    """The writer has opened (or created) the index and recorded the run."""
+    """The writer has opened (or created) the index and recorded the run;
+    ``notes``: what it repaired first (``store.repair_schema``)."""
 
     run_id: int
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ the pool through the ``DocumentTracker`` to the writer.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -277,6 +278,8 @@ class _Run:
             if sizing is not None:
                 self._extract(plan, sizing)
             self.writer.wait_ready()  # (returns at once when _extract has waited)
+            for note in self.writer.notes:
+                self.reporter.note(note)
         except (KeyboardInterrupt, _Interrupted):
             self.summary.interrupted = True
         except BaseException:
@@ -337,12 +340,20 @@ class _Run:
         if not existed:
             return make_plan(scanned, None, self.config.retry_errors)
         try:
-            conn = store.connect(self.db)
-        except DatabaseError:
-            self.writer.wait_ready()  # it upgrades the schema, or says what is wrong
-            conn = store.connect(self.db)
+            return self._plan_from(scanned)
+        except (DatabaseError, sqlite3.Error):
+            # the writer upgrades or repairs the schema, or says what is wrong
+            self.writer.wait_ready()
+            return self._plan_from(scanned)
+
+    def _plan_from(self, scanned: ScanResult) -> Plan:
+        conn = store.connect(self.db)
         try:
+            if not self.writer.run_id and not store.schema_is_whole(conn):
+                raise DatabaseError("the index needs repairing first")  # by the writer
             return make_plan(scanned, conn, self.config.retry_errors)
+        except sqlite3.Error as e:
+            raise store.explain_error(self.db, e, "read") from None
         finally:
             conn.close()
 

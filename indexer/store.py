@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -61,8 +62,14 @@ def _uri(path: Path, mode: str) -> str:
     return f"{path.absolute().as_uri()}?mode={mode}"
 
 
-def explain_error(path: Path, e: sqlite3.Error, doing: str) -> DatabaseError:
+def explain_error(
+    path: Path, e: sqlite3.Error, doing: str, hint: str | None = None
+) -> DatabaseError:
     msg = str(e)
+    if "no such table" in msg or "no such column" in msg:
+        return DatabaseError(
+            f"cannot {doing} {path}: the index was changed by another tool ({msg})", hint=hint
+        )
     if "file is not a database" in msg or "file is encrypted" in msg:
         return DatabaseError(f"{path} is not an SQLite database")
     if "unable to open" in msg:
@@ -99,8 +106,15 @@ def connect(path: str | Path) -> sqlite3.Connection:
             f"no index at {path}", hint="create one with: indexer index PATH --db " + str(path)
         )
     try:
-        conn = sqlite3.connect(_uri(path, "ro"), uri=True, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        try:
+            conn = _open_read_only(path, "")
+        except sqlite3.OperationalError:
+            if os.access(path.absolute().parent, os.W_OK):
+                raise
+            # read-only media (a DVD, a read-only share): WAL mode needs a
+            # -shm file beside the index that cannot be made there. Nothing can
+            # write such an index meanwhile, so it is read as immutable.
+            conn = _open_read_only(path, "&immutable=1")
         version = _check_version(conn, path)
     except sqlite3.Error as e:
         raise explain_error(path, e, "read") from None
@@ -114,6 +128,17 @@ def connect(path: str | Path) -> sqlite3.Connection:
             f"{SCHEMA_VERSION}"
         )
     conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _open_read_only(path: Path, options: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(_uri(path, "ro") + options, uri=True, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens it for real
+    except sqlite3.Error:
+        conn.close()
+        raise
     return conn
 
 
@@ -152,6 +177,53 @@ def _create(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+_CREATE = re.compile(r"CREATE\s+(?:VIRTUAL\s+)?(?:TABLE|VIEW|TRIGGER|INDEX)\s+\[?(\w+)\]?", re.I)
+
+
+def schema_is_whole(conn: sqlite3.Connection) -> bool:
+    """Does the index still hold every table, view and trigger of schema.sql?"""
+    return not _missing(conn)
+
+
+def _missing(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of each schema object the index lacks."""
+    present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    sql = resources.files("indexer").joinpath("schema.sql").read_text(encoding="utf-8")
+    made = [(m.group(1), st) for st in _statements(sql) if (m := _CREATE.match(st))]
+    return [(name, st) for name, st in made if name not in present]
+
+
+def repair_schema(conn: sqlite3.Connection) -> list[str]:
+    """Re-create what another tool dropped from an index of this version, and
+    say what was done (one line each). The bookkeeping (jobs, runs, scan
+    errors, the errors view) is simply made again; a dropped FTS table or
+    trigger is made again and the FTS index rebuilt from the pages; dropped
+    pages make their documents look changed, so the next run extracts them
+    again. Nothing is done (one query) when the schema is whole."""
+    missing = _missing(conn)
+    if not missing:
+        return []
+    names = [name for name, _ in missing]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for _, statement in missing:
+            conn.execute(statement)
+        notes = [f"repaired the index: re-created {', '.join(names)}, dropped by another tool"]
+        if "pages" in names:
+            n = conn.execute(
+                "UPDATE documents SET size = -1, sha256 = NULL WHERE status IN ('ok', 'partial')"
+            ).rowcount
+            notes.append(f"repaired the index: its pages were gone; {n} documents are read again")
+        if "pages" in names or {"pages_fts", "pages_ad", "pages_au"} & set(names):
+            conn.execute("INSERT INTO pages_fts (pages_fts) VALUES ('rebuild')")
+            notes.append("repaired the index: the full-text index was rebuilt from the pages")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return notes
 
 
 def _statements(sql: str) -> Iterable[str]:

@@ -302,8 +302,9 @@ def _serve(
     main_gone = _watch_main(main_pid)
     try:
         conn = store.open_for_writing(db_path)
+        notes = store.repair_schema(conn)
         w = _Writer(conn, batch_rows, batch_seconds)
-        outbox.put(Ready(w.start_run(roots, main_pid)))
+        outbox.put(Ready(w.start_run(roots, main_pid), notes))
     except IndexerError as e:
         outbox.put(Fatal(e.message))
         return
@@ -406,6 +407,7 @@ class WriterHandle:
             daemon=True,
         )
         self.run_id = 0
+        self.notes: list[str] = []  # what the writer repaired (Ready)
 
     def start(self, timeout: float = 120.0) -> int:
         """Start the writer and wait until it has opened (or created) the index."""
@@ -426,8 +428,8 @@ class WriterHandle:
             return self.run_id
         self.spawn()
         match self._reply(timeout):
-            case Ready(run_id):
-                self.run_id = run_id
+            case Ready(run_id, notes):
+                self.run_id, self.notes = run_id, notes
             case Fatal(message):
                 self.process.join(5)
                 raise DatabaseError(message)
@@ -475,7 +477,7 @@ class WriterHandle:
         if isinstance(reply, Fatal):
             raise DatabaseError(reply.message)
         if isinstance(reply, Ready):
-            self.run_id = reply.run_id
+            self.run_id, self.notes = reply.run_id, reply.notes
 
     def send(self, msg: ToWriter) -> None:
         """Put a message on the bounded queue; blocks while the writer is behind."""

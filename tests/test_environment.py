@@ -247,6 +247,27 @@ def _no_raw_escapes(m: Machine) -> None:
     assert "broken\\x0a0 new" in stats.stdout and "\n0 new" not in stats.stdout
 
 
+def _dropped(table: str) -> Callable[[Machine], None]:
+    def prepare(m: Machine) -> None:
+        good_tree(m.root)
+        assert m.index().returncode == 0
+        conn = sqlite3.connect(m.db)
+        conn.execute(f"DROP TABLE {table}")
+        conn.commit()
+        conn.close()
+
+    return prepare
+
+
+def _repaired_line(objects: str) -> Callable[[Machine], str]:
+    return lambda m: f"repaired the index: re-created {objects}, dropped by another tool"
+
+
+def _whole_again(m: Machine) -> None:
+    """The run that repaired the index also completed it."""
+    assert db_snapshot(m.db) == fresh_copy(m)
+
+
 CASES = [
     Case(
         "a file rewritten while it is read",
@@ -279,6 +300,21 @@ CASES = [
         kept=_still_indexed("locked/kept.txt", "notes.txt"),
     ),
     Case("a link out of the roots", _link_out, 0, None, kept=_not_indexed),
+    Case("another tool dropped jobs", _dropped("jobs"), 0, _repaired_line("jobs")),
+    Case(
+        "another tool dropped pages_fts",
+        _dropped("pages_fts"),
+        0,
+        _repaired_line("pages_fts"),
+        kept=_whole_again,
+    ),
+    Case(
+        "another tool dropped pages",
+        _dropped("pages"),
+        0,
+        _repaired_line("pages, pages_ad, pages_au"),
+        kept=_whole_again,
+    ),
     Case("FIFOs with document names", _fifo, 0, None),
     Case("failed ranges another tool wrote", _damaged_ranges, 0, None, kept=_clipped),
     Case(
@@ -311,3 +347,56 @@ def test_the_environment(case: Case, tmp_path: Path) -> None:
     again = m.index()
     assert again.returncode in (0, 1), again.stderr
     assert db_snapshot(m.db) == fresh_copy(m)
+
+
+def test_stats_on_an_index_another_tool_damaged_says_so_in_one_line(tmp_path: Path) -> None:
+    m = Machine(tmp_path / "docs", tmp_path / "index.db", tmp_path)
+    _dropped("jobs")(m)
+    proc = cli("stats", "--db", m.db)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"error: cannot read {m.db}: the index was changed by another tool (no such table: jobs)",
+        "hint: an `indexer index` run repairs it",
+    ]
+
+
+def test_an_index_on_read_only_media_can_be_searched(tmp_path: Path) -> None:
+    m = Machine(tmp_path / "docs", tmp_path / "media" / "index.db", tmp_path)
+    m.db.parent.mkdir()
+    good_tree(m.root)
+    assert m.index().returncode == 0
+    m.db.chmod(0o444)
+    m.db.parent.chmod(0o555)  # a DVD, a read-only share: no -shm can be made beside it
+    try:
+        hits = cli("search", "mizzen", "--db", m.db, prefix=as_ordinary_user())
+        stats = cli("stats", "--db", m.db, prefix=as_ordinary_user())
+    finally:
+        m.db.parent.chmod(0o755)
+    assert hits.returncode == 0, hits.stderr
+    assert hits.stdout.startswith(f"{m.root / 'voyage.epub'}:3: ")
+    assert stats.returncode == 0 and stats.stdout.startswith("8 documents: 8 ok")
+    assert not [p for p in m.db.parent.iterdir() if p.name.endswith(("-wal", "-shm"))]
+
+
+def test_a_locale_that_is_not_utf8(tmp_path: Path) -> None:
+    """LC_ALL=C with Python's UTF-8 mode and locale coercion off: the command
+    line's bytes arrive as surrogates and stdout is ASCII."""
+    m = Machine(tmp_path / "docs", tmp_path / "index.db", tmp_path)
+    good_tree(m.root)
+    assert m.index().returncode == 0
+    env = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    proc = cli("search", "café", "--db", m.db, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{m.root / 'latin1.txt'}:1: Le [caf\\xe9] du port" in proc.stdout
+
+
+def cli(
+    *args: object, prefix: list[str] | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*(prefix or []), sys.executable, "-m", "indexer", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        timeout=60,
+    )
