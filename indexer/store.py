@@ -99,22 +99,15 @@ def _check_version(conn: sqlite3.Connection, path: Path) -> int:
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
-    """A read-only connection to an existing index (search, stats, planning)."""
+    """A connection that only reads an existing index (search, stats,
+    planning); see ``_open_for_reading``."""
     path = Path(path)
     if not path.is_file():
         raise DatabaseError(
             f"no index at {path}", hint="create one with: indexer index PATH --db " + str(path)
         )
     try:
-        try:
-            conn = _open_read_only(path, "")
-        except sqlite3.OperationalError:
-            if os.access(path.absolute().parent, os.W_OK):
-                raise
-            # read-only media (a DVD, a read-only share): WAL mode needs a
-            # -shm file beside the index that cannot be made there. Nothing can
-            # write such an index meanwhile, so it is read as immutable.
-            conn = _open_read_only(path, "&immutable=1")
+        conn = _open_for_reading(path)
         version = _check_version(conn, path)
     except sqlite3.Error as e:
         raise explain_error(path, e, "read") from None
@@ -131,15 +124,29 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def _open_read_only(path: Path, options: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(_uri(path, "ro") + options, uri=True, check_same_thread=False)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens it for real
-    except sqlite3.Error:
-        conn.close()
-        raise
-    return conn
+def _open_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection that reads. Where the file can be written, it is opened
+    read-write but ``query_only``: the last connection to close a WAL index
+    removes its -wal and -shm files, which a read-only one cannot do (every
+    search left them behind). Where it cannot, read-only; and on read-only
+    media (a DVD, a read-only share: no -shm can be made beside the index, so
+    even that fails), immutable, since nothing can write it meanwhile."""
+    if os.access(path, os.W_OK) and os.access(path.absolute().parent, os.W_OK):
+        attempts = [("rw", "")]
+    else:
+        attempts = [("ro", ""), ("ro", "&immutable=1")]
+    for i, (mode, options) in enumerate(attempts):
+        conn = sqlite3.connect(_uri(path, mode) + options, uri=True, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens it for real
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            if i == len(attempts) - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def open_for_writing(path: str | Path) -> sqlite3.Connection:

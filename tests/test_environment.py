@@ -45,7 +45,12 @@ class Machine:
     env: dict[str, str] = field(default_factory=dict)
     prefix: list[str] = field(default_factory=list)  # e.g. without root's capabilities
 
-    def index(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def index(
+        self, *args: str, timeout: float = 120, full: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``indexer index`` on the tree. ``full``: the disk is full, and the
+        -wal file holds the committed part (it cannot be checkpointed into the
+        index without room: the next run does it)."""
         env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(self.tmp), **self.env}
         proc = subprocess.Popen(
             [*self.prefix, sys.executable, "-m", "indexer", "index", str(self.root)]
@@ -57,7 +62,7 @@ class Machine:
             start_new_session=True,
         )
         out, err = proc.communicate(timeout=timeout)
-        _assert_nothing_left(proc.pid, self)
+        _assert_nothing_left(proc.pid, self, wal=not full)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
@@ -68,7 +73,7 @@ class Machine:
             conn.close()
 
 
-def _assert_nothing_left(sid: int, m: Machine) -> None:
+def _assert_nothing_left(sid: int, m: Machine, wal: bool = True) -> None:
     deadline = time.monotonic() + 15
     while True:
         left = []
@@ -83,7 +88,7 @@ def _assert_nothing_left(sid: int, m: Machine) -> None:
         assert time.monotonic() < deadline, f"processes of the run live on: {left}"
         time.sleep(0.1)
     assert not list(m.tmp.glob("indexer-results-*")), "a results folder was left behind"
-    for suffix in ("-wal", "-shm"):
+    for suffix in ("-wal", "-shm") if wal else ():
         assert not Path(str(m.db) + suffix).exists(), f"{suffix} left behind"
 
 
@@ -400,3 +405,39 @@ def cli(
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
         timeout=60,
     )
+
+
+def test_the_disk_fills_up_under_the_index(tmp_path: Path) -> None:
+    """A small tmpfs under the index: the run stops with one line and exit 2,
+    what it committed is valid and searchable, and once there is room the next
+    run completes the index."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    from tools.docgen import write_corpus
+
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(full)], check=True)
+    try:
+        m = Machine(tmp_path / "docs", full / "index.db", tmp_path / "tmp")
+        m.tmp.mkdir()
+        write_corpus(m.root, n_pdfs=60, pages=(20, 40), n_epubs=0, n_texts=10, seed=5)
+        proc = m.index("--batch-seconds", "0.1", full=True)
+        assert proc.returncode == 2, proc.stderr
+        assert (
+            proc.stderr.splitlines()[-1]
+            == f"error: cannot write the index {m.db}: the disk is full"
+        )
+        assert m.rows("PRAGMA integrity_check") == [("ok",)]
+        committed = m.rows("SELECT count(*) FROM documents")[0][0]
+        assert m.rows("SELECT count(*) FROM jobs")[0][0] > 0  # the rest is still planned
+        search = cli("search", "the", "--db", m.db)
+        assert search.returncode in (0, 1) and search.stderr == "", search.stderr
+        subprocess.run(["mount", "-o", "remount,size=64m", str(full)], check=True)
+        again = m.index()
+        assert again.returncode == 0, again.stderr
+        assert m.rows("SELECT count(*) FROM documents")[0][0] == 70 > committed
+        assert m.rows("SELECT count(*) FROM jobs") == [(0,)]
+        assert db_snapshot(m.db) == fresh_copy(m)
+    finally:
+        subprocess.run(["umount", "-l", str(full)], check=False)
