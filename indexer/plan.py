@@ -12,7 +12,10 @@ must decide it from cheap facts first. For each file under the roots:
 * in the index but not found under a root that was scanned: deleted (never
   below a directory the scan could not read, nor below a root that is now an
   empty folder: an unmounted disk must not empty the index);
-* failed before and unchanged: skipped, unless ``retry_errors``;
+* failed before and unchanged: skipped, unless ``retry_errors``, or unless the
+  failure may not happen again (timed out, out of memory, a worker crash:
+  ``work.TRANSIENT``), which is tried again on the next runs up to
+  ``TRANSIENT_TRIES`` times in all;
 * partial (some page ranges failed): only the failed ranges are retried;
 * planned by runs that died while it was being extracted, ``SUSPECT_AFTER``
   times, and unchanged since: a suspect (it may be what ends the runs: a
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 
 from indexer import store
 from indexer.scan import FileEntry, ScanResult, sha256_file
+from indexer.work import TRANSIENT_TRIES, transient_tries
 
 HASH_THREADS = 4
 SUSPECT_AFTER = 3  # runs that died while a file was being extracted
@@ -53,6 +57,7 @@ class Job:
     sha256: str | None = None  # known when the planner hashed it
     ranges: tuple[tuple[int, int], ...] = ()  # retry of a partial document: these ranges only
     page_count: int | None = None  # known for a retried partial document
+    tries: int = 0  # a transient failure's tries so far (work.transient_tries)
 
 
 @dataclass
@@ -119,11 +124,8 @@ def make_plan(
             new.append(entry)
         elif known[:3] != (entry.size, entry.mtime_ns, entry.kind):
             differ.append(entry)
-        elif known[3] == "error":
-            if retry_errors:
-                need_row.append(entry)
-            else:
-                plan.skipped_errors += 1
+        elif known[3] == "error":  # its reason tells whether it is tried again
+            need_row.append(entry)
         elif known[3] == "partial":
             need_row.append(entry)
         else:
@@ -212,8 +214,11 @@ def _same_content(
     if touched:
         plan.touched.append(entry)
     if doc.status == "error":
+        tries = transient_tries(doc.error)
         if retry_errors:
             plan.jobs.append(Job(entry, "retry", doc.sha256))
+        elif tries is not None and tries < TRANSIENT_TRIES:
+            plan.jobs.append(Job(entry, "retry", doc.sha256, tries=tries))
         else:
             plan.skipped_errors += 1
     elif doc.status == "partial":

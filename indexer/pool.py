@@ -62,7 +62,15 @@ from indexer.extract import Extracted, extract
 from indexer.extract.base import one_line, os_reason
 from indexer.launch import prestart, when_gone, worker_context
 from indexer.scan import file_stat, sha256_file
-from indexer.work import CHANGED, Item, ItemResult, Outcome, Task, hash_in_worker
+from indexer.work import (
+    CHANGED,
+    OUT_OF_MEMORY,
+    Item,
+    ItemResult,
+    Outcome,
+    Task,
+    hash_in_worker,
+)
 
 if TYPE_CHECKING:  # loky itself is imported when the pool starts (start-up time)
     from loky import ProcessPoolExecutor
@@ -101,17 +109,33 @@ def _init_worker(
     faulthandler.disable()
     from indexer.extract import pdf  # noqa: F401  (warm import: pymupdf, the slow one)
 
-    _memory_cap = memory_cap
+    _memory_cap = _cap_memory(memory_cap)
+
+
+def _cap_memory(memory_cap: int) -> int:
+    """Limit the worker's address space to what it uses now plus
+    ``memory_cap``, and return the room it really has: a lower limit the
+    worker inherited (``ulimit -v``) stays, and is the one an "out of memory"
+    reason must name. 0: no limit is known (not Linux)."""
+    try:
+        import resource
+
+        import psutil
+    except ImportError:  # pragma: no cover - not Linux
+        return memory_cap
+    used = psutil.Process().memory_info().vms
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if memory_cap > 0:
-        try:
-            import resource
-
-            import psutil
-
-            limit = psutil.Process().memory_info().vms + memory_cap
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        except (ImportError, ValueError, OSError):  # pragma: no cover - not Linux
-            pass
+        limit = used + memory_cap
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        if soft == resource.RLIM_INFINITY or limit < soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+            except (ValueError, OSError):  # pragma: no cover
+                pass
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    return 0 if soft == resource.RLIM_INFINITY else max(0, soft - used)
 
 
 def _exit_with(main_pid: int) -> None:
@@ -244,8 +268,7 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
         except ExtractError as e:
             error = str(e)
         except MemoryError:
-            cap = f" (worker limit {_memory_cap / 2**30:.1f} GiB)" if _memory_cap else ""
-            error = "out of memory" + cap
+            error = OUT_OF_MEMORY + (f" (worker limit {_size(_memory_cap)})" if _memory_cap else "")
         except RecursionError:
             error = "document structure nested too deeply"
         except Exception as e:
@@ -260,6 +283,10 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
         out.append(ItemResult(item, extracted, error, digest, seconds, changed=changed))
         extracted = None
     return out
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def _not_readable(path: str) -> str:
@@ -493,7 +520,7 @@ class Pool:
             yield from self._crashed(task, e)
             return
         except MemoryError:
-            yield Outcome(task, failure="out of memory")
+            yield Outcome(task, failure=OUT_OF_MEMORY)
             return
         except Exception as e:
             yield Outcome(task, failure=f"worker error: {one_line(e)}")

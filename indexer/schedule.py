@@ -46,7 +46,16 @@ from indexer.extract.base import FailedRange, Page
 from indexer.messages import DocStatus, Document, NewFile, PageRange, Started, ToWriter
 from indexer.plan import Job
 from indexer.scan import FileEntry
-from indexer.work import CHANGED, Item, ItemResult, Outcome, Task, hash_in_worker
+from indexer.work import (
+    CHANGED,
+    Item,
+    ItemResult,
+    Outcome,
+    Task,
+    hash_in_worker,
+    transient_tries,
+    with_tries,
+)
 
 GROUP_FILES = 32
 GROUP_BYTES = 4 * 1024 * 1024
@@ -300,6 +309,8 @@ class DocumentTracker:
         error: str | None
         if doc.error is not None:
             status, error, pages, rows = "error", doc.error, [], 0
+            if transient_tries(error) is not None:
+                error = with_tries(error, job.tries + 1)
         elif doc.failed:
             doc.failed.sort()
             status = "partial"

@@ -10,6 +10,7 @@ task's results travel back through loky's pipe, or by file (``pool.run_task``).
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 
 from indexer.extract.base import Extracted
@@ -94,3 +95,26 @@ class Outcome:
     task: Task
     results: list[ItemResult] | None = None
     failure: str | None = None  # the whole task failed: timed out, crashed
+
+
+OUT_OF_MEMORY = "out of memory"
+# Failures that need not happen again (the machine was short of memory, a
+# worker was stopped or killed from outside): such a file is tried again on the
+# next runs, TRANSIENT_TRIES times in all, before its error sticks.
+TRANSIENT = ("timed out after", OUT_OF_MEMORY, "worker crashed")
+TRANSIENT_TRIES = 3
+_TRY = re.compile(r" \(try (\d+) of \d+[^)]*\)$")
+
+
+def transient_tries(reason: str | None) -> int | None:
+    """The tries a stored failure has had, if it is transient (else None)."""
+    if not reason or not reason.startswith(TRANSIENT):
+        return None
+    m = _TRY.search(reason)
+    return int(m.group(1)) if m else 1
+
+
+def with_tries(reason: str, tries: int) -> str:
+    """A transient failure's reason, saying how many tries it has had."""
+    more = ": tried again on the next run" if tries < TRANSIENT_TRIES else ""
+    return f"{reason} (try {tries} of {TRANSIENT_TRIES}{more})"

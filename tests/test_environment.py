@@ -17,6 +17,7 @@ that carry terminal escapes), runs the real command, and checks:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -204,6 +205,8 @@ class Case:
     line: Callable[[Machine], str] | None  # a whole line of its stderr
     mend: Callable[[Machine], None] = lambda m: None
     kept: Callable[[Machine], None] = lambda m: None
+    args: tuple[str, ...] = ()  # for the checked run
+    pattern: str | None = None  # a line of its stderr matches it (re.fullmatch)
 
 
 def _still_indexed(*names: str) -> Callable[[Machine], None]:
@@ -273,6 +276,19 @@ def _whole_again(m: Machine) -> None:
     assert db_snapshot(m.db) == fresh_copy(m)
 
 
+def _low_ulimit_v(m: Machine) -> None:
+    good_tree(m.root)
+    m.prefix = ["prlimit", f"--as={400 * 2**20}"]  # ulimit -v: room for Python, little more
+
+
+def _stopped_worker(m: Machine) -> None:
+    good_tree(m.root)
+    (m.root / "stuck-fault-hang.txt").write_text("a worker that stops on this one\n")
+    m.env["INDEXER_FAULTS"] = "1"
+
+
+AGAIN = re.escape(" (try 1 of 3: tried again on the next run)")
+
 CASES = [
     Case(
         "a file rewritten while it is read",
@@ -305,6 +321,22 @@ CASES = [
         kept=_still_indexed("locked/kept.txt", "notes.txt"),
     ),
     Case("a link out of the roots", _link_out, 0, None, kept=_not_indexed),
+    Case(
+        "a low address-space limit (ulimit -v)",
+        _low_ulimit_v,
+        1,
+        None,
+        pattern=r".*: out of memory \(worker limit \d+ MiB\)" + AGAIN,
+    ),
+    Case(
+        "a worker that stops past its deadline",
+        _stopped_worker,
+        1,
+        None,
+        mend=_no_faults,
+        args=("--timeout", "1"),
+        pattern=r".*/stuck-fault-hang\.txt: timed out after 1 s" + AGAIN,
+    ),
     Case("another tool dropped jobs", _dropped("jobs"), 0, _repaired_line("jobs")),
     Case(
         "another tool dropped pages_fts",
@@ -340,10 +372,12 @@ def test_the_environment(case: Case, tmp_path: Path) -> None:
     m = Machine(tmp_path / "docs", tmp_path / "index.db", tmp_path / "tmp")
     m.tmp.mkdir()
     case.prepare(m)
-    proc = m.index()
+    proc = m.index(*case.args)
     assert proc.returncode == case.status, proc.stderr
     if case.line is not None:
         assert case.line(m) in proc.stderr.splitlines(), proc.stderr
+    if case.pattern is not None:
+        assert any(re.fullmatch(case.pattern, x) for x in proc.stderr.splitlines()), proc.stderr
     assert "Traceback" not in proc.stderr and "unexpected error" not in proc.stderr
     assert m.rows("PRAGMA integrity_check") == [("ok",)]
     case.kept(m)

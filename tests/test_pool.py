@@ -88,7 +88,7 @@ CRASHES = [
     ("doc-fault-exit.pdf", "error", "worker crashed (exit status 3)"),
     ("doc-fault-kill.pdf", "error", "worker crashed (signal 9, SIGKILL, killed: out of memory?)"),
     ("doc-fault-hang.pdf", "error", "timed out after 2 s"),
-    ("doc-fault-memory.pdf", "error", "out of memory (worker limit 0.3 GiB)"),
+    ("doc-fault-memory.pdf", "error", "out of memory (worker limit 300 MiB)"),
     ("doc-fault-raise.pdf", "error", "unexpected error: RuntimeError: injected fault"),
     ("doc-fault-once-segv.pdf", "ok", None),  # crashed once, then succeeded alone
 ]

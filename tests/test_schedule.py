@@ -191,9 +191,11 @@ def test_a_failed_range_makes_the_document_partial() -> None:
 def test_a_task_that_fails_whole_fails_each_of_its_documents() -> None:
     tracker, (task,), _ = tracker_for([job("/a.txt", 10), job("/b.md", 10)])
     step = tracker.on_outcome(Outcome(task, failure="timed out after 60 s"))
+    # a timeout may not happen again: the reason counts the tries
+    again = "timed out after 60 s (try 1 of 3: tried again on the next run)"
     assert [(d.path, d.status, d.error, d.page_count) for d in documents(step)] == [
-        ("/a.txt", "error", "timed out after 60 s", None),
-        ("/b.md", "error", "timed out after 60 s", None),
+        ("/a.txt", "error", again, None),
+        ("/b.md", "error", again, None),
     ]
     assert tracker.tally.failed == 2 and tracker.tally.indexed == 0
 
@@ -222,3 +224,13 @@ def test_a_retry_of_some_ranges_is_held_by_the_writer_and_replaces_only_them() -
     assert isinstance(doc, Document)
     assert (doc.mode, doc.retried, doc.sha256, doc.page_count) == ("ranges", [(3, 4)], "known", 10)
     assert hasher.asked == [] and tracker.tally.empty == 0
+
+
+def test_a_transient_failure_on_its_last_try_says_it_sticks() -> None:
+    tracker, (task,), _ = tracker_for([job("/a.txt", 10, tries=2)])
+    step = tracker.on_outcome(Outcome(task, failure="worker crashed (signal 9, SIGKILL)"))
+    assert [d.error for d in documents(step)] == ["worker crashed (signal 9, SIGKILL) (try 3 of 3)"]
+    tracker, (task,), _ = tracker_for([job("/b.txt", 10)])
+    err = ItemResult(task.items[0], None, "encrypted: a password is required", None, 0.0)
+    step = tracker.on_outcome(done(task, err))  # not transient: no tries
+    assert [d.error for d in documents(step)] == ["encrypted: a password is required"]
