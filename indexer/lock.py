@@ -10,6 +10,7 @@ holder's pid and start time for the message a second run prints. Readers
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from datetime import datetime
@@ -46,8 +47,15 @@ class RunLock:
                 ) from None
             fcntl.flock(fd, fcntl.LOCK_EX)  # Ctrl-C interrupts the wait
         started = datetime.now().astimezone().isoformat(timespec="seconds")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {started}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {started}\n".encode(), 0)
+        except OSError as e:
+            os.close(fd)
+            db = self.path.with_suffix("")
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise DatabaseError(f"cannot write the index {db}: the disk is full") from None
+            raise DatabaseError(f"cannot write the lock file {self.path}: {e.strerror}") from None
         self._fd = fd
         return self
 

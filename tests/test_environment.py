@@ -16,6 +16,7 @@ that carry terminal escapes), runs the real command, and checks:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -441,18 +442,44 @@ def cli(
     )
 
 
+@contextlib.contextmanager
+def small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``path`` for the test."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_disk_with_no_room_at_all(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "full", "1m") as full:
+        filler = full / "filler"
+        with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
+            while True:  # until every byte is taken
+                f.write(b"x" * 4096)
+        m = Machine(tmp_path / "docs", full / "index.db", tmp_path)
+        good_tree(m.root)
+        proc = m.index()
+        assert proc.returncode == 2
+        assert proc.stderr.splitlines() == [
+            f"error: cannot write the index {m.db}: the disk is full"
+        ]
+        filler.unlink()
+        assert m.index().returncode == 0
+        assert db_snapshot(m.db) == fresh_copy(m)
+
+
 def test_the_disk_fills_up_under_the_index(tmp_path: Path) -> None:
     """A small tmpfs under the index: the run stops with one line and exit 2,
     what it committed is valid and searchable, and once there is room the next
     run completes the index."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
     from tools.docgen import write_corpus
 
-    full = tmp_path / "full"
-    full.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(full)], check=True)
-    try:
+    with small_disk(tmp_path / "full", "1m") as full:
         m = Machine(tmp_path / "docs", full / "index.db", tmp_path / "tmp")
         m.tmp.mkdir()
         write_corpus(m.root, n_pdfs=60, pages=(20, 40), n_epubs=0, n_texts=10, seed=5)
@@ -473,5 +500,3 @@ def test_the_disk_fills_up_under_the_index(tmp_path: Path) -> None:
         assert m.rows("SELECT count(*) FROM documents")[0][0] == 70 > committed
         assert m.rows("SELECT count(*) FROM jobs") == [(0,)]
         assert db_snapshot(m.db) == fresh_copy(m)
-    finally:
-        subprocess.run(["umount", "-l", str(full)], check=False)
