@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import pymupdf
 import pytest
 
 from indexer.errors import ExtractError
@@ -142,3 +143,16 @@ def test_a_file_name_that_is_not_utf8_is_read_by_pymupdf(tmp_path: Path) -> None
     doc.close()
     same = pdf.extract_pdf(str(FIXTURES / "good" / "field-guide.pdf"))
     assert pdf.extract_pdf(path).pages == same.pages
+
+
+def test_a_page_tree_that_claims_a_billion_pages_falls_back_to_pypdf(tmp_path: Path) -> None:
+    """MuPDF refuses to count it ("code=7: Invalid number of pages", an
+    "unexpected error" before); pypdf reads the one page there is."""
+    doc = pymupdf.open()
+    doc.new_page().insert_text((72, 72), "countword on the only page")
+    doc.save(tmp_path / "one.pdf")
+    data = (tmp_path / "one.pdf").read_bytes()
+    assert data.count(b"/Count 1") == 1
+    (tmp_path / "bomb.pdf").write_bytes(data.replace(b"/Count 1", b"/Count 1000000000"))
+    x = pdf.extract_pdf(str(tmp_path / "bomb.pdf"), limit=50)
+    assert (x.page_count, x.pages) == (1, [(1, "countword on the only page")])

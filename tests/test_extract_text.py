@@ -122,3 +122,14 @@ def test_text_with_nuls_or_legacy_bytes_is_still_text(tmp_path: Path, data: byte
     path = tmp_path / "note.txt"
     path.write_bytes(data)
     assert "lait" in extract_text(str(path)).pages[0][1]
+
+
+def test_an_internal_dtd_is_neither_text_nor_expanded(tmp_path: Path) -> None:
+    page = tmp_path / "dtd.xhtml"
+    page.write_bytes(
+        b'<?xml version="1.0"?>\n<!DOCTYPE html [ <!ENTITY secret SYSTEM "file:///etc/passwd">'
+        b' <!ENTITY foo "bar"> ]>\n<html xmlns="http://www.w3.org/1999/xhtml"><head>'
+        b"<title>Hidden title</title></head><body><p>Hello &foo; &secret; world</p></body></html>"
+    )
+    x = extract_html(str(page))
+    assert x.pages == [(1, "Hello &foo; &secret; world")]  # no "]>", no title, nothing fetched

@@ -31,6 +31,7 @@ BLOCK_TAGS = frozenset(
 SKIP_TAGS = frozenset("head script style template noscript object".split())
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+_DOCTYPE = re.compile(r"\A\s*<!DOCTYPE\b[^\[>]*(?:\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9._-]+)""", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
@@ -82,6 +83,10 @@ def markup_to_text(data: bytes) -> str:
     text = decode_bytes(data, declared_charset(data))
     # lxml refuses str input that still carries an encoding declaration.
     text = _XML_DECL.sub("", text, count=1)
+    # A DOCTYPE with an internal subset (``<!DOCTYPE html [ <!ENTITY ...> ]>``)
+    # is not HTML: the parser would show its ``]>`` as text and start the body
+    # there (the title became text too). Its entities are never expanded.
+    text = _DOCTYPE.sub("", text, count=1)
     if not text.strip():
         return ""
     try:

@@ -131,7 +131,11 @@ def _open_mupdf(path: str) -> Any | None:
     if doc.needs_pass and not doc.authenticate(""):
         doc.close()
         raise ExtractError(ENCRYPTED)
-    if doc.page_count == 0:
+    try:
+        count = doc.page_count
+    except Exception:  # a page tree MuPDF cannot count ("Invalid number of pages")
+        count = 0
+    if count == 0:
         doc.close()
         return None
     return doc
