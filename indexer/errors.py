@@ -55,6 +55,11 @@ class QueryError(IndexerError):
     """A search query SQLite's FTS5 cannot parse."""
 
 
+class StartError(IndexerError):
+    """The machine does not let the run start its processes (no temporary
+    folder, too many open files, too little memory)."""
+
+
 class WriterDiedError(IndexerError):
     """The writer process stopped unexpectedly; committed work is safe."""
 

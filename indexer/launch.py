@@ -12,7 +12,8 @@ library are imported, and must stay cheap for every command:
   instead of after them.
 
 The fork server's start method is defined here too (``worker_context``), for
-the pool (``pool.py``) to use. Only the standard library is imported here.
+the pool (``pool.py``) to use. Only the standard library (and the exception
+family, which imports nothing) is imported here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import os
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from indexer.errors import IndexerError, StartError
 
 # Imported by the fork server once, before it forks anything (see preload.py).
 PRELOAD = ["indexer.preload"]
@@ -84,14 +87,39 @@ def prestart() -> None:
     import threading
     from multiprocessing import forkserver
 
-    if threading.current_thread() is not threading.main_thread():
-        forkserver.ensure_running()  # signal handlers can only be set in the main thread
-        return
-    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        forkserver.ensure_running()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        if threading.current_thread() is not threading.main_thread():
+            forkserver.ensure_running()  # signal handlers can only be set in the main thread
+            return
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    except OSError as e:
+        raise cannot_start(e) from None
+
+
+def cannot_start(e: OSError) -> IndexerError:
+    """The one line for a machine that does not let the run start its processes."""
+    import errno
+
+    if e.errno == errno.EMFILE or e.errno == errno.ENFILE:
+        return StartError(
+            "cannot start the worker processes: too many open files",
+            hint="raise the limit of open files (ulimit -n 1024)",
+        )
+    if e.errno == errno.ENOMEM or e.errno == errno.EAGAIN:
+        return StartError(
+            f"cannot start the worker processes: {os.strerror(e.errno).lower()}",
+            hint="raise the memory or process limits (ulimit -v, ulimit -u), or use --workers 1",
+        )
+    if isinstance(e, FileNotFoundError) and "temporary directory" in str(e):
+        return StartError(
+            "cannot start the worker processes: no writable temporary folder",
+            hint="set TMPDIR to a folder you can write to",
+        )
+    return StartError(f"cannot start the worker processes: {(e.strerror or str(e)).lower()}")
 
 
 def when_gone(pid: int, then: Callable[[], None], every: float) -> None:
@@ -161,4 +189,7 @@ def start(argv: list[str]) -> None:
     # package or a ``psutil.py`` would be imported in place of the real ones.
     os.environ.setdefault("PYTHONSAFEPATH", "1")
     if may_extract(argv):
-        prestart()
+        try:
+            prestart()
+        except IndexerError:
+            pass  # said in one line when the run needs the server (the CLI is not up yet)

@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 from indexer.errors import ExtractError
 from indexer.extract import Extracted, extract
 from indexer.extract.base import one_line, os_reason
-from indexer.launch import prestart, when_gone, worker_context
+from indexer.launch import cannot_start, prestart, when_gone, worker_context
 from indexer.scan import file_stat, sha256_file
 from indexer.work import (
     CHANGED,
@@ -371,12 +371,15 @@ class Pool:
                     self._results_dir = tempfile.mkdtemp(prefix="indexer-results-")
                 except OSError:  # no writable temporary folder: results by pipe only
                     pass
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.workers,
-                initializer=_init_worker,
-                initargs=(self.worker_memory, os.getpid(), self._results_dir),
-                context=worker_context(),
-            )
+            try:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    initializer=_init_worker,
+                    initargs=(self.worker_memory, os.getpid(), self._results_dir),
+                    context=worker_context(),
+                )
+            except OSError as e:
+                raise cannot_start(e) from None
             # Warm-up pings: deadlines start counting once the pool has answered
             # (a worker is up and has imported the extractors; see _deadline),
             # so a slow start-up is not charged to the first tasks. The pings

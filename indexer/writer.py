@@ -55,7 +55,7 @@ from typing import Any
 
 from indexer import store
 from indexer.errors import DatabaseError, IndexerError, WriterDiedError
-from indexer.launch import prestart, when_gone, worker_context
+from indexer.launch import cannot_start, prestart, when_gone, worker_context
 from indexer.messages import (
     Delete,
     Document,
@@ -420,7 +420,10 @@ class WriterHandle:
         for the server to be up, which it starts if need be."""
         if self.process.pid is None:
             prestart()  # (how the fork server must start: see there)
-            self.process.start()
+            try:
+                self.process.start()
+            except OSError as e:
+                raise cannot_start(e) from None
 
     def wait_ready(self, timeout: float = 120.0) -> int:
         """Wait until the writer has opened the index (starting it if need be)."""

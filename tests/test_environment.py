@@ -23,6 +23,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -500,3 +501,44 @@ def test_the_disk_fills_up_under_the_index(tmp_path: Path) -> None:
         assert m.rows("SELECT count(*) FROM documents")[0][0] == 70 > committed
         assert m.rows("SELECT count(*) FROM jobs") == [(0,)]
         assert db_snapshot(m.db) == fresh_copy(m)
+
+
+NO_TEMP = """set -e
+T=$1; R=$2; REPO=$3; shift 3
+mount --bind "$T" "$R"
+mount --bind "$REPO" "$R/repo"
+for d in /tmp /var/tmp /usr/tmp; do
+    if [ -d "$d" ]; then mount -t tmpfs -o ro,size=4k tmpfs "$d"; fi
+done
+mount -t tmpfs -o ro,size=4k tmpfs "$R/ro"
+cd "$R/ro"
+exec env -u TMPDIR PYTHONPATH="$R/repo" "$@"
+"""
+
+
+def test_no_writable_temporary_folder_anywhere(tmp_path: Path) -> None:
+    """/tmp, /var/tmp and the working folder read-only, TMPDIR unset (in a
+    mount namespace of its own): one line and a hint, no traceback, exit 2."""
+    if os.geteuid() != 0:
+        pytest.skip("a mount namespace with read-only folders needs root (CI runs as root)")
+    for name in ("ro", "repo"):
+        (tmp_path / name).mkdir()
+    good_tree(tmp_path / "docs")
+    (tmp_path / "no-temp.sh").write_text(NO_TEMP)
+    view = Path(tempfile.mkdtemp(prefix="indexer-test-", dir="/run"))
+    try:
+        proc = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", str(tmp_path / "no-temp.sh")]
+            + [str(tmp_path), str(view), str(REPO), sys.executable, "-m", "indexer", "index"]
+            + [str(view / "docs"), "--db", str(view / "index.db")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        view.rmdir()
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "error: cannot start the worker processes: no writable temporary folder",
+        "hint: set TMPDIR to a folder you can write to",
+    ]
