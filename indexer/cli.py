@@ -163,6 +163,18 @@ def index(
         bool,
         typer.Option("--wait", help="Wait for another run on the same index instead of exiting 2."),
     ] = False,
+    reindex: Annotated[
+        bool,
+        typer.Option("--reindex", help="Read every file under PATHS again, changed or not."),
+    ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Read again the documents whose pages another tool deleted, and rebuild "
+            "the full-text index.",
+        ),
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Explain sizing, governor and pool decisions.")
     ] = False,
@@ -199,7 +211,14 @@ def index(
     try:
         cfg = config_mod.resolve(flags, config_file=config_file)
         summary = run_index(
-            [str(p) for p in paths], cfg, dry_run=dry_run, wait=wait, reporter=reporter, cpu=cpu
+            [str(p) for p in paths],
+            cfg,
+            dry_run=dry_run,
+            wait=wait,
+            reporter=reporter,
+            cpu=cpu,
+            reindex=reindex,
+            repair=repair,
         )
     except IndexerError as e:
         reporter.stop()

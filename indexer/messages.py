@@ -7,7 +7,7 @@ by name. The writer dispatches on the type (``match``), as loky's executor
 does with its ``_CallItem`` and ``_ResultItem``::
 
     main ── StorePlan, ScanErrors, Move, Touch, Delete,  ──▶ writer
-            Started, PageRange, Document, Finish
+            Started, PageRange, Document, RebuildFullText, Finish
     main ◀── Ready, Fatal, Done ─────────────────────────── writer
 
 Paths travel as the workers opened them; the index stores them in their text
@@ -165,6 +165,14 @@ class Document:
         )
 
 
+@dataclass(frozen=True)
+class RebuildFullText:
+    """``indexer index --repair``: rebuild the FTS index from the pages."""
+
+    def in_text_form(self) -> RebuildFullText:
+        return self
+
+
 RunStatus = Literal["ok", "some_failed", "interrupted"]
 
 
@@ -179,7 +187,18 @@ class Finish:
         return self
 
 
-ToWriter = StorePlan | ScanErrors | Move | Touch | Delete | Started | PageRange | Document | Finish
+ToWriter = (
+    StorePlan
+    | ScanErrors
+    | Move
+    | Touch
+    | Delete
+    | Started
+    | PageRange
+    | Document
+    | RebuildFullText
+    | Finish
+)
 
 
 # -- the writer's replies ----------------------------------------------------------

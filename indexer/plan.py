@@ -98,12 +98,20 @@ def _below(path: str, dirs: list[str]) -> bool:
 
 
 def make_plan(
-    scan: ScanResult, conn: sqlite3.Connection | None, retry_errors: bool = False
+    scan: ScanResult,
+    conn: sqlite3.Connection | None,
+    retry_errors: bool = False,
+    reindex: bool = False,
+    repair: bool = False,
 ) -> Plan:
-    """The plan for ``scan`` against the index behind ``conn`` (None: no index yet)."""
+    """The plan for ``scan`` against the index behind ``conn`` (None: no index
+    yet). ``reindex``: every file the index holds is read again, changed or
+    not. ``repair``: so is every document that lost its pages (another tool
+    deleted them: it is 'ok' with no page rows)."""
     plan = Plan(roots=scan.roots, scan_errors=list(scan.errors))
     stats = store.stats_under(conn, scan.roots) if conn is not None else {}
     leftover = store.jobs_under(conn, scan.roots) if conn is not None else {}
+    pageless = store.pageless_under(conn, scan.roots) if conn is not None and repair else set()
 
     # the index holds paths in their text form (store.text_path); the entries
     # keep the real path, which the workers open
@@ -122,6 +130,8 @@ def make_plan(
         known = stats.get(path)
         if known is None:
             new.append(entry)
+        elif reindex or path in pageless:
+            plan.jobs.append(Job(entry, "changed"))  # hashed by its worker
         elif known[:3] != (entry.size, entry.mtime_ns, entry.kind):
             differ.append(entry)
         elif known[3] == "error":  # its reason tells whether it is tried again

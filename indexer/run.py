@@ -30,6 +30,7 @@ from indexer.messages import (
     Document,
     Move,
     PlannedJob,
+    RebuildFullText,
     RunStatus,
     ScanErrors,
     StorePlan,
@@ -123,10 +124,14 @@ def index(
     wait: bool = False,
     reporter: Reporter | None = None,
     cpu: CpuSample | None = None,
+    reindex: bool = False,
+    repair: bool = False,
 ) -> RunSummary:
     """Index ``paths`` into ``config.db``; see the module header. ``cpu``: a
     sample of the machine's CPU use started earlier (the CLI starts one first
-    thing), so sizing the pool need not wait for one."""
+    thing), so sizing the pool need not wait for one. ``reindex``: read every
+    file again, changed or not; ``repair``: read again the documents whose
+    pages another tool deleted, and rebuild the full-text index."""
     started = time.monotonic()
     reporter = reporter or Reporter.silent_reporter()
     roots = normalize_roots(paths)
@@ -136,7 +141,7 @@ def index(
         conn = store.connect(db) if db.exists() else None
         try:
             scanned = scan(roots, config.hidden, follow_symlinks=config.follow_symlinks)
-            plan = make_plan(scanned, conn, config.retry_errors)
+            plan = make_plan(scanned, conn, config.retry_errors, reindex, repair)
         finally:
             if conn is not None:
                 conn.close()
@@ -149,7 +154,9 @@ def index(
     lock = RunLock(db).acquire(wait=wait)
     try:
         with _StopOnSignals() as stop:
-            return _Run(roots, db, config, reporter, started, stop, cpu).run()
+            return _Run(
+                roots, db, config, reporter, started, stop, cpu, reindex=reindex, repair=repair
+            ).run()
     finally:
         lock.release()
 
@@ -222,6 +229,9 @@ class _Run:
         started: float,
         stop: _StopOnSignals,
         cpu: CpuSample | None = None,
+        *,
+        reindex: bool = False,
+        repair: bool = False,
     ) -> None:
         self.stop = stop
         self.cpu = cpu
@@ -238,6 +248,8 @@ class _Run:
         self.governor: Governor | None = None
         self.tracker: DocumentTracker | None = None
         self._hash_threads: ThreadPoolExecutor | None = None
+        self.reindex = reindex  # see index()
+        self.repair = repair
 
     def _start_hash(self, path: str, stat: tuple[int, int]) -> Callable[[], str | None]:
         """The tracker's ``start_hash``: hash a file on a thread (hashlib
@@ -351,7 +363,7 @@ class _Run:
         try:
             if not self.writer.run_id and not store.schema_is_whole(conn):
                 raise DatabaseError("the index needs repairing first")  # by the writer
-            return make_plan(scanned, conn, self.config.retry_errors)
+            return make_plan(scanned, conn, self.config.retry_errors, self.reindex, self.repair)
         except sqlite3.Error as e:
             raise store.explain_error(self.db, e, "read") from None
         finally:
@@ -385,6 +397,9 @@ class _Run:
             send(Delete(plan.deleted))
         if plan.resumed:
             rep.info(f"resuming {plan.resumed} job(s) an interrupted run left unfinished")
+        if self.repair:
+            send(RebuildFullText())
+            rep.note("repair: the full-text index is rebuilt from the pages")
         for job, deaths in plan.suspects:
             e, reason = job.entry, suspect_reason(deaths)
             send(Document(e.path, e.kind, e.size, e.mtime_ns, job.sha256, "error", error=reason))

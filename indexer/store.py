@@ -224,7 +224,7 @@ def repair_schema(conn: sqlite3.Connection) -> list[str]:
             ).rowcount
             notes.append(f"repaired the index: its pages were gone; {n} documents are read again")
         if "pages" in names or {"pages_fts", "pages_ad", "pages_au"} & set(names):
-            conn.execute("INSERT INTO pages_fts (pages_fts) VALUES ('rebuild')")
+            rebuild_full_text(conn)
             notes.append("repaired the index: the full-text index was rebuilt from the pages")
         conn.execute("COMMIT")
     except BaseException:
@@ -327,6 +327,26 @@ def _failed_ranges(stored: str | None) -> tuple[tuple[int, int, str], ...]:
     except (ValueError, TypeError):
         return ()
     return ranges  # (their values are checked by plan._valid_ranges)
+
+
+def pageless_under(conn: sqlite3.Connection, roots: Iterable[str]) -> set[str]:
+    """Documents at or below ``roots`` that are 'ok' (they had text) but have
+    no page rows: another tool deleted them (``indexer index --repair``)."""
+    out: set[str] = set()
+    for root in roots:
+        cond, args = under_root(root)
+        sql = (
+            f"SELECT path FROM documents d WHERE {cond} AND status = 'ok' "
+            "AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.doc_id = d.id)"
+        )
+        out.update(r[0] for r in conn.execute(sql, args))
+    return out
+
+
+def rebuild_full_text(conn: sqlite3.Connection) -> None:
+    """Rebuild pages_fts from the pages (it may be out of step after another
+    tool wrote to pages without the triggers)."""
+    conn.execute("INSERT INTO pages_fts (pages_fts) VALUES ('rebuild')")
 
 
 def jobs_under(conn: sqlite3.Connection, roots: Iterable[str]) -> dict[str, sqlite3.Row]:

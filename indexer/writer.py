@@ -67,6 +67,7 @@ from indexer.messages import (
     NewFile,
     PageRange,
     Ready,
+    RebuildFullText,
     RunStatus,
     ScanErrors,
     Started,
@@ -183,6 +184,8 @@ class _Writer:
                 self.tx_rows += store.delete_documents(c, paths)
             case ScanErrors(roots, errors):
                 store.replace_scan_errors(c, roots, errors)
+            case RebuildFullText():
+                store.rebuild_full_text(c)
             case Finish():
                 raise TypeError("Finish is handled by the writer's loop")
 

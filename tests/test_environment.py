@@ -269,6 +269,21 @@ def _dropped(table: str) -> Callable[[Machine], None]:
     return prepare
 
 
+def _changed_by_sql(sql: str) -> Callable[[Machine], None]:
+    def prepare(m: Machine) -> None:
+        good_tree(m.root)
+        assert m.index().returncode == 0
+        conn = sqlite3.connect(m.db)
+        with conn:
+            assert conn.execute(sql).rowcount > 0
+        conn.close()
+
+    return prepare
+
+
+VOYAGE = "(SELECT id FROM documents WHERE path LIKE '%voyage.epub')"
+
+
 def _repaired_line(objects: str) -> Callable[[Machine], str]:
     return lambda m: f"repaired the index: re-created {objects}, dropped by another tool"
 
@@ -323,6 +338,22 @@ CASES = [
         kept=_still_indexed("locked/kept.txt", "notes.txt"),
     ),
     Case("a link out of the roots", _link_out, 0, None, kept=_not_indexed),
+    Case(
+        "another tool deleted a document's pages: --repair",
+        _changed_by_sql(f"DELETE FROM pages WHERE doc_id = {VOYAGE}"),
+        0,
+        lambda m: "repair: the full-text index is rebuilt from the pages",
+        args=("--repair",),
+        kept=_whole_again,
+    ),
+    Case(
+        "another tool rewrote a document's text: --reindex",
+        _changed_by_sql(f"UPDATE pages SET text = 'scribbled over' WHERE doc_id = {VOYAGE}"),
+        0,
+        None,
+        args=("--reindex",),
+        kept=_whole_again,
+    ),
     Case(
         "a low address-space limit (ulimit -v)",
         _low_ulimit_v,
