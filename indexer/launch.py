@@ -70,6 +70,55 @@ def worker_context() -> Any:
     return _context
 
 
+def own_temp_dir(prefix: str) -> str:
+    """A new temporary folder named for this process (``PREFIX<pid>-XXXX``).
+    A run killed with SIGKILL cannot remove its folders; the next run removes
+    those whose process is gone, first."""
+    import shutil
+    import tempfile
+
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        names = []
+    for name in names:
+        pid = name[len(prefix) :].split("-", 1)[0]
+        if name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
+
+
+def _use_own_multiprocessing_dir() -> None:
+    """multiprocessing keeps the fork server's socket in a ``pymp-XXXX`` folder
+    that a killed run leaves behind, nameless; give it one of ours instead,
+    ``ixmp-<pid>-XXXX`` (``own_temp_dir``), removed at exit like its own."""
+    try:
+        import shutil
+        import tempfile
+        from multiprocessing import process, util
+
+        config = process.current_process()._config  # type: ignore[attr-defined]
+        # short: the socket in it must fit an AF_UNIX path (108 bytes)
+        socket = os.path.join(tempfile.gettempdir(), f"ixmp-{os.getpid()}-12345678", "x" * 18)
+        if config.get("tempdir") is None and len(socket) < 100:
+            tempdir = own_temp_dir("ixmp-")
+            util.Finalize(None, shutil.rmtree, args=(tempdir, True), exitpriority=-100)
+            config["tempdir"] = tempdir
+    except (AttributeError, ImportError):  # pragma: no cover - another Python
+        pass
+
+
 def prestart() -> None:
     """Start the fork server now, without waiting for it: it imports the
     extractors while the caller does other work (the first worker start would
@@ -88,6 +137,7 @@ def prestart() -> None:
     from multiprocessing import forkserver
 
     try:
+        _use_own_multiprocessing_dir()
         if threading.current_thread() is not threading.main_thread():
             forkserver.ensure_running()  # signal handlers can only be set in the main thread
             return

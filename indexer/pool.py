@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 from indexer.errors import ExtractError
 from indexer.extract import Extracted, extract
 from indexer.extract.base import one_line, os_reason
-from indexer.launch import cannot_start, prestart, when_gone, worker_context
+from indexer.launch import cannot_start, own_temp_dir, prestart, when_gone, worker_context
 from indexer.scan import file_stat, sha256_file
 from indexer.work import (
     CHANGED,
@@ -368,7 +368,7 @@ class Pool:
             prestart()  # (how the fork server must start: see there)
             if self._results_dir is None:
                 try:
-                    self._results_dir = tempfile.mkdtemp(prefix="indexer-results-")
+                    self._results_dir = own_temp_dir("indexer-results-")
                 except OSError:  # no writable temporary folder: results by pipe only
                     pass
             try:

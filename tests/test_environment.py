@@ -573,3 +573,58 @@ def test_no_writable_temporary_folder_anywhere(tmp_path: Path) -> None:
         "error: cannot start the worker processes: no writable temporary folder",
         "hint: set TMPDIR to a folder you can write to",
     ]
+
+
+def test_what_a_killed_run_left_in_the_temporary_folder_goes_with_the_next_run(
+    tmp_path: Path,
+) -> None:
+    """kill -9 of the whole run leaves its results folder and multiprocessing's
+    folder (the fork server's socket) behind; they carry the pid, and the next
+    run removes them."""
+    short = Path(tempfile.mkdtemp(prefix="ix", dir="/tmp"))  # room for a socket path in it
+    m = Machine(tmp_path / "docs", tmp_path / "index.db", short)
+    good_tree(m.root)
+    (m.root / "stuck-fault-hang.txt").write_text("keeps the run busy\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(m.tmp), "INDEXER_FAULTS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "indexer", "index", str(m.root), "--db", str(m.db)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (list(m.tmp.glob("indexer-results-*")) and list(m.tmp.glob("ixmp-*"))):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.05)
+    left = sorted(p.name.rsplit("-", 1)[0] for p in m.tmp.iterdir())
+    assert left == [f"indexer-results-{proc.pid}", f"ixmp-{proc.pid}"]
+    os.killpg(proc.pid, 9)
+    proc.wait(30)
+    _assert_nothing_left_but_folders(proc.pid)
+    assert sorted(p.name.rsplit("-", 1)[0] for p in m.tmp.iterdir()) == left  # left behind
+    (m.root / "stuck-fault-hang.txt").unlink()
+    try:
+        assert m.index().returncode == 0  # (it checks that nothing is left)
+        assert list(m.tmp.iterdir()) == []
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _assert_nothing_left_but_folders(sid: int) -> None:
+    deadline = time.monotonic() + 15
+    while any(os.getsid(p.pid) == sid for p in _living()):
+        assert time.monotonic() < deadline, "processes of the killed run live on"
+        time.sleep(0.1)
+
+
+def _living() -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                os.getsid(p.pid)
+                out.append(p)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return out
