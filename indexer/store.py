@@ -194,12 +194,26 @@ def schema_is_whole(conn: sqlite3.Connection) -> bool:
     return not _missing(conn)
 
 
+# What schema.sql creates (tests/test_store.py keeps the two in step): checked
+# against sqlite_master at every run, the file is read only when one is missing.
+SCHEMA_OBJECTS = frozenset(
+    {"documents", "pages", "pages_fts", "pages_ad", "pages_au", "scan_errors", "errors"}
+    | {"jobs", "runs"}
+)
+
+
+def schema_objects() -> list[tuple[str, str]]:
+    """(name, CREATE statement) of each table, view and trigger of schema.sql."""
+    sql = resources.files("indexer").joinpath("schema.sql").read_text(encoding="utf-8")
+    return [(m.group(1), st) for st in _statements(sql) if (m := _CREATE.match(st))]
+
+
 def _missing(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     """(name, CREATE statement) of each schema object the index lacks."""
     present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
-    sql = resources.files("indexer").joinpath("schema.sql").read_text(encoding="utf-8")
-    made = [(m.group(1), st) for st in _statements(sql) if (m := _CREATE.match(st))]
-    return [(name, st) for name, st in made if name not in present]
+    if SCHEMA_OBJECTS <= present:
+        return []
+    return [(name, st) for name, st in schema_objects() if name not in present]
 
 
 def repair_schema(conn: sqlite3.Connection) -> list[str]:

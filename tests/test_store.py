@@ -102,3 +102,7 @@ def test_under_root_matches_the_root_and_below_only(tmp_path: Path) -> None:
     assert sorted(store.stats_under(conn, ["/data"])) == ["/data/a.pdf", "/data/sub/b.pdf"]
     assert sorted(store.stats_under(conn, ["/data2/c.pdf"])) == ["/data2/c.pdf"]
     assert store.documents(conn, ["/data/a.pdf", "/nope"])["/data/a.pdf"].size == 0
+
+
+def test_the_schema_objects_the_store_checks_are_those_of_schema_sql() -> None:
+    assert {name for name, _ in store.schema_objects()} == store.SCHEMA_OBJECTS
