@@ -303,6 +303,8 @@ def _not_readable(path: str) -> str:
 
 @dataclass
 class PoolStats:
+    """What the pool did, for the run's summary."""
+
     submitted: int = 0
     crashes: int = 0
     timeouts: int = 0

@@ -187,6 +187,8 @@ class Step:
 
 @dataclass
 class _Doc:
+    """The tracker's bookkeeping for one document."""
+
     job: Job
     sha256: str | None
     outstanding: int = 0  # its tasks still out

@@ -38,6 +38,8 @@ class Item:
 
 @dataclass
 class ItemResult:
+    """What a worker gives back for one item: the text, or a one-line reason."""
+
     item: Item
     extracted: Extracted | None
     error: str | None
@@ -64,6 +66,8 @@ _seq = itertools.count()
 
 @dataclass(eq=False)
 class Task:
+    """What one worker runs at a time: one item, or a group of small files."""
+
     items: tuple[Item, ...]
     cost: float  # larger runs earlier
     units: int  # pages or page equivalents, for the deadline
@@ -92,6 +96,8 @@ class Task:
 
 @dataclass
 class Outcome:
+    """A task's results, or its failure as a whole (crashed, timed out)."""
+
     task: Task
     results: list[ItemResult] | None = None
     failure: str | None = None  # the whole task failed: timed out, crashed
