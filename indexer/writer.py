@@ -438,7 +438,7 @@ class WriterHandle:
                 self.run_id, self.notes = run_id, notes
             case Fatal(message):
                 self.process.join(5)
-                raise DatabaseError(message)
+                raise self._fatal(message)
             case reply:
                 raise WriterDiedError(f"the writer answered {reply!r} before it was ready")
         return self.run_id
@@ -455,6 +455,14 @@ class WriterHandle:
                 if time.monotonic() > deadline:
                     raise WriterDiedError("the writer process did not answer in time") from None
 
+    def _fatal(self, message: str) -> DatabaseError:
+        """The writer gave up: it reads no more messages, so the ones still
+        queued must not hold up the interpreter's exit (multiprocessing joins
+        the queue's feeder thread, blocked on a full pipe: the command hung
+        forever after a disk-full error)."""
+        self.inbox.cancel_join_thread()
+        return DatabaseError(message)
+
     def _died(self) -> IndexerError:
         # Nobody reads the queue any more: do not let interpreter exit wait for
         # its feeder thread, blocked on a full pipe (it would hang forever).
@@ -462,7 +470,7 @@ class WriterHandle:
         try:
             reply = self.outbox.get_nowait()
             if isinstance(reply, Fatal):
-                return DatabaseError(reply.message)
+                return self._fatal(reply.message)
         except queue.Empty:
             pass
         code = self.process.exitcode
@@ -481,7 +489,7 @@ class WriterHandle:
         except queue.Empty:
             return
         if isinstance(reply, Fatal):
-            raise DatabaseError(reply.message)
+            raise self._fatal(reply.message)
         if isinstance(reply, Ready):
             self.run_id, self.notes = reply.run_id, reply.notes
 
@@ -512,7 +520,7 @@ class WriterHandle:
                 break
         self.process.join(30)
         if isinstance(reply, Fatal):
-            raise DatabaseError(reply.message)
+            raise self._fatal(reply.message)
         return reply.stats
 
     def kill(self) -> None:

@@ -535,15 +535,16 @@ def test_the_disk_fills_up_under_the_index(tmp_path: Path) -> None:
 
 
 NO_TEMP = """set -e
-T=$1; R=$2; REPO=$3; shift 3
-mount --bind "$T" "$R"
-mount --bind "$REPO" "$R/repo"
+W=$1; shift
+# every temporary folder read-only in place (what is in them stays visible:
+# the interpreter or the checkout may live there), but for the index's folder
 for d in /tmp /var/tmp /usr/tmp; do
-    if [ -d "$d" ]; then mount -t tmpfs -o ro,size=4k tmpfs "$d"; fi
+    if [ -d "$d" ]; then mount --bind "$d" "$d"; mount -o remount,bind,ro "$d"; fi
 done
-mount -t tmpfs -o ro,size=4k tmpfs "$R/ro"
-cd "$R/ro"
-exec env -u TMPDIR PYTHONPATH="$R/repo" "$@"
+mount --bind "$W" "$W"
+mount -o remount,bind,rw "$W"
+cd "$(dirname "$W")/ro"
+exec env -u TMPDIR "$@"
 """
 
 
@@ -552,22 +553,20 @@ def test_no_writable_temporary_folder_anywhere(tmp_path: Path) -> None:
     mount namespace of its own): one line and a hint, no traceback, exit 2."""
     if os.geteuid() != 0:
         pytest.skip("a mount namespace with read-only folders needs root (CI runs as root)")
-    for name in ("ro", "repo"):
+    for name in ("ro", "w"):
         (tmp_path / name).mkdir()
     good_tree(tmp_path / "docs")
-    (tmp_path / "no-temp.sh").write_text(NO_TEMP)
-    view = Path(tempfile.mkdtemp(prefix="indexer-test-", dir="/run"))
-    try:
-        proc = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "sh", str(tmp_path / "no-temp.sh")]
-            + [str(tmp_path), str(view), str(REPO), sys.executable, "-m", "indexer", "index"]
-            + [str(view / "docs"), "--db", str(view / "index.db")],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    finally:
-        view.rmdir()
+    script = tmp_path / "no-temp.sh"
+    script.write_text(NO_TEMP)
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", str(script), str(tmp_path / "w")]
+        + [sys.executable, "-m", "indexer", "index", str(tmp_path / "docs")]
+        + ["--db", str(tmp_path / "w" / "index.db")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [
         "error: cannot start the worker processes: no writable temporary folder",
