@@ -131,12 +131,10 @@ def _open_for_reading(path: Path) -> sqlite3.Connection:
     search left them behind). Where it cannot, read-only; and on read-only
     media (a DVD, a read-only share: no -shm can be made beside the index, so
     even that fails), immutable, since nothing can write it meanwhile."""
-    if os.access(path, os.W_OK) and os.access(path.absolute().parent, os.W_OK):
-        attempts = [("rw", "")]
-    else:
-        attempts = [("ro", ""), ("ro", "&immutable=1")]
-    for i, (mode, options) in enumerate(attempts):
-        conn = sqlite3.connect(_uri(path, mode) + options, uri=True, check_same_thread=False)
+    writable = os.access(path, os.W_OK) and os.access(path.absolute().parent, os.W_OK)
+    uris = [_uri(path, "rw")] if writable else [_uri(path, "ro"), _uri(path, "ro") + "&immutable=1"]
+    for uri in uris:
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA query_only = ON")
@@ -144,7 +142,7 @@ def _open_for_reading(path: Path) -> sqlite3.Connection:
             return conn
         except sqlite3.OperationalError:
             conn.close()
-            if i == len(attempts) - 1:
+            if uri == uris[-1]:
                 raise
     raise AssertionError("unreachable")
 
@@ -197,8 +195,7 @@ def schema_is_whole(conn: sqlite3.Connection) -> bool:
 # What schema.sql creates (tests/test_store.py keeps the two in step): checked
 # against sqlite_master at every run, the file is read only when one is missing.
 SCHEMA_OBJECTS = frozenset(
-    {"documents", "pages", "pages_fts", "pages_ad", "pages_au", "scan_errors", "errors"}
-    | {"jobs", "runs"}
+    "documents pages pages_fts pages_ad pages_au scan_errors errors jobs runs".split()
 )
 
 
