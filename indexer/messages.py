@@ -207,7 +207,7 @@ ToWriter = (
 @dataclass(frozen=True)
 class Ready:
     """The writer has opened (or created) the index and recorded the run;
-    ``notes``: what it repaired first (``store.repair_schema``)."""
+    ``notes``: what it repaired first (``repair.repair_schema``)."""
 
     run_id: int
     notes: list[str] = field(default_factory=list)
@@ -215,9 +215,10 @@ class Ready:
 
 @dataclass(frozen=True)
 class Fatal:
-    """The writer cannot go on: the one-line reason."""
+    """The writer cannot go on: the one-line reason (and a hint)."""
 
     message: str
+    hint: str | None = None
 
 
 @dataclass(frozen=True)

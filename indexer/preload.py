@@ -23,6 +23,7 @@ import psutil  # noqa: F401
 import indexer.extract.pdf  # noqa: F401
 import indexer.messages  # noqa: F401
 import indexer.pool  # noqa: F401
+import indexer.repair  # noqa: F401
 import indexer.store  # noqa: F401
 
 gc.freeze()

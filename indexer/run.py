@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from indexer import store
+from indexer import repair, store
 from indexer.config import Config
 from indexer.errors import DatabaseError, ExitStatus
 from indexer.launch import prestart
@@ -361,7 +361,7 @@ class _Run:
     def _plan_from(self, scanned: ScanResult) -> Plan:
         conn = store.connect(self.db)
         try:
-            if not self.writer.run_id and not store.schema_is_whole(conn):
+            if not self.writer.run_id and not repair.schema_is_whole(conn):
                 raise DatabaseError("the index needs repairing first")  # by the writer
             return make_plan(scanned, conn, self.config.retry_errors, self.reindex, self.repair)
         except sqlite3.Error as e:

@@ -1,9 +1,10 @@
 """The index file: connections, schema and its versions, and read queries.
 
 Why this module exists: everything that knows table names lives here or in
-``schema.sql``. The writer process opens the only read-write connection
-(``open_for_writing``); the planner, ``search`` and ``stats`` open read-only
-ones (``connect``), which WAL mode lets run while a run is writing.
+``schema.sql`` (and ``repair.py``, which checks that they are all there). The
+writer process opens the only read-write connection (``open_for_writing``);
+the planner, ``search`` and ``stats`` open connections that only read
+(``connect``), which WAL mode lets run while a run is writing.
 
 Schema versions follow calibre's FTS store: ``PRAGMA user_version`` holds the
 version, a new file gets ``schema.sql``, an older one gets the
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -78,6 +78,12 @@ def explain_error(
             return DatabaseError(f"cannot {doing} {path}: directory {parent} does not exist")
         if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
             return DatabaseError(f"cannot {doing} {path}: permission denied")
+    if "database is locked" in msg:
+        return DatabaseError(
+            f"cannot {doing} {path}: another program is writing to it "
+            f"(waited {BUSY_TIMEOUT_MS // 1000} s)",
+            hint="close that program (a sqlite3 shell, a database browser) or run again later",
+        )
     if "readonly" in msg or "read-only" in msg:
         return DatabaseError(f"cannot {doing} {path}: the file or its directory is read-only")
     if "disk" in msg and "full" in msg:
@@ -173,10 +179,9 @@ def open_for_writing(path: str | Path) -> sqlite3.Connection:
 
 
 def _create(conn: sqlite3.Connection) -> None:
-    sql = resources.files("indexer").joinpath("schema.sql").read_text(encoding="utf-8")
     conn.execute("BEGIN EXCLUSIVE")
     try:
-        for statement in _statements(sql):
+        for statement in statements(schema_sql()):
             conn.execute(statement)
         conn.execute("COMMIT")
     except BaseException:
@@ -184,67 +189,11 @@ def _create(conn: sqlite3.Connection) -> None:
         raise
 
 
-_CREATE = re.compile(r"CREATE\s+(?:VIRTUAL\s+)?(?:TABLE|VIEW|TRIGGER|INDEX)\s+\[?(\w+)\]?", re.I)
+def schema_sql() -> str:
+    return resources.files("indexer").joinpath("schema.sql").read_text(encoding="utf-8")
 
 
-def schema_is_whole(conn: sqlite3.Connection) -> bool:
-    """Does the index still hold every table, view and trigger of schema.sql?"""
-    return not _missing(conn)
-
-
-# What schema.sql creates (tests/test_store.py keeps the two in step): checked
-# against sqlite_master at every run, the file is read only when one is missing.
-SCHEMA_OBJECTS = frozenset(
-    "documents pages pages_fts pages_ad pages_au scan_errors errors jobs runs".split()
-)
-
-
-def schema_objects() -> list[tuple[str, str]]:
-    """(name, CREATE statement) of each table, view and trigger of schema.sql."""
-    sql = resources.files("indexer").joinpath("schema.sql").read_text(encoding="utf-8")
-    return [(m.group(1), st) for st in _statements(sql) if (m := _CREATE.match(st))]
-
-
-def _missing(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    """(name, CREATE statement) of each schema object the index lacks."""
-    present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
-    if SCHEMA_OBJECTS <= present:
-        return []
-    return [(name, st) for name, st in schema_objects() if name not in present]
-
-
-def repair_schema(conn: sqlite3.Connection) -> list[str]:
-    """Re-create what another tool dropped from an index of this version, and
-    say what was done (one line each). The bookkeeping (jobs, runs, scan
-    errors, the errors view) is simply made again; a dropped FTS table or
-    trigger is made again and the FTS index rebuilt from the pages; dropped
-    pages make their documents look changed, so the next run extracts them
-    again. Nothing is done (one query) when the schema is whole."""
-    missing = _missing(conn)
-    if not missing:
-        return []
-    names = [name for name, _ in missing]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for _, statement in missing:
-            conn.execute(statement)
-        notes = [f"repaired the index: re-created {', '.join(names)}, dropped by another tool"]
-        if "pages" in names:
-            n = conn.execute(
-                "UPDATE documents SET size = -1, sha256 = NULL WHERE status IN ('ok', 'partial')"
-            ).rowcount
-            notes.append(f"repaired the index: its pages were gone; {n} documents are read again")
-        if "pages" in names or {"pages_fts", "pages_ad", "pages_au"} & set(names):
-            rebuild_full_text(conn)
-            notes.append("repaired the index: the full-text index was rebuilt from the pages")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return notes
-
-
-def _statements(sql: str) -> Iterable[str]:
+def statements(sql: str) -> Iterable[str]:
     """Split schema.sql into statements (trigger bodies contain ';')."""
     buf = ""
     for line in sql.splitlines(keepends=True):
@@ -352,6 +301,13 @@ def pageless_under(conn: sqlite3.Connection, roots: Iterable[str]) -> set[str]:
         )
         out.update(r[0] for r in conn.execute(sql, args))
     return out
+
+
+def forget_contents(conn: sqlite3.Connection) -> int:
+    """Make every document with text look changed (no stat, no hash), so the
+    next plan extracts it again: its pages are gone."""
+    sql = "UPDATE documents SET size = -1, sha256 = NULL WHERE status IN ('ok', 'partial')"
+    return conn.execute(sql).rowcount
 
 
 def rebuild_full_text(conn: sqlite3.Connection) -> None:

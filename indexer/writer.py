@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer import store
+from indexer import repair, store
 from indexer.errors import DatabaseError, IndexerError, WriterDiedError
 from indexer.launch import cannot_start, prestart, when_gone, worker_context
 from indexer.messages import (
@@ -305,14 +305,14 @@ def _serve(
     main_gone = _watch_main(main_pid)
     try:
         conn = store.open_for_writing(db_path)
-        notes = store.repair_schema(conn)
+        notes = repair.repair_schema(conn)
         w = _Writer(conn, batch_rows, batch_seconds)
         outbox.put(Ready(w.start_run(roots, main_pid), notes))
     except IndexerError as e:
-        outbox.put(Fatal(e.message))
+        outbox.put(Fatal(e.message, e.hint))
         return
     except sqlite3.Error as e:
-        outbox.put(Fatal(f"cannot write the index {db_path}: {e}"))
+        outbox.put(_fatal_reply(db_path, e))
         return
     try:
         while True:
@@ -347,11 +347,16 @@ def _serve(
                 conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
-        outbox.put(Fatal(store.explain_error(Path(db_path), e, "write the index").message))
+        outbox.put(_fatal_reply(db_path, e))
     except Exception as e:  # a bug: say so, the committed batches are safe
         outbox.put(Fatal(f"the writer failed: {type(e).__name__}: {e}"))
     finally:
         conn.close()
+
+
+def _fatal_reply(db_path: str, e: sqlite3.Error) -> Fatal:
+    error = store.explain_error(Path(db_path), e, "write the index")
+    return Fatal(error.message, error.hint)
 
 
 class _MainGone(Exception):
@@ -436,9 +441,9 @@ class WriterHandle:
         match self._reply(timeout):
             case Ready(run_id, notes):
                 self.run_id, self.notes = run_id, notes
-            case Fatal(message):
+            case Fatal(message, hint):
                 self.process.join(5)
-                raise self._fatal(message)
+                raise self._fatal(message, hint)
             case reply:
                 raise WriterDiedError(f"the writer answered {reply!r} before it was ready")
         return self.run_id
@@ -455,13 +460,13 @@ class WriterHandle:
                 if time.monotonic() > deadline:
                     raise WriterDiedError("the writer process did not answer in time") from None
 
-    def _fatal(self, message: str) -> DatabaseError:
+    def _fatal(self, message: str, hint: str | None = None) -> DatabaseError:
         """The writer gave up: it reads no more messages, so the ones still
         queued must not hold up the interpreter's exit (multiprocessing joins
         the queue's feeder thread, blocked on a full pipe: the command hung
         forever after a disk-full error)."""
         self.inbox.cancel_join_thread()
-        return DatabaseError(message)
+        return DatabaseError(message, hint=hint)
 
     def _died(self) -> IndexerError:
         # Nobody reads the queue any more: do not let interpreter exit wait for
@@ -470,7 +475,7 @@ class WriterHandle:
         try:
             reply = self.outbox.get_nowait()
             if isinstance(reply, Fatal):
-                return self._fatal(reply.message)
+                return self._fatal(reply.message, reply.hint)
         except queue.Empty:
             pass
         code = self.process.exitcode
@@ -489,7 +494,7 @@ class WriterHandle:
         except queue.Empty:
             return
         if isinstance(reply, Fatal):
-            raise self._fatal(reply.message)
+            raise self._fatal(reply.message, reply.hint)
         if isinstance(reply, Ready):
             self.run_id, self.notes = reply.run_id, reply.notes
 
@@ -520,7 +525,7 @@ class WriterHandle:
                 break
         self.process.join(30)
         if isinstance(reply, Fatal):
-            raise self._fatal(reply.message)
+            raise self._fatal(reply.message, reply.hint)
         return reply.stats
 
     def kill(self) -> None:

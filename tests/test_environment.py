@@ -51,9 +51,9 @@ class Machine:
     def index(
         self, *args: str, timeout: float = 120, full: bool = False
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``indexer index`` on the tree. ``full``: the disk is full, and the
-        -wal file holds the committed part (it cannot be checkpointed into the
-        index without room: the next run does it)."""
+        """Run ``indexer index`` on the tree. ``full``: the -wal file may stay
+        (the disk is full and it holds the committed part, or another program
+        still has the index open)."""
         env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(self.tmp), **self.env}
         proc = subprocess.Popen(
             [*self.prefix, sys.executable, "-m", "indexer", "index", str(self.root)]
@@ -627,3 +627,30 @@ def _living() -> list[psutil.Process]:
         except (ProcessLookupError, PermissionError, psutil.Error):
             continue
     return out
+
+
+def test_another_program_holds_a_write_transaction_on_the_index(tmp_path: Path) -> None:
+    """A sqlite3 shell with an open write transaction: searches go on (WAL),
+    the run waits for the busy timeout, then says so in one line with a hint;
+    once the other program is done, the next run completes the index."""
+    m = Machine(tmp_path / "docs", tmp_path / "index.db", tmp_path)
+    good_tree(m.root)
+    assert m.index().returncode == 0
+    (m.root / "later.txt").write_text("written while another program held the index\n")
+    other = sqlite3.connect(m.db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO scan_errors VALUES ('/x', 'held', 'now')")
+    try:
+        hits = cli("search", "mizzen", "--db", m.db)
+        assert hits.returncode == 0, hits.stderr
+        proc = m.index(full=True)  # (the other program's connection keeps the -wal)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: cannot write the index {m.db}: another program is writing to it (waited 10 s)",
+        "hint: close that program (a sqlite3 shell, a database browser) or run again later",
+    ]
+    assert m.index().returncode == 0
+    assert db_snapshot(m.db) == fresh_copy(m)

@@ -104,5 +104,7 @@ def test_under_root_matches_the_root_and_below_only(tmp_path: Path) -> None:
     assert store.documents(conn, ["/data/a.pdf", "/nope"])["/data/a.pdf"].size == 0
 
 
-def test_the_schema_objects_the_store_checks_are_those_of_schema_sql() -> None:
-    assert {name for name, _ in store.schema_objects()} == store.SCHEMA_OBJECTS
+def test_the_schema_objects_the_repair_checks_are_those_of_schema_sql() -> None:
+    from indexer import repair
+
+    assert {name for name, _ in repair.schema_objects()} == repair.SCHEMA_OBJECTS
