@@ -70,33 +70,44 @@ def worker_context() -> Any:
     return _context
 
 
+# The locks that say this process's temporary folders are in use (own_temp_dir).
+_held: list[int] = []
+
+
 def own_temp_dir(prefix: str) -> str:
-    """A new temporary folder named for this process (``PREFIX<pid>-XXXX``).
-    A run killed with SIGKILL cannot remove its folders; the next run removes
-    those whose process is gone, first."""
+    """A new temporary folder named for this process (``PREFIX<pid>-XXXX``),
+    with a ``.lock`` in it that this process holds (``flock``) as long as it
+    lives. A run killed with SIGKILL cannot remove its folders; the next run
+    removes those whose lock it can take: their run is gone, whatever pid
+    namespace it ran in (a pid alone could belong to a live run in another
+    container that shares /tmp)."""
+    import fcntl
     import shutil
     import tempfile
 
     base = tempfile.gettempdir()
     try:
-        names = os.listdir(base)
+        names = [n for n in os.listdir(base) if n.startswith(prefix)]
     except OSError:
         names = []
     for name in names:
-        pid = name[len(prefix) :].split("-", 1)[0]
-        if name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
-    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's
-        return True
-    return True
+        folder = os.path.join(base, name)
+        try:
+            fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # held: in use
+        finally:
+            os.close(fd)
+        shutil.rmtree(folder, ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
+    fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _held.append(fd)
+    return folder
 
 
 def _use_own_multiprocessing_dir() -> None:

@@ -654,3 +654,13 @@ def test_another_program_holds_a_write_transaction_on_the_index(tmp_path: Path) 
     ]
     assert m.index().returncode == 0
     assert db_snapshot(m.db) == fresh_copy(m)
+
+
+def test_the_index_is_created_with_the_users_umask(tmp_path: Path) -> None:
+    m = Machine(tmp_path / "docs", tmp_path / "private" / "index.db", tmp_path)
+    m.db.parent.mkdir()
+    good_tree(m.root)
+    m.prefix = ["sh", "-c", 'umask 077; exec "$0" "$@"']
+    assert m.index().returncode == 0
+    for f in m.db.parent.iterdir():
+        assert f.stat().st_mode & 0o077 == 0, f"{f.name} is readable by others"
