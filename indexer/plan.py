@@ -10,8 +10,10 @@ must decide it from cheap facts first. For each file under the roots:
   the same size and the same hash, in which case it "moved" and only its path
   changes (its pages stay);
 * in the index but not found under a root that was scanned: deleted (never
-  below a directory the scan could not read, nor below a root that is now an
-  empty folder: an unmounted disk must not empty the index);
+  below a directory the scan could not read, nor below a root on another
+  device than when it was last indexed: an unmounted disk leaves an empty mount
+  point on the parent's device, and must not empty the index; a root that was
+  simply emptied is on its old device, and is purged);
 * failed before and unchanged: skipped, unless ``retry_errors``, or unless the
   failure may not happen again (timed out, out of memory, a worker crash:
   ``work.TRANSIENT``), which is tried again on the next runs up to
@@ -41,7 +43,14 @@ from indexer.work import TRANSIENT_TRIES, transient_tries
 
 HASH_THREADS = 4
 SUSPECT_AFTER = 3  # runs that died while a file was being extracted
-EMPTY_ROOT = "empty folder (a disk that is not mounted?): nothing indexed below it was purged"
+UNMOUNTED = (
+    "empty, on another device than when it was indexed (a disk that is not mounted?): "
+    "nothing indexed below it was purged"
+)
+OTHER_DEVICE = (
+    "on another device than when it was indexed (another disk mounted here?): "
+    "nothing indexed below it was purged this time"
+)
 
 
 def suspect_reason(deaths: int) -> str:
@@ -70,6 +79,8 @@ class Plan:
     unchanged: int = 0
     skipped_errors: int = 0  # failed before, unchanged, not retried
     resumed: int = 0  # jobs an interrupted run left unfinished, planned again
+    # the device of each root that is not empty, recorded by this run (runs.summary)
+    devices: dict[str, int] = field(default_factory=dict)
     # jobs not tried again: in progress when SUSPECT_AFTER runs died (with that count)
     suspects: list[tuple[Job, int]] = field(default_factory=list)
     scan_errors: list[tuple[str, str]] = field(default_factory=list)
@@ -117,10 +128,16 @@ def make_plan(
     # keep the real path, which the workers open
     found = {store.text_path(path): entry for path, entry in scan.files.items()}
     unreadable = [store.text_path(d) for d in scan.unreadable_dirs]
-    for root in scan.empty_roots:
-        if any(_below(path, [store.text_path(root)]) for path in stats):
-            plan.scan_errors.append((root, EMPTY_ROOT))
-            unreadable.append(store.text_path(root))
+    recorded = store.root_devices(conn, scan.roots) if conn is not None else {}
+    for root, device in scan.devices.items():
+        if root not in scan.empty_roots:
+            plan.devices[root] = device  # recorded by this run (not for an empty root)
+        was = recorded.get(store.text_path(root))
+        if was is not None and was != device:
+            if any(_below(path, [store.text_path(root)]) for path in stats):
+                why = UNMOUNTED if root in scan.empty_roots else OTHER_DEVICE
+                plan.scan_errors.append((root, why))
+                unreadable.append(store.text_path(root))
     new: list[FileEntry] = []
     differ: list[FileEntry] = []
     # same stat, but the full row is needed: partial documents and, with

@@ -95,6 +95,7 @@ class RunSummary:
     workers: int = 0
     sizing: str = ""
     interrupted: bool = False
+    root_devices: dict[str, int] = field(default_factory=dict)  # see plan.Plan.devices
     pool: PoolStats | None = None  # None: nothing was extracted
     governor: GovernorSummary | None = None
     planned: PlannedPaths = field(default_factory=PlannedPaths)
@@ -209,6 +210,7 @@ def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
         skipped_errors=c["skipped_errors"],
         resumed=c["resumed"],
         suspects=c["suspects"],
+        root_devices={store.text_path(r): d for r, d in plan.devices.items()},
         planned=PlannedPaths(
             new=[j.entry.path for j in plan.jobs if j.action == "new"],
             changed=[j.entry.path for j in plan.jobs if j.action == "changed"],

@@ -13,14 +13,15 @@ named ``notes.txt`` to ``/etc/shadow`` is not indexed), and to anywhere with
 regular files with the extensions in ``extract.EXTENSIONS`` are listed.
 
 Nothing is purged that the scan could not see: a directory it could not list,
-a directory whose entries it could list but not examine (``chmod 644``: the
-names are readable, the files behind them are not), and a root that is an
-empty directory (an unmounted disk leaves its mount point empty) are recorded
-in ``unreadable_dirs`` with a reason in ``errors``.
+and a directory whose entries it could list but not examine (``chmod 644``:
+the names are readable, the files behind them are not) are recorded in
+``unreadable_dirs`` with a reason in ``errors``; the planner also protects a
+root now on another device than when it was indexed (``devices``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -48,9 +49,11 @@ class ScanResult:
     # directories that could not be listed or examined, and empty roots:
     # nothing below them is purged
     unreadable_dirs: list[str] = field(default_factory=list)
-    # roots that are empty directories (the planner purges nothing below them
-    # when the index holds documents there: a disk that is not mounted)
+    # roots that are empty directories, and the device of each directory root:
+    # the planner purges nothing below a root on another device than when it
+    # was indexed (an unmounted disk leaves its empty mount point)
     empty_roots: list[str] = field(default_factory=list)
+    devices: dict[str, int] = field(default_factory=dict)
 
 
 def sha256_file(path: str, expect: tuple[int, int] | None = None) -> str | None:
@@ -157,8 +160,11 @@ class _Walk:
             except OSError as e:
                 self._unreadable(directory, _reason(e))
                 continue
-            if directory == top and not entries:
-                self.result.empty_roots.append(top)
+            if directory == top:
+                with contextlib.suppress(OSError):
+                    self.result.devices[top] = os.stat(top).st_dev
+                if not entries:
+                    self.result.empty_roots.append(top)
             subdirs = []
             for entry in entries:
                 if not self.include_hidden and entry.name.startswith("."):

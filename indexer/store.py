@@ -289,6 +289,24 @@ def _failed_ranges(stored: str | None) -> tuple[tuple[int, int, str], ...]:
     return ranges  # (their values are checked by plan._valid_ranges)
 
 
+def root_devices(conn: sqlite3.Connection, roots: Iterable[str]) -> dict[str, int]:
+    """The device each root was on when a recent run last found it not empty
+    (runs record them in their summary: ``root_devices``)."""
+    wanted, out = {text_path(r) for r in roots}, {}
+    sql = "SELECT summary FROM runs WHERE summary IS NOT NULL ORDER BY id DESC LIMIT 200"
+    for (summary,) in conn.execute(sql):
+        try:
+            devices = json.loads(summary).get("root_devices") or {}
+        except (ValueError, AttributeError):
+            continue
+        for root, device in devices.items():
+            if root in wanted and root not in out and isinstance(device, int):
+                out[root] = device
+        if len(out) == len(wanted):
+            break
+    return out
+
+
 def pageless_under(conn: sqlite3.Connection, roots: Iterable[str]) -> set[str]:
     """Documents at or below ``roots`` that are 'ok' (they had text) but have
     no page rows: another tool deleted them (``indexer index --repair``)."""

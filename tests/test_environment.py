@@ -32,7 +32,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from indexer.plan import EMPTY_ROOT
+from indexer.plan import UNMOUNTED
 from indexer.work import CHANGED
 from tests.conftest import FIXTURES, REPO, as_ordinary_user, db_snapshot
 from tools.docgen import write_long_pdf
@@ -132,16 +132,29 @@ def _no_faults(m: Machine) -> None:
     m.env.pop("INDEXER_FAULTS", None)
 
 
+def _mount_disk(m: Machine) -> None:
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(m.root)], check=True)
+    shutil.copytree(FIXTURES / "good", m.root, dirs_exist_ok=True)  # (copy2: same mtimes)
+
+
 def _unmounted(m: Machine) -> None:
-    good_tree(m.root)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    m.root.mkdir()
+    _mount_disk(m)
     assert m.index().returncode == 0
-    shutil.move(m.root, m.root.with_name("disk"))  # the disk goes...
-    m.root.mkdir()  # ...and leaves its empty mount point
+    subprocess.run(["umount", str(m.root)], check=True)  # the disk goes: an empty mount point
 
 
 def _remounted(m: Machine) -> None:
-    m.root.rmdir()
-    shutil.move(m.root.with_name("disk"), m.root)
+    _mount_disk(m)  # (another tmpfs, so another device: this run purges nothing either)
+
+
+def _emptied(m: Machine) -> None:
+    good_tree(m.root)
+    assert m.index().returncode == 0
+    for f in m.root.iterdir():  # the user empties the folder: that is purged
+        f.unlink()
 
 
 def _locked(m: Machine) -> None:
@@ -322,12 +335,19 @@ CASES = [
         mend=_no_faults,
     ),
     Case(
-        "the disk is not mounted: an empty root",
+        "the disk is not mounted: an empty root on another device",
         _unmounted,
         1,
-        lambda m: f"{m.root}: {EMPTY_ROOT}",
+        lambda m: f"{m.root}: {UNMOUNTED}",
         mend=_remounted,
         kept=_still_indexed("notes.txt", "voyage.epub"),
+    ),
+    Case(
+        "a folder the user emptied",
+        _emptied,
+        0,
+        None,
+        pattern=r"0 new, 0 changed, 0 moved, 8 deleted, 0 failed; 0 pages in \d+\.\d s",
     ),
     Case(
         "a folder that can be listed but not entered",
@@ -404,6 +424,14 @@ CASES = [
 def test_the_environment(case: Case, tmp_path: Path) -> None:
     m = Machine(tmp_path / "docs", tmp_path / "index.db", tmp_path / "tmp")
     m.tmp.mkdir()
+    try:
+        _run_case(case, m)
+    finally:
+        if os.path.ismount(m.root):
+            subprocess.run(["umount", "-l", str(m.root)], check=False)
+
+
+def _run_case(case: Case, m: Machine) -> None:
     case.prepare(m)
     proc = m.index(*case.args)
     assert proc.returncode == case.status, proc.stderr
