@@ -318,9 +318,7 @@ def stats(
             counts = store.counts(conn)
             records = store.error_records(conn) if errors else []
         except sqlite3.Error as e:
-            raise store.explain_error(
-                Path(cfg.db), e, "read", hint="an `indexer index` run repairs it"
-            ) from None
+            raise store.explain_error(Path(cfg.db), e, "read") from None
         finally:
             conn.close()
     except IndexerError as e:

@@ -46,8 +46,7 @@ class ScanResult:
     files: dict[str, FileEntry] = field(default_factory=dict)
     # (path, reason) for directories and files the scan could not read
     errors: list[tuple[str, str]] = field(default_factory=list)
-    # directories that could not be listed or examined, and empty roots:
-    # nothing below them is purged
+    # directories that could not be listed or examined: nothing below them is purged
     unreadable_dirs: list[str] = field(default_factory=list)
     # roots that are empty directories, and the device of each directory root:
     # the planner purges nothing below a root on another device than when it

@@ -62,11 +62,12 @@ def _uri(path: Path, mode: str) -> str:
     return f"{path.absolute().as_uri()}?mode={mode}"
 
 
-def explain_error(
-    path: Path, e: sqlite3.Error, doing: str, hint: str | None = None
-) -> DatabaseError:
+def explain_error(path: Path, e: sqlite3.Error, doing: str) -> DatabaseError:
     msg = str(e)
     if "no such table" in msg or "no such column" in msg:
+        # a dropped table is made again by the next run (repair.py), a
+        # renamed column is not
+        hint = "an `indexer index` run repairs it" if "no such table" in msg else None
         return DatabaseError(
             f"cannot {doing} {path}: the index was changed by another tool ({msg})", hint=hint
         )

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from typer.testing import CliRunner
 
@@ -61,17 +62,32 @@ def run_cli(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 300,
+    prefix: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m indexer ARGS`` as a real process."""
+    """Run ``python -m indexer ARGS`` as a real process (``prefix``: a command
+    it runs under, such as ``as_ordinary_user()``)."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "indexer", *map(str, args)],
+        [*(prefix or []), sys.executable, "-m", "indexer", *map(str, args)],
         capture_output=True,
         text=True,
         env=full_env,
         cwd=cwd,
         timeout=timeout,
     )
+
+
+def session_processes(sid: int) -> list[psutil.Process]:
+    """The living processes of session ``sid`` (a run started in a session of
+    its own: what it left behind)."""
+    out = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getsid(p.pid) == sid and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return out
 
 
 def as_ordinary_user() -> list[str]:

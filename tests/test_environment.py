@@ -29,12 +29,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import pytest
 
 from indexer.plan import UNMOUNTED
 from indexer.work import CHANGED
-from tests.conftest import FIXTURES, REPO, as_ordinary_user, db_snapshot
+from tests.conftest import (
+    FIXTURES,
+    REPO,
+    as_ordinary_user,
+    db_snapshot,
+    run_cli,
+    session_processes,
+)
 from tools.docgen import write_long_pdf
 
 
@@ -77,19 +83,7 @@ class Machine:
 
 
 def _assert_nothing_left(sid: int, m: Machine, wal: bool = True) -> None:
-    deadline = time.monotonic() + 15
-    while True:
-        left = []
-        for p in psutil.process_iter(["pid"]):
-            try:
-                if os.getsid(p.pid) == sid and p.status() != psutil.STATUS_ZOMBIE:
-                    left.append(p.pid)
-            except (ProcessLookupError, PermissionError, psutil.Error):
-                continue
-        if not left:
-            break
-        assert time.monotonic() < deadline, f"processes of the run live on: {left}"
-        time.sleep(0.1)
+    _assert_no_process_left(sid)
     assert not list(m.tmp.glob("indexer-results-*")), "a results folder was left behind"
     for suffix in ("-wal", "-shm") if wal else ():
         assert not Path(str(m.db) + suffix).exists(), f"{suffix} left behind"
@@ -249,24 +243,11 @@ def _clipped(m: Machine) -> None:
 
 
 def _no_raw_escapes(m: Machine) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    search = subprocess.run(
-        [sys.executable, "-m", "indexer", "search", "escapeword", "--db", str(m.db)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    search = run_cli("search", "escapeword", "--db", m.db)
     assert search.returncode == 0, search.stderr
     assert "\x1b" not in search.stdout and "\x07" not in search.stdout
     assert "\\x1b]0;pwned\\x07" in search.stdout  # the name, escaped
-    stats = subprocess.run(
-        [sys.executable, "-m", "indexer", "stats", "--errors", "--db", str(m.db)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    stats = run_cli("stats", "--errors", "--db", m.db)
     assert "broken\\x0a0 new" in stats.stdout and "\n0 new" not in stats.stdout
 
 
@@ -452,7 +433,7 @@ def _run_case(case: Case, m: Machine) -> None:
 def test_stats_on_an_index_another_tool_damaged_says_so_in_one_line(tmp_path: Path) -> None:
     m = Machine(tmp_path / "docs", tmp_path / "index.db", tmp_path)
     _dropped("jobs")(m)
-    proc = cli("stats", "--db", m.db)
+    proc = run_cli("stats", "--db", m.db)
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         f"error: cannot read {m.db}: the index was changed by another tool (no such table: jobs)",
@@ -468,8 +449,8 @@ def test_an_index_on_read_only_media_can_be_searched(tmp_path: Path) -> None:
     m.db.chmod(0o444)
     m.db.parent.chmod(0o555)  # a DVD, a read-only share: no -shm can be made beside it
     try:
-        hits = cli("search", "mizzen", "--db", m.db, prefix=as_ordinary_user())
-        stats = cli("stats", "--db", m.db, prefix=as_ordinary_user())
+        hits = run_cli("search", "mizzen", "--db", m.db, prefix=as_ordinary_user())
+        stats = run_cli("stats", "--db", m.db, prefix=as_ordinary_user())
     finally:
         m.db.parent.chmod(0o755)
     assert hits.returncode == 0, hits.stderr
@@ -485,21 +466,9 @@ def test_a_locale_that_is_not_utf8(tmp_path: Path) -> None:
     good_tree(m.root)
     assert m.index().returncode == 0
     env = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
-    proc = cli("search", "café", "--db", m.db, env=env)
+    proc = run_cli("search", "café", "--db", m.db, env=env)
     assert proc.returncode == 0, proc.stderr
     assert f"{m.root / 'latin1.txt'}:1: Le [caf\\xe9] du port" in proc.stdout
-
-
-def cli(
-    *args: object, prefix: list[str] | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*(prefix or []), sys.executable, "-m", "indexer", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-        timeout=60,
-    )
 
 
 @contextlib.contextmanager
@@ -552,7 +521,7 @@ def test_the_disk_fills_up_under_the_index(tmp_path: Path) -> None:
         assert m.rows("PRAGMA integrity_check") == [("ok",)]
         committed = m.rows("SELECT count(*) FROM documents")[0][0]
         assert m.rows("SELECT count(*) FROM jobs")[0][0] > 0  # the rest is still planned
-        search = cli("search", "the", "--db", m.db)
+        search = run_cli("search", "the", "--db", m.db)
         assert search.returncode in (0, 1) and search.stderr == "", search.stderr
         subprocess.run(["mount", "-o", "remount,size=64m", str(full)], check=True)
         again = m.index()
@@ -628,7 +597,7 @@ def test_what_a_killed_run_left_in_the_temporary_folder_goes_with_the_next_run(
     assert left == [f"indexer-results-{proc.pid}", f"ixmp-{proc.pid}"]
     os.killpg(proc.pid, 9)
     proc.wait(30)
-    _assert_nothing_left_but_folders(proc.pid)
+    _assert_no_process_left(proc.pid)
     assert sorted(p.name.rsplit("-", 1)[0] for p in m.tmp.iterdir()) == left  # left behind
     (m.root / "stuck-fault-hang.txt").unlink()
     try:
@@ -638,23 +607,11 @@ def test_what_a_killed_run_left_in_the_temporary_folder_goes_with_the_next_run(
         shutil.rmtree(short, ignore_errors=True)
 
 
-def _assert_nothing_left_but_folders(sid: int) -> None:
+def _assert_no_process_left(sid: int) -> None:
     deadline = time.monotonic() + 15
-    while any(os.getsid(p.pid) == sid for p in _living()):
-        assert time.monotonic() < deadline, "processes of the killed run live on"
+    while left := session_processes(sid):
+        assert time.monotonic() < deadline, f"processes of the run live on: {left}"
         time.sleep(0.1)
-
-
-def _living() -> list[psutil.Process]:
-    out = []
-    for p in psutil.process_iter(["pid"]):
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE:
-                os.getsid(p.pid)
-                out.append(p)
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    return out
 
 
 def test_another_program_holds_a_write_transaction_on_the_index(tmp_path: Path) -> None:
@@ -669,7 +626,7 @@ def test_another_program_holds_a_write_transaction_on_the_index(tmp_path: Path) 
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO scan_errors VALUES ('/x', 'held', 'now')")
     try:
-        hits = cli("search", "mizzen", "--db", m.db)
+        hits = run_cli("search", "mizzen", "--db", m.db)
         assert hits.returncode == 0, hits.stderr
         proc = m.index(full=True)  # (the other program's connection keeps the -wal)
     finally:

@@ -25,7 +25,14 @@ import pytest
 from indexer.pool import Pool
 from indexer.schedule import BIG_PDF_BYTES, MAX_CHUNK, chunk_ranges
 from indexer.work import Item, Task
-from tests.conftest import FIXTURES, REPO, check_against_manifest, db_snapshot, read_manifest
+from tests.conftest import (
+    FIXTURES,
+    REPO,
+    check_against_manifest,
+    db_snapshot,
+    read_manifest,
+    session_processes,
+)
 from tools.docgen import write_epub, write_long_pdf
 
 GOOD = [r for r in read_manifest(FIXTURES / "EXPECTED.tsv") if r["path"].startswith("good/")]
@@ -60,13 +67,7 @@ def run_indexer(
     )
     out, err = proc.communicate(timeout=timeout)
     time.sleep(0.3)
-    left = []
-    for p in psutil.process_iter():
-        try:
-            if os.getsid(p.pid) == proc.pid and p.status() != psutil.STATUS_ZOMBIE:
-                left.append(p)
-        except (ProcessLookupError, psutil.Error):
-            continue
+    left = session_processes(proc.pid)
     done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     return done, (json.loads(out) if out.strip() else {}), left
 

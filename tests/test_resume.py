@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import FIXTURES, REPO, db_snapshot, run_cli
+from tests.conftest import FIXTURES, REPO, db_snapshot, run_cli, session_processes
 from tools.docgen import write_corpus, write_long_pdf
 
 FAST = ["--batch-seconds", "0.1", "--batch-rows", "200"]
@@ -81,17 +81,6 @@ def wait_until(proc: subprocess.Popen[str], ready, timeout: float = 60) -> None:
 
 def total_files(corpus: Path) -> int:
     return sum(1 for _ in corpus.iterdir())
-
-
-def session_processes(sid: int) -> list[psutil.Process]:
-    out = []
-    for p in psutil.process_iter(["pid"]):
-        try:
-            if os.getsid(p.pid) == sid and p.status() != psutil.STATUS_ZOMBIE:
-                out.append(p)
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    return out
 
 
 def assert_all_gone(proc: subprocess.Popen[str], seconds: float = 15) -> None:
