@@ -12,9 +12,11 @@ does with its ``_CallItem`` and ``_ResultItem``::
 
 Paths travel as the workers opened them; the index stores them in their text
 form (``store.text_path``: a file name that is not UTF-8 cannot be stored as it
-is), and reasons may quote a path. ``in_text_form()`` converts a message at the
-writer's door: the one place where a message's paths meet the index. A message
-whose names are all UTF-8 comes back unchanged.
+is), and reasons may quote a path (``store.text_of``). ``in_text_form()``
+converts a message at the writer's door: the one place where a message's paths
+meet the index. The paths of documents the index already holds (a move's old
+path, deleted documents) come from the index and are in that form already. A
+message whose names are all UTF-8, without a backslash, comes back unchanged.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
 from indexer.extract.base import FailedRange, Page
-from indexer.store import text_path
+from indexer.store import text_of, text_path
 
 
 class PlannedJob(NamedTuple):
@@ -57,13 +59,13 @@ class ScanErrors:
     errors: list[tuple[str, str]]
 
     def in_text_form(self) -> ScanErrors:
-        return replace(self, errors=[(text_path(p), text_path(why)) for p, why in self.errors])
+        return replace(self, errors=[(text_path(p), text_of(why)) for p, why in self.errors])
 
 
 @dataclass(frozen=True)
 class Move:
     """A document found at a new path with the same content: only its path
-    and stat change, its pages stay."""
+    and stat change, its pages stay. ``old`` is the index's path."""
 
     old: str
     new: str
@@ -71,7 +73,7 @@ class Move:
     mtime_ns: int
 
     def in_text_form(self) -> Move:
-        return replace(self, old=text_path(self.old), new=text_path(self.new))
+        return replace(self, new=text_path(self.new))
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,13 @@ class Touch:
 
 @dataclass(frozen=True)
 class Delete:
-    """Documents gone from disk: they and their pages are purged."""
+    """Documents gone from disk: they and their pages are purged (the
+    index's paths)."""
 
     paths: list[str]
 
     def in_text_form(self) -> Delete:
-        return replace(self, paths=[text_path(p) for p in self.paths])
+        return self
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,8 @@ class Document:
         return replace(
             self,
             path=text_path(self.path),
-            error=None if self.error is None else text_path(self.error),
-            failed_ranges=[(a, b, text_path(why)) for a, b, why in self.failed_ranges],
+            error=None if self.error is None else text_of(self.error),
+            failed_ranges=[(a, b, text_of(why)) for a, b, why in self.failed_ranges],
         )
 
 

@@ -162,7 +162,7 @@ def make_plan(
     docs = (
         store.documents(
             conn,
-            [e.path for e in differ + need_row] + vanished_paths,
+            [store.text_path(e.path) for e in differ + need_row] + vanished_paths,
         )
         if conn is not None
         else {}

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
-from indexer.store import text_path
+from indexer.store import text_of, text_path
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -86,9 +86,9 @@ class Reporter:
     def _print(self, text: str, style: str | None = None) -> None:
         if self.silent:
             return
-        # a file name that is not UTF-8 as the index shows it, and no terminal
-        # control sequence from a file name or a reason
-        text = printable(text_path(text))
+        # no undecodable byte and no terminal control sequence from a file
+        # name or a reason
+        text = printable(text_of(text))
         if self._progress is None and not self.interactive:
             self.stream.write(text + "\n")
             self.stream.flush()
@@ -101,7 +101,7 @@ class Reporter:
     def error(self, path: str, reason: str) -> None:
         """A file that could not be indexed: printed even with --quiet."""
         self.errors += 1
-        self._print(f"{path}: {reason}", "red" if self.interactive else None)
+        self._print(f"{text_path(path)}: {reason}", "red" if self.interactive else None)
 
     def info(self, message: str) -> None:
         """Detail for --verbose."""
@@ -205,7 +205,7 @@ def details_line(s: RunSummary) -> str:
 
 def planned_lines(s: RunSummary) -> Iterator[str]:
     """A dry run's paths, for --verbose: ``action: path``, in the form the
-    index stores them (``text_path``: printable whatever the file name)."""
+    index stores them (``store.text_path``, see ``run._plan_summary``)."""
     p = s.planned
     for action, paths in (
         ("new", p.new),
@@ -215,4 +215,4 @@ def planned_lines(s: RunSummary) -> Iterator[str]:
         ("deleted", p.deleted),
     ):
         for path in paths:
-            yield f"{action}: {printable(text_path(path))}"
+            yield f"{action}: {printable(path)}"

@@ -212,10 +212,10 @@ def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
         suspects=c["suspects"],
         root_devices={store.text_path(r): d for r, d in plan.devices.items()},
         planned=PlannedPaths(
-            new=[j.entry.path for j in plan.jobs if j.action == "new"],
-            changed=[j.entry.path for j in plan.jobs if j.action == "changed"],
-            retry=[j.entry.path for j in plan.jobs if j.action == "retry"],
-            moved=[f"{old} -> {e.path}" for old, e in plan.moved],
+            new=[store.text_path(j.entry.path) for j in plan.jobs if j.action == "new"],
+            changed=[store.text_path(j.entry.path) for j in plan.jobs if j.action == "changed"],
+            retry=[store.text_path(j.entry.path) for j in plan.jobs if j.action == "retry"],
+            moved=[f"{old} -> {store.text_path(e.path)}" for old, e in plan.moved],
             deleted=list(plan.deleted),
         ),
     )
@@ -361,7 +361,7 @@ class _Run:
             return self._plan_from(scanned)
 
     def _plan_from(self, scanned: ScanResult) -> Plan:
-        conn = store.connect(self.db)
+        conn = store.connect(self.db, planning=True)
         try:
             if not self.writer.run_id and not repair.schema_is_whole(conn):
                 raise DatabaseError("the index needs repairing first")  # by the writer
@@ -389,7 +389,7 @@ class _Run:
             rep.error(path, reason)
         self.summary.failed += len(plan.scan_errors)
         for old, entry in plan.moved:
-            rep.info(f"moved: {old} -> {entry.path}")
+            rep.info(f"moved: {old} -> {store.text_path(entry.path)}")
             send(Move(old, entry.path, entry.size, entry.mtime_ns))
         for entry in plan.touched:
             send(Touch(entry.path, entry.size, entry.mtime_ns))

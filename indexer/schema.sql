@@ -1,4 +1,4 @@
--- The index schema (version 1). store.py applies it to a new file in one
+-- The index schema (version 2; upgrade.py upgrades older files). store.py applies it to a new file in one
 -- transaction and records the version in PRAGMA user_version; later versions
 -- add upgrade steps in store.py rather than editing this in place.
 --
@@ -90,4 +90,4 @@ CREATE TABLE runs (
     summary     TEXT                         -- JSON counts, when finished
 );
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;

@@ -8,7 +8,8 @@ the planner, ``search`` and ``stats`` open connections that only read
 
 Schema versions follow calibre's FTS store: ``PRAGMA user_version`` holds the
 version, a new file gets ``schema.sql``, an older one gets the
-``UPGRADES[n]`` steps in one exclusive transaction, a newer one is refused.
+``upgrade.UPGRADES[n]`` steps in one exclusive transaction, a newer one is
+refused.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -24,34 +25,49 @@ from typing import NamedTuple
 
 from indexer.errors import DatabaseError
 
-SCHEMA_VERSION = 1
-# UPGRADES[n] upgrades a version-n file to n+1 (none yet: version 1 is the first).
-UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {}
+SCHEMA_VERSION = 2
+# search and stats read an index from this version on (its tables are the
+# same; only the form of some paths differs: upgrade.py)
+OLDEST_READABLE = 1
 BUSY_TIMEOUT_MS = 10_000
 
 
 def text_path(path: str) -> str:
-    """The form in which a path is stored in the index and printed.
+    r"""The form in which a path is stored in the index: the key the planner
+    finds a file by on every run, and what people see.
 
     A file name that is not valid UTF-8 (old archives, Windows or Latin-1
     systems) reaches Python with its undecodable bytes as lone surrogates
     (``os.fsdecode``), and SQLite text cannot hold those: such bytes become
-    ``\\xNN`` escapes, as Python's ``backslashreplace`` writes them. A valid
-    path is returned as it is, so the form is idempotent, and it is computed
-    the same way on every run: the planner finds the file again by it.
+    ``\xNN`` escapes, as Python's ``backslashreplace`` writes them, and a
+    backslash becomes ``\\``, so the form is injective: a file literally
+    named ``caf\xe9.txt`` (stored ``caf\\xe9.txt``) and a Latin-1
+    ``caf<E9>.txt`` (stored ``caf\xe9.txt``) are two documents (schema 1
+    stored both as ``caf\xe9.txt``: see ``upgrade.py``). Apply it once, to a
+    real path: a path read from the index is in this form already. Almost
+    every path (valid UTF-8, no backslash) is stored as it is.
     """
-    if path.isascii():
+    if "\\" not in path and path.isascii():
         return path
+    # 0x5C never occurs inside a multi-byte UTF-8 sequence: doubling the byte
+    # doubles exactly the backslashes
+    return _raw(path).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
+def text_of(text: str) -> str:
+    r"""Free text (a reason, a line for stderr) that may quote a real path, in a
+    form SQLite and a terminal can hold: undecodable bytes as ``\xNN``,
+    backslashes left as they are (it is not a key: see ``text_path``)."""
+    if text.isascii():
+        return text
+    return _raw(text).decode("utf-8", "backslashreplace")
+
+
+def _raw(text: str) -> bytes:
     try:
-        path.encode("utf-8")
-        return path
-    except UnicodeEncodeError:
-        pass
-    try:
-        raw = os.fsencode(path)
+        return os.fsencode(text)
     except UnicodeEncodeError:  # a surrogate that no file name produced
-        return path.encode("utf-8", "backslashreplace").decode("utf-8")
-    return raw.decode("utf-8", "backslashreplace")
+        return text.encode("utf-8", "surrogatepass")
 
 
 def utcnow() -> str:
@@ -105,9 +121,11 @@ def _check_version(conn: sqlite3.Connection, path: Path) -> int:
     return version
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+def connect(path: str | Path, *, planning: bool = False) -> sqlite3.Connection:
     """A connection that only reads an existing index (search, stats,
-    planning); see ``_open_for_reading``."""
+    planning); see ``_open_for_reading``. ``planning``: the planner compares
+    the index's paths with the disk's, which needs this version's form of
+    them (an older index is upgraded by the writer first)."""
     path = Path(path)
     if not path.is_file():
         raise DatabaseError(
@@ -121,7 +139,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     if version == 0:
         conn.close()
         raise DatabaseError(f"{path} is empty: no run has finished creating it yet")
-    if version < SCHEMA_VERSION:
+    if version < (SCHEMA_VERSION if planning else OLDEST_READABLE):
         conn.close()
         raise DatabaseError(
             f"{path} uses schema {version}; run `indexer index` once to upgrade it to "
@@ -209,6 +227,8 @@ def statements(sql: str) -> Iterable[str]:
 
 
 def _upgrade(conn: sqlite3.Connection, version: int) -> None:
+    from indexer.upgrade import UPGRADES  # (it uses this module's functions)
+
     conn.execute("BEGIN EXCLUSIVE")
     try:
         while version < SCHEMA_VERSION:
@@ -267,14 +287,14 @@ def stats_under(
 
 
 def documents(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, DocRow]:
-    """Full rows for ``paths`` (those that exist)."""
+    """Full rows for ``paths`` (in the index's form; those that exist)."""
     out: dict[str, DocRow] = {}
     sql = (
         "SELECT id, path, kind, size, mtime_ns, sha256, status, pages, error, failed_ranges "
         "FROM documents WHERE path = ?"
     )
     for path in paths:
-        r = conn.execute(sql, (text_path(path),)).fetchone()
+        r = conn.execute(sql, (path,)).fetchone()
         if r is not None:
             out[r[1]] = DocRow._make((*r[:9], _failed_ranges(r[9])))
     return out

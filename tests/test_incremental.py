@@ -298,3 +298,37 @@ def test_a_partial_epub_is_read_again_whole(tmp_path: Path) -> None:
         ("partial", "pages 2-2: chapter c2.xhtml missing from the archive")
     ]
     conn.close()
+
+
+def test_a_name_with_a_backslash_and_a_latin1_name_are_two_documents(tmp_path: Path) -> None:
+    r"""``caf\xe9.txt`` written literally and ``caf<E9>.txt`` in Latin-1 had
+    one stored form, so one of them was never indexed, with no error line:
+    the backslash is escaped too, and both are indexed, found again and moved."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    literal = root / "caf\\xe9.txt"
+    literal.write_text("a literal backslash in the name\n")
+    try:
+        latin1 = root / os.fsdecode(b"caf\xe9.txt")
+        latin1.write_text("a latin-1 name from an old archive\n")
+    except OSError as e:
+        pytest.skip(f"this file system refuses file names that are not UTF-8: {e}")
+    db = tmp_path / "i.db"
+    first = run(root, db)
+    assert (first.indexed, first.failed) == (2, 0)
+    assert texts(db) == {
+        "caf\\\\xe9.txt": "a literal backslash in the name",
+        "caf\\xe9.txt": "a latin-1 name from an old archive",
+    }
+    hits = run_cli("search", "literal", "--db", str(db))
+    assert hits.stdout.startswith(f"{root}/caf\\\\xe9.txt:1: ")
+    again = run(root, db)
+    assert (again.unchanged, again.new, again.deleted, again.moved) == (2, 0, 0, 0)
+
+    os.rename(literal, root / "back\\slash.txt")
+    s = run(root, db)
+    assert (s.moved, s.new, s.deleted) == (1, 0, 0)
+    fresh = tmp_path / "fresh.db"
+    run(root, fresh)
+    assert db_snapshot(db) == db_snapshot(fresh)
+    assert "back\\\\slash.txt" in texts(db)

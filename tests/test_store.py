@@ -75,22 +75,6 @@ def test_missing_index_and_missing_directory(tmp_path: Path) -> None:
         store.open_for_writing(tmp_path / "no" / "such" / "dir" / "i.db")
 
 
-def test_upgrade_steps_run_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = store.open_for_writing(tmp_path / "i.db")
-    conn.close()
-    seen = []
-    monkeypatch.setattr(store, "SCHEMA_VERSION", store.SCHEMA_VERSION + 1)
-    monkeypatch.setitem(
-        store.UPGRADES,
-        store.SCHEMA_VERSION - 1,
-        lambda c: seen.append(c.execute("ALTER TABLE documents ADD COLUMN title TEXT")),
-    )
-    conn = store.open_for_writing(tmp_path / "i.db")
-    assert len(seen) == 1
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
-    assert "title" in {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
-
-
 def test_under_root_matches_the_root_and_below_only(tmp_path: Path) -> None:
     conn = store.open_for_writing(tmp_path / "i.db")
     for i, p in enumerate(["/data/a.pdf", "/data/sub/b.pdf", "/data2/c.pdf", "/dat.pdf"]):

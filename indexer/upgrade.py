@@ -1,0 +1,76 @@
+r"""Upgrading an index written by an older indexer to this schema version.
+
+Why this module exists: an index outlives the program that wrote it (a nightly
+cron job keeps one for years), so a new version of the schema comes with a step
+that brings the old file up to date in place, in the writer's exclusive
+transaction (``store._upgrade``), rather than a full re-index. ``UPGRADES[n]``
+turns a version-n file into version n+1; readers (``search``, ``stats``) read
+any version from ``store.OLDEST_READABLE`` on, so an index on read-only media
+stays searchable.
+
+Version 2: stored paths escape the backslash (``store.text_path``). Version 1
+stored a file literally named ``caf\xe9.txt`` and a Latin-1 ``caf<E9>.txt``
+alike, as ``caf\xe9.txt``. A version-1 path with a backslash is looked up on
+disk to tell which file it stands for; where that cannot be told (both exist,
+or an escaped name that is gone), the document is forgotten and the next run
+reads the file again. Jobs and directory errors with a backslash are dropped:
+the next run plans and scans them again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Callable
+
+from indexer import store
+
+# the \xNN escapes of undecodable bytes that version 1 wrote (always >= 0x80:
+# an ASCII byte is valid UTF-8)
+_ESCAPE = re.compile(rb"\\x([89a-f][0-9a-f])")
+
+
+def _names_v1(stored: str) -> list[bytes]:
+    """The real file names a version-1 path may stand for: itself, and the
+    name with its escapes decoded."""
+    literal = stored.encode("utf-8", "surrogatepass")
+    names = [literal]
+    if _ESCAPE.search(literal):
+        names.append(_ESCAPE.sub(lambda m: bytes([int(m[1], 16)]), literal))
+    return names
+
+
+def path_v2(stored: str, exists: Callable[[bytes], bool] = os.path.lexists) -> str | None:
+    """The version-2 form of a version-1 path; None: it cannot be told which
+    file it was (the document is forgotten and read again)."""
+    if "\\" not in stored:
+        return stored
+    names = _names_v1(stored)
+    there = [name for name in names if exists(name)]
+    if len(there) == 1:
+        return store.text_path(os.fsdecode(there[0]))
+    if not there and len(names) == 1:
+        return store.text_path(stored)  # gone, and not ambiguous: purged by the next run
+    return None
+
+
+def _upgrade_1(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("SELECT id, path FROM documents WHERE instr(path, '\\') > 0").fetchall()
+    for doc_id, path in rows:
+        new = path_v2(path)
+        if new == path:
+            continue
+        try:
+            if new is not None:
+                conn.execute("UPDATE documents SET path = ? WHERE id = ?", (new, doc_id))
+                continue
+        except sqlite3.IntegrityError:  # another row has that path already
+            pass
+        store.delete_pages(conn, doc_id)
+        conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+    conn.execute("DELETE FROM jobs WHERE instr(path, '\\') > 0")
+    conn.execute("DELETE FROM scan_errors WHERE instr(path, '\\') > 0")
+
+
+UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {1: _upgrade_1}
