@@ -97,8 +97,8 @@ def index(
     timeout: Annotated[
         float | None,
         typer.Option(
-            help="Seconds a task may take per 100 pages (and at least this). "
-            "[env: INDEXER_TIMEOUT; default: 60]"
+            help="Seconds a task may go without reading a page (a hang), and may "
+            "take per 100 pages in all. [env: INDEXER_TIMEOUT; default: 60]"
         ),
     ] = None,
     worker_memory: Annotated[
@@ -175,6 +175,14 @@ def index(
             "the full-text index.",
         ),
     ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Hash every file, also those whose size and mtime did not change, and "
+            "read again those whose content did.",
+        ),
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Explain sizing, governor and pool decisions.")
     ] = False,
@@ -189,6 +197,7 @@ def index(
     from indexer.resources import CpuSample
 
     cpu = CpuSample()  # other processes' CPU use, measured while we start up
+    from indexer.plan import Checks
     from indexer.progress import Reporter, details_line, planned_lines, summary_line
     from indexer.run import index as run_index
 
@@ -217,8 +226,7 @@ def index(
             wait=wait,
             reporter=reporter,
             cpu=cpu,
-            reindex=reindex,
-            repair=repair,
+            checks=Checks(reindex=reindex, repair=repair, verify=verify),
         )
     except IndexerError as e:
         reporter.stop()

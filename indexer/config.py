@@ -80,7 +80,10 @@ KNOBS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "db": (_path, "the index file"),
     "workers": (_positive(_auto(int)), "worker processes (auto: from cores, load and memory)"),
     "epub_concurrency": (_positive(int), "EPUB tasks in flight at most"),
-    "timeout": (_positive(float), "seconds a task may take per 100 pages (at least this)"),
+    "timeout": (
+        _positive(float),
+        "seconds without a page read (a hang); per 100 pages in all",
+    ),
     "worker_memory": (_positive(_auto(parse_size)), "memory cap per worker (auto: RAM share)"),
     "memory_reserve": (_auto(parse_size), "memory kept free; below it the governor holds back"),
     "batch_rows": (_positive(int), "rows per writer transaction"),

@@ -10,15 +10,20 @@ per-task timeout. This module adds what a long unattended run needs::
         │                      suspects run alone                              no database)
         └──── Outcome (results | failure) ◀── _collect() / _expire() ◀── futures
 
-* Deadlines: each task gets ``timeout × max(1, units/100)`` seconds (units are
-  pages, or page equivalents for EPUB and text). Only as many tasks as there
-  are workers are in flight, so a task starts when it is submitted. A task
-  past its deadline is recorded as "timed out after N s"; its executor is
-  killed and rebuilt, and the other tasks that were in flight are resubmitted.
+* Deadlines follow progress: a task whose worker reads no page for
+  ``timeout`` seconds hangs (a loop in a library, a worker stopped with
+  SIGSTOP, a stalled network mount), whatever its size; and no task may take
+  more than ``timeout × max(1, units/100)`` seconds in all (units are pages, or
+  page equivalents for EPUB and text). Workers beat after each page into the
+  task's beat file (``worker.run_task``), read only when a task looks late.
+  Only as many tasks as there are workers are in flight, so a task starts when
+  it is submitted. A task past its deadline is recorded as "timed out: no page
+  read for N s" or "timed out after N s"; its executor is killed and rebuilt,
+  and the other tasks that were in flight are resubmitted.
 * Crashes: when a worker dies (segfault, ``os._exit``, OOM killer), every task
   in flight becomes a suspect. Suspects are rerun one at a time, alone; one
   that crashes again alone is recorded as "worker crashed (signal N)". Results
-  over 3.5 KiB come back by file (``run_task``), so a worker killed while
+  over 3.5 KiB come back by file (``worker.run_task``), so a worker killed while
   returning one cannot leave loky waiting forever on half a message.
 * Memory: each worker runs under an address-space limit (``worker_memory``),
   so a runaway document fails its task with "out of memory", not the machine.
@@ -29,27 +34,22 @@ per-task timeout. This module adds what a long unattended run needs::
   importing pymupdf itself (about 0.2 s of CPU per worker: on 2 cores taken
   from the extraction, on 16 about 3 s per start or rebuild). Where there is
   no fork server (Windows), loky's own start method. Workers exit when the
-  main process dies (``_exit_with``).
+  main process dies (``worker._exit_with``).
 * Grouping and ordering are decided in ``schedule.py``: tasks carry a cost
   (largest first) and an ``urgent`` flag for the remaining page ranges of a
   document already started; the pool only keeps to that order.
 
-The fault hook (``INDEXER_FAULTS=1``) is for tests only: it makes a worker
-crash, exit, hang or exhaust memory on a file whose name says so. It is off
-unless that variable is set.
+What runs in the workers is ``worker.py``, with its test-only fault hook.
 """
 
 from __future__ import annotations
 
-import faulthandler
 import heapq
 import math
 import os
-import pickle
 import re
 import shutil
 import signal
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -57,248 +57,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from indexer.errors import ExtractError
-from indexer.extract import Extracted, extract
-from indexer.extract.base import one_line, os_reason
-from indexer.launch import cannot_start, own_temp_dir, prestart, when_gone, worker_context
-from indexer.scan import file_stat, sha256_file
-from indexer.work import (
-    CHANGED,
-    OUT_OF_MEMORY,
-    Item,
-    ItemResult,
-    Outcome,
-    Task,
-    hash_in_worker,
-)
+from indexer.extract.base import one_line
+from indexer.launch import cannot_start, own_temp_dir, prestart, worker_context
+from indexer.work import OUT_OF_MEMORY, ItemResult, Outcome, Task
+from indexer.worker import BEAT_SECONDS, Spilled, init_worker, ping, run_task
 
 if TYPE_CHECKING:  # loky itself is imported when the pool starts (start-up time)
     from loky import ProcessPoolExecutor
 
-FAULTS_ENV = "INDEXER_FAULTS"
 TIMEOUT_UNIT_PAGES = 100
-
-
-# --- worker side ----------------------------------------------------------------------
-
-
-_memory_cap = 0
-_results_dir: str | None = None
-# A task's pickled results larger than this travel by file (see run_task): the
-# message loky writes (this, its framing and the work id) stays within PIPE_BUF
-# (4,096 bytes on Linux), which a pipe write delivers whole or not at all.
-INLINE_RESULT_BYTES = 3584
-
-
-def _init_worker(
-    memory_cap: int, main_pid: int | None = None, results_dir: str | None = None
-) -> None:
-    """Runs once in each worker: import the extractors, ignore Ctrl-C and SIGTERM
-    (they reach the whole process group; the parent handles them and stops
-    the workers itself, with SIGKILL), cap the address space, and exit when the
-    main process is gone. ``results_dir``: where big results go (``run_task``)."""
-    global _memory_cap, _results_dir
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _results_dir = results_dir
-    if main_pid is not None:
-        _exit_with(main_pid)
-    # A segfault in a native library is reported as "worker crashed (signal
-    # 11)" in the error records; faulthandler's multi-line dump on the user's
-    # stderr would only be noise.
-    faulthandler.disable()
-    from indexer.extract import pdf  # noqa: F401  (warm import: pymupdf, the slow one)
-
-    _memory_cap = _cap_memory(memory_cap)
-
-
-def _cap_memory(memory_cap: int) -> int:
-    """Limit the worker's address space to what it uses now plus
-    ``memory_cap``, and return the room it really has: a lower limit the
-    worker inherited (``ulimit -v``) stays, and is the one an "out of memory"
-    reason must name. 0: no limit is known (not Linux)."""
-    try:
-        import resource
-
-        import psutil
-    except ImportError:  # pragma: no cover - not Linux
-        return memory_cap
-    used = psutil.Process().memory_info().vms
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if memory_cap > 0:
-        limit = used + memory_cap
-        if hard != resource.RLIM_INFINITY:
-            limit = min(limit, hard)
-        if soft == resource.RLIM_INFINITY or limit < soft:
-            try:
-                resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-            except (ValueError, OSError):  # pragma: no cover
-                pass
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-    return 0 if soft == resource.RLIM_INFINITY else max(0, soft - used)
-
-
-def _exit_with(main_pid: int) -> None:
-    """Exit when the main process dies. Killed alone (kill -9 of its pid, not of
-    the process group), it would leave the workers running their task and then
-    waiting for work forever, and with them the fork server. Checked every
-    second; the temporary folder of big results goes too, which the main
-    process can no longer remove."""
-
-    def exit_now() -> None:
-        if _results_dir is not None:
-            shutil.rmtree(_results_dir, ignore_errors=True)
-        os._exit(0)
-
-    when_gone(main_pid, exit_now, every=1.0)
-
-
-def _ping() -> int:
-    return os.getpid()
-
-
-def _inject_fault(item: Item, after_extraction: bool = False) -> None:
-    """Test-only: misbehave on files whose name asks for it (off unless
-    INDEXER_FAULTS=1). The dash-separated words after ``fault-`` in the file
-    name say what to do: ``segv``, ``exit``, ``kill``, ``hang``, ``memory``,
-    ``raise``, or ``rewrite`` (append a line to the file once it is extracted,
-    before it is hashed: a file written to while it is read); ``range``
-    limits it to page ranges after the first (chunked PDFs); ``once`` does it
-    only the first time for each range. Example: ``big-fault-range-once-raise.pdf``."""
-    if os.environ.get(FAULTS_ENV) != "1":
-        return
-    name = os.path.basename(item.path)
-    if "fault-" not in name:
-        return
-    words = set(re.split(r"[-.]", name.split("fault-", 1)[1]))
-    if after_extraction != ("rewrite" in words):
-        return
-    if "range" in words and item.first == 1:
-        return
-    if "once" in words:
-        marker = f"{item.path}.{item.first}.tripped"
-        if os.path.exists(marker):
-            return
-        open(marker, "w").close()
-    if "segv" in words:
-        os.kill(os.getpid(), signal.SIGSEGV)
-    elif "exit" in words:
-        os._exit(3)
-    elif "kill" in words:
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif "hang" in words:
-        time.sleep(3600)
-    elif "memory" in words:
-        hog = []
-        while True:  # until the worker's memory cap stops it
-            hog.append(bytearray(64 * 1024 * 1024))
-    elif "raise" in words:
-        raise RuntimeError("injected fault")
-    elif "rewrite" in words:
-        with open(item.path, "a", encoding="utf-8") as f:
-            f.write("\nrewritten while it was read\n")
-        st = os.stat(item.path)  # a new mtime even within the clock's resolution
-        os.utime(item.path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
-
-
-@dataclass(frozen=True)
-class Spilled:
-    """A task's results, left in a file by the worker (see ``run_task``)."""
-
-    path: str
-
-    def load(self) -> list[ItemResult]:
-        try:
-            with open(self.path, "rb") as f:
-                return pickle.load(f)  # type: ignore[no-any-return]
-        finally:
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
-
-
-def run_task(items: tuple[Item, ...]) -> list[ItemResult] | Spilled:
-    """The function the pool runs: ``run_items``, whose results, when they are
-    over INLINE_RESULT_BYTES pickled, are handed over in a file, so that only a
-    file name goes through loky's result pipe. A worker killed (SIGKILL, the OOM
-    killer) while writing a big result there would leave half a message in the
-    pipe, and loky's reader then waits for the rest forever: the run hangs. A
-    small message is written whole or not at all (see INLINE_RESULT_BYTES). A
-    file left by a killed worker is removed with the folder when the pool closes."""
-    out = run_items(items)
-    if _results_dir is None:
-        return out
-    data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
-    if len(data) <= INLINE_RESULT_BYTES:
-        return out
-    try:
-        fd, path = tempfile.mkstemp(dir=_results_dir, suffix=".pickle")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-    except OSError:  # no room: the pipe, as before
-        return out
-    return Spilled(path)
-
-
-def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
-    """The task function: extract each item; every failure becomes data.
-
-    What is kept was read from one unchanging file, the one the scan saw: its
-    stat is taken before the extraction and after it (and after the hash), and
-    a file that is not ``item.stat``, or changed meanwhile, gives no text and
-    no hash but the reason ``CHANGED`` (a hash of new bytes beside text of old
-    ones would be kept as unchanged forever). A path that is no longer a regular
-    file (a FIFO, a device) is not opened."""
-    out = []
-    for item in items:
-        started = time.perf_counter()
-        extracted: Extracted | None = None
-        error: str | None = None
-        digest: str | None = None
-        before = file_stat(item.path)
-        changed = item.stat is not None and before != item.stat
-        try:
-            if before is None and not changed:
-                raise ExtractError(_not_readable(item.path))
-            if not changed:
-                _inject_fault(item)
-                extracted = extract(item.kind, item.path, item.first, item.last, item.limit)
-                _inject_fault(item, after_extraction=True)
-        except ExtractError as e:
-            error = str(e)
-        except MemoryError:
-            error = OUT_OF_MEMORY + (f" (worker limit {_size(_memory_cap)})" if _memory_cap else "")
-        except RecursionError:
-            error = "document structure nested too deeply"
-        except Exception as e:
-            error = f"unexpected error: {one_line(e)}"
-        if not changed and hash_in_worker(item, extracted):
-            digest = sha256_file(item.path)
-        if not changed and before is not None:
-            changed = file_stat(item.path) != before
-        if changed:
-            extracted, error, digest = None, CHANGED, None
-        seconds = time.perf_counter() - started
-        out.append(ItemResult(item, extracted, error, digest, seconds, changed=changed))
-        extracted = None
-    return out
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
-
-
-def _not_readable(path: str) -> str:
-    """Why ``path`` (which ``file_stat`` refused) cannot be read."""
-    try:
-        os.stat(path)
-    except OSError as e:
-        return os_reason(e)
-    return "not a regular file (a FIFO, socket or device)"
-
-
-# --- main side ---------------------------------------------------------------------------
+# the shortest silence called a hang: several beats (--timeout may be smaller)
+MIN_SILENCE = 5 * BEAT_SECONDS
 
 
 @dataclass
@@ -312,6 +81,17 @@ class PoolStats:
     isolated: int = 0  # suspect tasks rerun alone after a crash
     max_in_flight: int = 0
     max_epub_in_flight: int = 0
+
+
+@dataclass
+class Flight:
+    """A task in flight."""
+
+    task: Task
+    submitted: float  # time.monotonic()
+    budget: float  # seconds it may take in all
+    beat: str | None  # its beat file (None: no temporary folder, the budget only)
+    moved: float = 0.0  # when it was last seen to read a page (monotonic)
 
 
 def _crash_description(e: BaseException) -> str:
@@ -355,12 +135,11 @@ class Pool:
         self._epubs: list[tuple[tuple[int, float, int], Task]] = []
         self._others: list[tuple[tuple[int, float, int], Task]] = []
         self._suspects: deque[Task] = deque()
-        # future -> (task, submitted at, budget in seconds)
-        self.in_flight: dict[Future[list[ItemResult] | Spilled], tuple[Task, float, float]] = {}
+        self.in_flight: dict[Future[list[ItemResult] | Spilled], Flight] = {}
         self._executor: ProcessPoolExecutor | None = None
         self._warming: list[Future[int]] = []
         self._warm_at: float | None = None
-        self._results_dir: str | None = None  # see run_task
+        self._results_dir: str | None = None  # big results and beat files (worker.py)
 
     # -- the executor ----------------------------------------------------------------
     def _ensure_executor(self) -> ProcessPoolExecutor:
@@ -376,7 +155,7 @@ class Pool:
             try:
                 self._executor = ProcessPoolExecutor(
                     max_workers=self.workers,
-                    initializer=_init_worker,
+                    initializer=init_worker,
                     initargs=(self.worker_memory, os.getpid(), self._results_dir),
                     context=worker_context(),
                 )
@@ -386,7 +165,7 @@ class Pool:
             # (a worker is up and has imported the extractors; see _deadline),
             # so a slow start-up is not charged to the first tasks. The pings
             # do not sleep: they sit ahead of the first tasks in the queue.
-            self._warming = [self._executor.submit(_ping) for _ in range(self.workers)]
+            self._warming = [self._executor.submit(ping) for _ in range(self.workers)]
             self._warm_at = None
         return self._executor
 
@@ -439,8 +218,13 @@ class Pool:
     def budget(self, task: Task) -> float:
         return self.timeout * max(1.0, task.units / TIMEOUT_UNIT_PAGES)
 
+    @property
+    def silence(self) -> float:
+        """Seconds without a page read that make a task a hang."""
+        return max(self.timeout, MIN_SILENCE)
+
     def _epubs_in_flight(self) -> int:
-        return sum(1 for t, _, _ in self.in_flight.values() if t.is_epub)
+        return sum(1 for f in self.in_flight.values() if f.task.is_epub)
 
     def _pop(self) -> Task | None:
         heaps = [self._others]
@@ -458,13 +242,16 @@ class Pool:
         from loky.process_executor import BrokenProcessPool
 
         executor = self._ensure_executor()
+        beat = None
+        if self._results_dir is not None:
+            beat = os.path.join(self._results_dir, f"beat-{self.stats.submitted}")
         try:
-            fut = executor.submit(run_task, task.items)
+            fut = executor.submit(run_task, task.items, beat)
         except BrokenProcessPool:
             return False  # it never ran; the caller puts it back
         if self.on_submit is not None:
             self.on_submit(task)
-        self.in_flight[fut] = (task, time.monotonic(), self.budget(task))
+        self.in_flight[fut] = Flight(task, time.monotonic(), self.budget(task), beat)
         self.stats.submitted += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, len(self.in_flight))
         self.stats.max_epub_in_flight = max(self.stats.max_epub_in_flight, self._epubs_in_flight())
@@ -480,7 +267,7 @@ class Pool:
                     self._suspects.appendleft(suspect)
                     self._kill_executor()
             return
-        if any(t.alone for t, _, _ in self.in_flight.values()):
+        if any(f.task.alone for f in self.in_flight.values()):
             return
         limit = max(1, min(self.workers, self.allowed()))
         while len(self.in_flight) < limit:
@@ -502,7 +289,7 @@ class Pool:
             if not self.in_flight:
                 continue
             now = time.monotonic()
-            next_deadline = min(self._deadline(s, b) for _, s, b in self.in_flight.values())
+            next_deadline = min(self._deadline(f) for f in self.in_flight.values())
             pings = [f for f in self._warming if not f.done()]
             watched: list[Future[Any]] = [*self.in_flight, *pings]
             done, _ = wait(
@@ -518,7 +305,7 @@ class Pool:
     def _collect(self, fut: Future[list[ItemResult] | Spilled]) -> Iterator[Outcome]:
         from loky.process_executor import BrokenProcessPool
 
-        task, _, _ = self.in_flight.pop(fut)
+        task = self._land(fut).task
         try:
             results = fut.result()
         except BrokenProcessPool as e:  # TerminatedWorkerError is one
@@ -540,8 +327,8 @@ class Pool:
 
     def _crashed(self, task: Task, e: BaseException) -> Iterator[Outcome]:
         how = _crash_description(e)
-        victims = [task] + [t for t, _, _ in self.in_flight.values()]
-        self.in_flight.clear()
+        victims = [task] + [f.task for f in self.in_flight.values()]
+        self._land_all()
         self._kill_executor()
         self.stats.crashes += 1
         self.log(f"pool: a worker crashed ({how}); {len(victims)} task(s) were in flight")
@@ -553,25 +340,66 @@ class Pool:
                 self._suspects.append(victim.single(item, alone=True))
                 self.stats.isolated += 1
 
-    def _deadline(self, submitted: float, budget: float) -> float:
-        """A task's time starts when it is submitted, or when the workers are up."""
+    def _land(self, fut: Future[list[ItemResult] | Spilled]) -> Flight:
+        """Take a task out of flight (its beat file goes: a killed worker
+        cannot remove it)."""
+        flight = self.in_flight.pop(fut)
+        if flight.beat is not None:
+            try:
+                os.unlink(flight.beat)
+            except OSError:
+                pass
+        return flight
+
+    def _land_all(self) -> list[Flight]:
+        return [self._land(fut) for fut in list(self.in_flight)]
+
+    def _deadline(self, f: Flight) -> float:
+        """When ``f`` is late: ``silence`` after its last page read, and
+        ``budget`` after its start at the latest. Its time starts when it is
+        submitted, or when the workers are up."""
         warm = self._warm()
-        return math.inf if warm is None else max(submitted, warm) + budget
+        if warm is None:
+            return math.inf
+        start = max(f.submitted, warm)
+        end = start + f.budget
+        return end if f.beat is None else min(end, max(start, f.moved) + self.silence)
+
+    def _late(self, f: Flight, now: float) -> bool:
+        """Past its deadline, once its beat file is read again (only when it
+        looks late: no stat per task per turn)."""
+        if now <= self._deadline(f):
+            return False
+        if f.beat is not None:
+            try:
+                age = time.time() - os.stat(f.beat).st_mtime
+            except OSError:  # not made yet (the worker has not started it)
+                age = math.inf
+            f.moved = max(f.moved, now - max(0.0, age))
+        return now > self._deadline(f)
+
+    def _why_late(self, f: Flight, now: float) -> str:
+        warm = self._warm() or f.submitted
+        if f.beat is not None and now < max(f.submitted, warm) + f.budget:
+            return f"timed out: no page read for {self.silence:.0f} s"
+        return f"timed out after {f.budget:.0f} s"
 
     def _expire(self) -> Iterator[Outcome]:
         now = time.monotonic()
-        late = {f for f, (_, s, b) in self.in_flight.items() if now > self._deadline(s, b)}
+        late = {fut for fut, f in self.in_flight.items() if self._late(f, now)}
         if not late:
             return
-        expired = [(f, v) for f, v in self.in_flight.items() if f in late]
-        others = [v[0] for f, v in self.in_flight.items() if f not in late]
-        self.in_flight.clear()
+        reasons = {fut: self._why_late(f, now) for fut, f in self.in_flight.items() if fut in late}
+        expired = [(f, reasons[fut]) for fut, f in self.in_flight.items() if fut in late]
+        others = [f.task for fut, f in self.in_flight.items() if fut not in late]
+        self._land_all()
         self._kill_executor()
         self.stats.timeouts += len(expired)
-        for _, (task, _, budget) in expired:
-            self.log(f"pool: a task timed out after {budget:.0f} s; its worker was killed")
+        for flight, why in expired:
+            task = flight.task
+            self.log(f"pool: a task {why}; its worker was killed")
             if len(task.items) == 1:
-                yield Outcome(task, failure=f"timed out after {budget:.0f} s")
+                yield Outcome(task, failure=why)
             else:  # find the slow file: each one again on its own
                 for item in task.items:
                     self.add(task.single(item, urgent=True))

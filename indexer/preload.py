@@ -3,7 +3,7 @@
 Why this module exists: it is the fork server's only preload
 (``launch.PRELOAD``), so every process forked from the server finds these
 imported instead of importing them itself: the PDF extractor (pymupdf, the slow
-one), the pool module whose task function the workers run, loky's worker loop,
+one), the worker module whose task function the workers run, loky's worker loop,
 psutil (each worker's memory cap and watchdog), and the store and the messages
 the writer needs (about 10 ms of imports it would otherwise make while a run
 with nothing to extract waits for it; the writer's own module is left out: in
@@ -22,8 +22,8 @@ import psutil  # noqa: F401
 
 import indexer.extract.pdf  # noqa: F401
 import indexer.messages  # noqa: F401
-import indexer.pool  # noqa: F401
 import indexer.repair  # noqa: F401
 import indexer.store  # noqa: F401
+import indexer.worker  # noqa: F401
 
 gc.freeze()

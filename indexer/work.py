@@ -107,7 +107,7 @@ OUT_OF_MEMORY = "out of memory"
 # Failures that need not happen again (the machine was short of memory, a
 # worker was stopped or killed from outside): such a file is tried again on the
 # next runs, TRANSIENT_TRIES times in all, before its error sticks.
-TRANSIENT = ("timed out after", OUT_OF_MEMORY, "worker crashed")
+TRANSIENT = ("timed out", OUT_OF_MEMORY, "worker crashed")
 TRANSIENT_TRIES = 3
 _TRY = re.compile(r" \(try (\d+) of \d+[^)]*\)$")
 

@@ -298,6 +298,12 @@ def _stopped_worker(m: Machine) -> None:
     m.env["INDEXER_FAULTS"] = "1"
 
 
+def _stopped_range(m: Machine) -> None:
+    m.root.mkdir()
+    write_long_pdf(m.root / "long-fault-range-stop.pdf", 1200)
+    m.env["INDEXER_FAULTS"] = "1"
+
+
 AGAIN = re.escape(" (try 1 of 3: tried again on the next run)")
 
 CASES = [
@@ -370,6 +376,16 @@ CASES = [
         mend=_no_faults,
         args=("--timeout", "1"),
         pattern=r".*/stuck-fault-hang\.txt: timed out after 1 s" + AGAIN,
+    ),
+    Case(
+        "a chunked PDF whose worker is stopped (SIGSTOP) on a long range",
+        _stopped_range,
+        1,
+        None,
+        mend=_no_faults,
+        args=("--timeout", "1", "--workers", "2"),
+        pattern=r".*/long-fault-range-stop\.pdf: partly indexed: "
+        r".*: timed out: no page read for 1 s.*",
     ),
     Case("another tool dropped jobs", _dropped("jobs"), 0, _repaired_line("jobs")),
     Case(

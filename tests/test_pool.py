@@ -2,14 +2,13 @@
 
 Real runs of `python -m indexer index` with real loky workers. Misbehaving
 workers come from the test-only fault hook (INDEXER_FAULTS=1 and a file name
-that asks for the fault, see pool._inject_fault)."""
+that asks for the fault, see worker._inject_fault)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import pickle
 import random
 import shutil
 import sqlite3
@@ -22,7 +21,7 @@ import psutil
 import pymupdf
 import pytest
 
-from indexer.pool import Pool
+from indexer.pool import Flight, Pool
 from indexer.schedule import BIG_PDF_BYTES, MAX_CHUNK, chunk_ranges
 from indexer.work import Item, Task
 from tests.conftest import (
@@ -281,38 +280,9 @@ def test_queue_order_throttle_and_deadlines() -> None:
     assert pool._pop() is big  # then largest first
     first_epub = pool._pop()
     assert first_epub is epub1
-    pool.in_flight[object()] = (first_epub, 0.0, 1.0)  # type: ignore[index]
+    pool.in_flight[object()] = Flight(first_epub, 0.0, 1.0, None)  # type: ignore[index]
     assert pool._pop() is small  # epub2 waits: one EPUB in flight is the limit
     assert pool._pop() is None
     pool.in_flight.clear()
     assert pool._pop() is epub2
     assert pool.budget(big) == 50.0 and pool.budget(small) == 10.0  # grows with pages
-
-
-def test_big_results_come_back_by_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """run_task hands a result over 3.5 KiB over in a file, so only its name goes
-    through loky's pipe (a worker killed while writing a big result there would
-    leave half a message, and loky waits for the rest forever); small results
-    travel as they are. Loading the file gives the same results and removes it."""
-    from indexer import pool as pool_mod
-
-    pdf = tmp_path / "long.pdf"
-    write_long_pdf(pdf, 20)
-    note = tmp_path / "note.txt"
-    note.write_text("a short note")
-    spill = tmp_path / "results"
-    spill.mkdir()
-    monkeypatch.setattr(pool_mod, "_results_dir", str(spill))
-
-    big = pool_mod.run_task((Item(str(pdf), "pdf"),))
-    assert isinstance(big, pool_mod.Spilled)
-    assert [p.name for p in spill.iterdir()] == [Path(big.path).name]
-    results = big.load()
-    assert list(spill.iterdir()) == []
-    direct = pool_mod.run_items((Item(str(pdf), "pdf"),))
-    assert [r.extracted for r in results] == [r.extracted for r in direct]
-    assert len(pickle.dumps(direct)) > pool_mod.INLINE_RESULT_BYTES
-
-    small = pool_mod.run_task((Item(str(note), "txt"),))
-    assert isinstance(small, list) and small[0].extracted is not None
-    assert list(spill.iterdir()) == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from indexer.errors import ExtractError
@@ -31,6 +32,23 @@ class Extracted:
     pages: list[Page] = field(default_factory=list)
     # Page ranges inside first..last that could not be read: (first, last, reason).
     failed: list[FailedRange] = field(default_factory=list)
+
+
+_on_page_read: Callable[[], None] | None = None
+
+
+def on_page_read(callback: Callable[[], None] | None) -> None:
+    """Have ``page_read`` call ``callback`` (a worker's beat: ``worker._beat``)."""
+    global _on_page_read
+    _on_page_read = callback
+
+
+def page_read() -> None:
+    """Extractors call this after each page or chapter they read. In a worker
+    it tells the main process that the task moves (its deadline follows
+    progress); elsewhere it does nothing."""
+    if _on_page_read is not None:
+        _on_page_read()
 
 
 _TRAILING_BLANKS = re.compile(r"[ \t\r\f\v]+\n")

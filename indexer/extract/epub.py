@@ -35,7 +35,7 @@ from lxml import etree
 
 from indexer.errors import ExtractError
 
-from .base import Extracted, Page, clean_text, describe_content, one_line, read_head
+from .base import Extracted, Page, clean_text, describe_content, one_line, page_read, read_head
 from .html import markup_to_text
 
 # Font obfuscation (IDPF and Adobe) is not DRM: the text stays readable.
@@ -200,6 +200,8 @@ def extract_epub(path: str) -> Extracted:
         except Exception as e:  # one bad chapter must not lose the book
             failed.append((position, position, f"unreadable chapter ({one_line(e, 120)})"))
             continue
+        finally:
+            page_read()
         if text:
             pages.append((position, text))
     return Extracted(len(spine), 1, len(spine), pages, failed)

@@ -26,7 +26,7 @@ from typing import Any
 
 from indexer.errors import ExtractError
 
-from .base import Extracted, Page, clean_text, describe_content, one_line, read_head
+from .base import Extracted, Page, clean_text, describe_content, one_line, page_read, read_head
 
 # pymupdf 2.0 imports two optional packages when it is imported, and skips each
 # on ImportError: pymupdf.layout (an ONNX layout model, with numpy and
@@ -179,6 +179,8 @@ def _pypdf_pages(reader: Any, numbers: Iterable[int]) -> tuple[list[Page], list[
         except Exception as e:
             failed.append((n, one_line(e, 120)))
             continue
+        finally:
+            page_read()
         if text:
             pages.append((n, text))
     return pages, failed
@@ -227,6 +229,8 @@ def extract_pdf(
             except Exception:
                 failed_numbers.append(n)
                 continue
+            finally:
+                page_read()
             if text:
                 pages.append((n, text))
         keep = first > 1 or stop < count  # part of a chunked document: more ranges come
