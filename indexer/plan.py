@@ -3,7 +3,9 @@
 Why this module exists: a nightly run must only do the work that changed, and
 must decide it from cheap facts first. For each file under the roots:
 
-* same size and mtime_ns as stored: unchanged (nothing to do);
+* same size and mtime_ns as stored: unchanged (nothing to do); with
+  ``verify``, its hash decides (content rewritten under an old stat, as
+  ``touch -d`` or a restore from backup can leave it);
 * different stat: a streamed SHA-256 decides; same hash means only the stored
   stat is refreshed ("touched"), a different hash re-extracts the file;
 * not in the index: new, unless a vanished document under the same roots had
@@ -26,15 +28,19 @@ must decide it from cheap facts first. For each file under the roots:
   changes, or with ``retry_errors``.
 
 Roots not named in this run are not looked at. Hashes are computed on a few
-threads (hashlib releases the GIL).
+daemon threads (hashlib releases the GIL) while the main thread waits on them
+with ``stop`` (one Ctrl-C ends a run whose planner reads a stalled network
+mount; a thread stuck in that read does not keep the process alive).
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import sqlite3
+import threading
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from indexer import store
@@ -58,6 +64,16 @@ def suspect_reason(deaths: int) -> str:
 
 
 @dataclass(frozen=True)
+class Checks:
+    """How hard a run looks at the files it finds (``indexer index`` flags)."""
+
+    retry_errors: bool = False  # files that failed before, even if unchanged
+    reindex: bool = False  # every file is read again, changed or not
+    repair: bool = False  # so is every document that lost its pages (another tool)
+    verify: bool = False  # every file with an unchanged stat is hashed
+
+
+@dataclass(frozen=True)
 class Job:
     """A file to extract (whole, or only some page ranges)."""
 
@@ -77,6 +93,7 @@ class Plan:
     touched: list[FileEntry] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     unchanged: int = 0
+    verified: int = 0  # hashed for --verify (those that differed are "changed")
     skipped_errors: int = 0  # failed before, unchanged, not retried
     resumed: int = 0  # jobs an interrupted run left unfinished, planned again
     # the device of each root that is not empty, recorded by this run (runs.summary)
@@ -108,21 +125,60 @@ def _below(path: str, dirs: list[str]) -> bool:
     return any(path.startswith(d.rstrip(os.sep) + os.sep) for d in dirs)
 
 
+def hash_files(paths: list[str], stop: Callable[[], None]) -> list[str | None]:
+    """``sha256_file`` of each path, on up to HASH_THREADS daemon threads;
+    ``stop`` is called while waiting (it raises to end the run, and the
+    threads then take no more files)."""
+    results: list[str | None] = [None] * len(paths)
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    finished: queue.SimpleQueue[int] = queue.SimpleQueue()
+    cancelled = threading.Event()
+    for i in range(len(paths)):
+        todo.put(i)
+
+    def work() -> None:
+        while not cancelled.is_set():
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results[i] = sha256_file(paths[i])
+            finally:
+                finished.put(i)
+
+    for _ in range(min(HASH_THREADS, len(paths))):
+        threading.Thread(target=work, name="indexer-plan-hash", daemon=True).start()
+    try:
+        for _ in paths:
+            while True:
+                stop()
+                try:
+                    finished.get(timeout=0.2)
+                    break
+                except queue.Empty:
+                    continue
+    finally:
+        cancelled.set()
+    return results
+
+
 def make_plan(
     scan: ScanResult,
     conn: sqlite3.Connection | None,
-    retry_errors: bool = False,
-    reindex: bool = False,
-    repair: bool = False,
+    checks: Checks = Checks(),
+    stop: Callable[[], None] = lambda: None,
 ) -> Plan:
     """The plan for ``scan`` against the index behind ``conn`` (None: no index
-    yet). ``reindex``: every file the index holds is read again, changed or
-    not. ``repair``: so is every document that lost its pages (another tool
-    deleted them: it is 'ok' with no page rows)."""
+    yet); ``checks``: see there (``repair``: a document that lost its pages is
+    'ok' with no page rows). ``stop`` is called while files are hashed."""
     plan = Plan(roots=scan.roots, scan_errors=list(scan.errors))
     stats = store.stats_under(conn, scan.roots) if conn is not None else {}
     leftover = store.jobs_under(conn, scan.roots) if conn is not None else {}
-    pageless = store.pageless_under(conn, scan.roots) if conn is not None and repair else set()
+    pageless = (
+        store.pageless_under(conn, scan.roots) if conn is not None and checks.repair else set()
+    )
+    retry_errors = checks.retry_errors
 
     # the index holds paths in their text form (store.text_path); the entries
     # keep the real path, which the workers open
@@ -143,11 +199,12 @@ def make_plan(
     # same stat, but the full row is needed: partial documents and, with
     # retry_errors, failed ones
     need_row: list[FileEntry] = []
+    verify: list[FileEntry] = []  # same stat, hashed for --verify
     for path, entry in found.items():
         known = stats.get(path)
         if known is None:
             new.append(entry)
-        elif reindex or path in pageless:
+        elif checks.reindex or path in pageless:
             plan.jobs.append(Job(entry, "changed"))  # hashed by its worker
         elif known[:3] != (entry.size, entry.mtime_ns, entry.kind):
             differ.append(entry)
@@ -155,6 +212,8 @@ def make_plan(
             need_row.append(entry)
         elif known[3] == "partial":
             need_row.append(entry)
+        elif checks.verify:
+            verify.append(entry)
         else:
             plan.unchanged += 1
     vanished_paths = [path for path in stats if path not in found and not _below(path, unreadable)]
@@ -162,14 +221,14 @@ def make_plan(
     docs = (
         store.documents(
             conn,
-            [store.text_path(e.path) for e in differ + need_row] + vanished_paths,
+            [store.text_path(e.path) for e in differ + need_row + verify] + vanished_paths,
         )
         if conn is not None
         else {}
     )
     for entry in need_row:
         _same_content(plan, entry, docs[store.text_path(entry.path)], retry_errors, touched=False)
-    to_hash = [(entry, docs[store.text_path(entry.path)]) for entry in differ]
+    to_hash = [(entry, docs[store.text_path(entry.path)]) for entry in differ + verify]
     vanished = [docs[path] for path in vanished_paths]
     by_size: dict[int, list[store.DocRow]] = defaultdict(list)
     for doc in vanished:
@@ -177,19 +236,17 @@ def make_plan(
             by_size[doc.size].append(doc)
     move_candidates = [e for e in new if e.size in by_size]
 
-    with ThreadPoolExecutor(HASH_THREADS) as pool:
-        changed_hashes = list(pool.map(sha256_file, [e.path for e, _ in to_hash]))
-        new_hashes = dict(
-            zip(
-                (e.path for e in move_candidates),
-                pool.map(sha256_file, [e.path for e in move_candidates]),
-                strict=True,
-            )
-        )
-
+    hashes = hash_files([e.path for e, _ in to_hash] + [e.path for e in move_candidates], stop)
+    changed_hashes = hashes[: len(to_hash)]
+    new_hashes = dict(zip((e.path for e in move_candidates), hashes[len(to_hash) :], strict=True))
+    plan.verified = len(verify)
+    same_stat = {id(e) for e in verify}
     for (entry, doc), digest in zip(to_hash, changed_hashes, strict=True):
         if digest is not None and digest == doc.sha256 and doc.kind == entry.kind:
-            _same_content(plan, entry, doc, retry_errors, touched=True)
+            if id(entry) in same_stat:
+                plan.unchanged += 1
+            else:
+                _same_content(plan, entry, doc, retry_errors, touched=True)
         else:
             plan.jobs.append(Job(entry, "changed", digest))
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from indexer.messages import (
     StorePlan,
     Touch,
 )
-from indexer.plan import Plan, make_plan, suspect_reason
+from indexer.plan import Checks, Plan, make_plan, suspect_reason
 from indexer.pool import Pool, PoolStats
 from indexer.progress import Reporter
 from indexer.resources import (
@@ -125,24 +125,25 @@ def index(
     wait: bool = False,
     reporter: Reporter | None = None,
     cpu: CpuSample | None = None,
-    reindex: bool = False,
-    repair: bool = False,
+    checks: Checks | None = None,
 ) -> RunSummary:
     """Index ``paths`` into ``config.db``; see the module header. ``cpu``: a
     sample of the machine's CPU use started earlier (the CLI starts one first
-    thing), so sizing the pool need not wait for one. ``reindex``: read every
-    file again, changed or not; ``repair``: read again the documents whose
-    pages another tool deleted, and rebuild the full-text index."""
+    thing), so sizing the pool need not wait for one. ``checks``: how hard
+    the planner looks (``plan.Checks``; ``repair`` also rebuilds the
+    full-text index), with ``config.retry_errors`` as well."""
     started = time.monotonic()
     reporter = reporter or Reporter.silent_reporter()
     roots = normalize_roots(paths)
     db = Path(config.db).absolute()
+    checks = checks or Checks()
+    checks = replace(checks, retry_errors=checks.retry_errors or config.retry_errors)
 
     if dry_run:
         conn = store.connect(db) if db.exists() else None
         try:
             scanned = scan(roots, config.hidden, follow_symlinks=config.follow_symlinks)
-            plan = make_plan(scanned, conn, config.retry_errors, reindex, repair)
+            plan = make_plan(scanned, conn, checks)
         finally:
             if conn is not None:
                 conn.close()
@@ -155,9 +156,7 @@ def index(
     lock = RunLock(db).acquire(wait=wait)
     try:
         with _StopOnSignals() as stop:
-            return _Run(
-                roots, db, config, reporter, started, stop, cpu, reindex=reindex, repair=repair
-            ).run()
+            return _Run(roots, db, config, reporter, started, stop, cpu, checks=checks).run()
     finally:
         lock.release()
 
@@ -232,8 +231,7 @@ class _Run:
         stop: _StopOnSignals,
         cpu: CpuSample | None = None,
         *,
-        reindex: bool = False,
-        repair: bool = False,
+        checks: Checks,
     ) -> None:
         self.stop = stop
         self.cpu = cpu
@@ -250,8 +248,7 @@ class _Run:
         self.governor: Governor | None = None
         self.tracker: DocumentTracker | None = None
         self._hash_threads: ThreadPoolExecutor | None = None
-        self.reindex = reindex  # see index()
-        self.repair = repair
+        self.checks = checks  # see index()
 
     def _start_hash(self, path: str, stat: tuple[int, int]) -> Callable[[], str | None]:
         """The tracker's ``start_hash``: hash a file on a thread (hashlib
@@ -352,7 +349,7 @@ class _Run:
         """The plan, read from the index while the writer starts (a new index
         has nothing to compare with; an old schema is upgraded first)."""
         if not existed:
-            return make_plan(scanned, None, self.config.retry_errors)
+            return make_plan(scanned, None, self.checks, self.stop.check)
         try:
             return self._plan_from(scanned)
         except (DatabaseError, sqlite3.Error):
@@ -365,7 +362,7 @@ class _Run:
         try:
             if not self.writer.run_id and not repair.schema_is_whole(conn):
                 raise DatabaseError("the index needs repairing first")  # by the writer
-            return make_plan(scanned, conn, self.config.retry_errors, self.reindex, self.repair)
+            return make_plan(scanned, conn, self.checks, self.stop.check)
         except sqlite3.Error as e:
             raise store.explain_error(self.db, e, "read") from None
         finally:
@@ -399,7 +396,9 @@ class _Run:
             send(Delete(plan.deleted))
         if plan.resumed:
             rep.info(f"resuming {plan.resumed} job(s) an interrupted run left unfinished")
-        if self.repair:
+        if plan.verified:
+            rep.info(f"verify: {plan.verified} file(s) with an unchanged stat were hashed")
+        if self.checks.repair:
             send(RebuildFullText())
             rep.note("repair: the full-text index is rebuilt from the pages")
         for job, deaths in plan.suspects:

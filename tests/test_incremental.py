@@ -3,6 +3,7 @@ that changed is done, and the result always equals a fresh run."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -332,3 +333,33 @@ def test_a_name_with_a_backslash_and_a_latin1_name_are_two_documents(tmp_path: P
     run(root, fresh)
     assert db_snapshot(db) == db_snapshot(fresh)
     assert "back\\\\slash.txt" in texts(db)
+
+
+def test_verify_finds_content_changed_under_an_unchanged_stat(tmp_path: Path) -> None:
+    """A file rewritten with the same size whose mtime was put back (``touch -d``,
+    a restore from backup) looks unchanged by its stat: --verify hashes every
+    file and reads again those whose content differs."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    note = root / "note.txt"
+    note.write_text("the old harbour wall\n")
+    (root / "other.txt").write_text("nothing changes here\n")
+    db = tmp_path / "i.db"
+    run(root, db)
+    st = note.stat()
+    note.write_text("the new harbour pier\n")  # the same length
+    os.utime(note, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert note.stat().st_size == st.st_size
+
+    plain = run(root, db)
+    assert (plain.unchanged, plain.changed) == (2, 0)
+    assert "the old harbour wall" in texts(db)["note.txt"]
+
+    proc = run_cli("index", str(root), "--db", str(db), "--verify", "--json", "-v")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert (summary["changed"], summary["unchanged"], summary["touched"]) == (1, 1, 0)
+    assert "verify: 2 file(s) with an unchanged stat were hashed" in proc.stderr
+    assert texts(db)["note.txt"] == "the new harbour pier"
+    again = run_cli("index", str(root), "--db", str(db), "--verify", "--json")
+    assert json.loads(again.stdout)["unchanged"] == 2

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from indexer import store
 from indexer.messages import Document
-from indexer.plan import make_plan
+from indexer.plan import Checks, make_plan
 from indexer.scan import scan, sha256_file
 from indexer.writer import WriterHandle
 
@@ -40,7 +44,7 @@ def index_as(db: Path, root: Path, statuses: dict[str, str]) -> None:
 def plan_for(db: Path, root: Path, retry_errors: bool = False):  # type: ignore[no-untyped-def]
     conn = store.connect(db)
     try:
-        return make_plan(scan([str(root)]), conn, retry_errors)
+        return make_plan(scan([str(root)]), conn, Checks(retry_errors=retry_errors))
     finally:
         conn.close()
 
@@ -119,3 +123,36 @@ def test_a_new_index_plans_everything_new(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("a")
     plan = make_plan(scan([str(tmp_path)]), None)
     assert [j.action for j in plan.jobs] == ["new"]
+
+
+def test_hashing_stops_when_told_even_while_a_read_hangs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file on a stalled network mount blocks its read for ever: the planner
+    waits on its hashing threads with the run's stop check, so one Ctrl-C ends
+    the run, and the stuck thread (a daemon) does not keep the process alive."""
+    from indexer import plan as plan_mod
+
+    stalled = threading.Event()
+
+    def hangs(path: str, expect: object = None) -> str:
+        if path.endswith("stalled"):
+            stalled.wait(30)  # a read that does not come back
+        return "digest of " + path
+
+    monkeypatch.setattr(plan_mod, "sha256_file", hangs)
+    assert plan_mod.hash_files(["/a", "/b"], lambda: None) == ["digest of /a", "digest of /b"]
+    asked = []
+
+    def stop() -> None:
+        asked.append(time.monotonic())
+        if len(asked) > 3:
+            raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        plan_mod.hash_files(["/x/stalled", "/y"], stop)
+    assert time.monotonic() - started < 5
+    stuck = [t for t in threading.enumerate() if t.name == "indexer-plan-hash"]
+    assert stuck and all(t.daemon for t in stuck)
+    stalled.set()
