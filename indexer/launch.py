@@ -6,6 +6,9 @@ library are imported, and must stay cheap for every command:
 * a standard stream the command was started without (``>&-``) gets
   ``/dev/null``, before any child process inherits the gap, and the Python
   interpreters it starts never import from the current directory;
+* the soft limit of open files is raised towards the hard one (a run needs
+  about 30 descriptors plus one per worker; ``ulimit -n 24`` ended in a fork
+  server's traceback), before any child inherits it;
 * an ``index`` run starts the fork server its workers are forked from
   (``prestart``), so that the server's import of the extractors (pymupdf,
   about 0.15 s) runs beside the CLI's own imports, the scan and the plan
@@ -46,6 +49,96 @@ def open_closed_std_streams() -> None:
                 os.close(null)
             os.set_inheritable(fd, True)  # os.open's are not: the workers need it too
             setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115
+
+
+# Descriptors a run needs: about 28 with 1 or 2 workers, 36 with 8 (measured
+# with ``ulimit -n``), and one more per worker.
+BASE_DESCRIPTORS, DESCRIPTORS_PER_WORKER = 32, 2
+_WANTED_DESCRIPTORS = 4096
+
+
+def more_descriptors() -> int:
+    """Raise the soft limit of open files towards the hard one (up to 4,096),
+    as any process may; return the soft limit now (0: unknown)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = _WANTED_DESCRIPTORS if hard == resource.RLIM_INFINITY else min(hard, _WANTED_DESCRIPTORS)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):  # pragma: no cover
+            pass
+    return 0 if soft == resource.RLIM_INFINITY else soft
+
+
+def check_descriptors(workers: int) -> None:
+    """A limit of open files too low for ``workers`` workers: one line now,
+    instead of a traceback from the fork server half-way through a start."""
+    limit = more_descriptors()
+    needed = BASE_DESCRIPTORS + DESCRIPTORS_PER_WORKER * workers
+    if 0 < limit < needed:
+        raise StartError(
+            f"cannot start {workers} worker process(es): the limit of open files is {limit} "
+            f"(ulimit -n), a run needs about {needed}",
+            hint="raise it (ulimit -n 1024), or use fewer --workers",
+        )
+
+
+# The address space one process of a run needs (``ulimit -v``): a worker with
+# pymupdf loaded maps about 91 MiB before it reads anything, and each thread
+# reserves its stack; under 137 MiB the writer could not start its queue's
+# thread (measured: 117 MiB failed, 137 MiB ran the fixtures).
+MIN_ADDRESS_SPACE = 160 * 2**20
+
+
+def fit_address_space() -> None:
+    """Under an address-space limit, spend less of it on reservations: glibc
+    gives each thread that allocates its own malloc arena of 64 MiB of address
+    space, and each thread stack reserves 8 MiB; with a few threads (the
+    governor, the queues' feeders, loky's manager) a 250 MiB limit left the
+    main process unable to start a thread. One arena (``MALLOC_ARENA_MAX``,
+    also for the fork server and all it forks, which read it when they start)
+    and 1 MiB stacks (our threads do little) leave it for the documents. Does
+    nothing without a limit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    if resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY:
+        return
+    import threading
+
+    os.environ.setdefault("MALLOC_ARENA_MAX", "1")
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX, for this process
+    except (OSError, AttributeError):  # not glibc
+        pass
+    try:
+        threading.stack_size(1 << 20)
+    except (ValueError, RuntimeError):  # pragma: no cover
+        pass
+
+
+def check_address_space() -> None:
+    """An address-space limit too low for any process of a run: one line now,
+    instead of the writer's and the workers' tracebacks."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft != resource.RLIM_INFINITY and soft < MIN_ADDRESS_SPACE:
+        raise StartError(
+            f"cannot start the writer and worker processes: the address-space limit is "
+            f"{soft >> 20} MiB (ulimit -v), a run needs at least {MIN_ADDRESS_SPACE >> 20} MiB",
+            hint=f"raise it (ulimit -v {4 * MIN_ADDRESS_SPACE >> 10}, or unlimited)",
+        )
 
 
 def worker_context() -> Any:
@@ -244,6 +337,8 @@ def start(argv: list[str]) -> None:
     """The first thing the ``indexer`` command does."""
     open_closed_std_streams()
     printable_streams()
+    more_descriptors()
+    fit_address_space()
     # The interpreters the command starts (the fork server, multiprocessing's
     # resource tracker) run ``python -c``, which puts the current directory first
     # on their module path: a folder being indexed that holds an ``indexer``

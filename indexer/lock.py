@@ -21,6 +21,7 @@ from indexer.errors import DatabaseError, LockHeldError
 
 class RunLock:
     def __init__(self, db: Path) -> None:
+        self.db = db
         self.path = Path(str(db) + ".lock")
         self._fd: int | None = None
 
@@ -35,6 +36,18 @@ class RunLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
+            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                # the usual case: the default index.db in a read-only current folder
+                what = (
+                    f"its lock file {self.path} is not writable"
+                    if os.access(self.db.parent, os.W_OK)
+                    else f"its folder {self.db.parent} is "
+                    + ("read-only" if e.errno == errno.EROFS else "not writable")
+                )
+                raise DatabaseError(
+                    f"cannot write the index {self.db}: {what}",
+                    hint="choose an index file in a folder you can write to: --db FILE",
+                ) from None
             raise DatabaseError(f"cannot create the lock file {self.path}: {e.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

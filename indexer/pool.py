@@ -58,7 +58,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from indexer.extract.base import one_line
-from indexer.launch import cannot_start, own_temp_dir, prestart, worker_context
+from indexer.launch import (
+    cannot_start,
+    check_descriptors,
+    own_temp_dir,
+    prestart,
+    worker_context,
+)
 from indexer.work import OUT_OF_MEMORY, ItemResult, Outcome, Task
 from indexer.worker import BEAT_SECONDS, Spilled, init_worker, ping, run_task
 
@@ -146,6 +152,7 @@ class Pool:
         if self._executor is None:
             from loky import ProcessPoolExecutor
 
+            check_descriptors(self.workers)
             prestart()  # (how the fork server must start: see there)
             if self._results_dir is None:
                 try:
@@ -159,13 +166,14 @@ class Pool:
                     initargs=(self.worker_memory, os.getpid(), self._results_dir),
                     context=worker_context(),
                 )
+                # Warm-up pings: deadlines start counting once the pool has
+                # answered (a worker is up and has imported the extractors; see
+                # _deadline), so a slow start-up is not charged to the first
+                # tasks. The pings do not sleep: they sit ahead of the first
+                # tasks in the queue. (The first submission starts the workers.)
+                self._warming = [self._executor.submit(ping) for _ in range(self.workers)]
             except OSError as e:
                 raise cannot_start(e) from None
-            # Warm-up pings: deadlines start counting once the pool has answered
-            # (a worker is up and has imported the extractors; see _deadline),
-            # so a slow start-up is not charged to the first tasks. The pings
-            # do not sleep: they sit ahead of the first tasks in the queue.
-            self._warming = [self._executor.submit(ping) for _ in range(self.workers)]
             self._warm_at = None
         return self._executor
 
@@ -320,6 +328,9 @@ class Pool:
         if isinstance(results, Spilled):
             try:
                 results = results.load()
+            except MemoryError:  # the main process, under a low ulimit -v
+                yield Outcome(task, failure=f"{OUT_OF_MEMORY} (the main process, reading its text)")
+                return
             except Exception as e:  # the file went missing, or the disk failed
                 yield Outcome(task, failure=f"worker error: {one_line(e)}")
                 return

@@ -23,7 +23,7 @@ from typing import Any
 from indexer import repair, store
 from indexer.config import Config
 from indexer.errors import DatabaseError, ExitStatus
-from indexer.launch import prestart
+from indexer.launch import check_address_space, prestart
 from indexer.lock import RunLock
 from indexer.messages import (
     Delete,
@@ -153,6 +153,7 @@ def index(
 
     if not db.parent.is_dir():
         raise DatabaseError(f"cannot create the index {db}: directory {db.parent} does not exist")
+    check_address_space()
     lock = RunLock(db).acquire(wait=wait)
     try:
         with _StopOnSignals() as stop:

@@ -221,7 +221,14 @@ def run_task(items: tuple[Item, ...], beat: str | None = None) -> list[ItemResul
                 pass
     if _results_dir is None:
         return out
-    data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+    except MemoryError:  # the text was read, but its pickled copy does not fit
+        why = _out_of_memory()
+        return [
+            r if r.extracted is None else ItemResult(r.item, None, why, None, r.seconds)
+            for r in out
+        ]
     if len(data) <= INLINE_RESULT_BYTES:
         return out
     try:
@@ -260,7 +267,7 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
         except ExtractError as e:
             error = str(e)
         except MemoryError:
-            error = OUT_OF_MEMORY + (f" (worker limit {_size(_memory_cap)})" if _memory_cap else "")
+            error = _out_of_memory()
         except RecursionError:
             error = "document structure nested too deeply"
         except Exception as e:
@@ -276,6 +283,11 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
         extracted = None
         _beat()
     return out
+
+
+def _out_of_memory() -> str:
+    """The reason for a MemoryError, with the room the worker really had."""
+    return OUT_OF_MEMORY + (f" (worker limit {_size(_memory_cap)})" if _memory_cap else "")
 
 
 def _size(n: int) -> str:

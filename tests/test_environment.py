@@ -289,7 +289,19 @@ def _whole_again(m: Machine) -> None:
 
 def _low_ulimit_v(m: Machine) -> None:
     good_tree(m.root)
-    m.prefix = ["prlimit", f"--as={400 * 2**20}"]  # ulimit -v: room for Python, little more
+    # a document that takes all the memory it can get, under a limit lower than
+    # the worker's own cap: the reason names the limit the worker really had
+    (m.root / "hog-fault-memory.txt").write_text("a document that takes all the memory\n")
+    m.env["INDEXER_FAULTS"] = "1"
+    m.prefix = ["prlimit", f"--as={300 * 2**20}"]  # ulimit -v: room for Python, little more
+
+
+def _limit(option: str) -> Callable[[Machine], None]:
+    def prepare(m: Machine) -> None:
+        good_tree(m.root)
+        m.prefix = ["prlimit", option]
+
+    return prepare
 
 
 def _stopped_worker(m: Machine) -> None:
@@ -366,7 +378,36 @@ CASES = [
         _low_ulimit_v,
         1,
         None,
-        pattern=r".*: out of memory \(worker limit \d+ MiB\)" + AGAIN,
+        mend=_no_faults,
+        # under the 300 MiB limit, not the worker's own cap (a share of the RAM)
+        pattern=r".*/hog-fault-memory\.txt: out of memory \(worker limit [12]?\d{1,2} MiB\)"
+        + AGAIN,
+    ),
+    Case(
+        "an address-space limit too low for any process (ulimit -v 120000)",
+        _limit(f"--as={120_000 * 1024}"),
+        2,
+        lambda m: (
+            "error: cannot start the writer and worker processes: the address-space limit "
+            "is 117 MiB (ulimit -v), a run needs at least 160 MiB"
+        ),
+    ),
+    Case(
+        "too few file descriptors (ulimit -n 24)",
+        _limit("--nofile=24"),
+        2,
+        lambda m: (
+            "error: cannot start 2 worker process(es): the limit of open files is 24 "
+            "(ulimit -n), a run needs about 36"
+        ),
+        args=("--workers", "2"),
+    ),
+    Case(
+        "a low soft limit of file descriptors, a higher hard one (ulimit -Sn 24)",
+        _limit("--nofile=24:4096"),
+        0,
+        None,
+        args=("--workers", "2"),
     ),
     Case(
         "a worker that stops past its deadline",
@@ -665,3 +706,38 @@ def test_the_index_is_created_with_the_users_umask(tmp_path: Path) -> None:
     assert m.index().returncode == 0
     for f in m.db.parent.iterdir():
         assert f.stat().st_mode & 0o077 == 0, f"{f.name} is readable by others"
+
+
+def test_no_home_and_closed_standard_streams(tmp_path: Path) -> None:
+    """Started by cron or a service manager: no HOME, and stdin, stdout and
+    stderr closed. The run works, and the index is whole."""
+    root = tmp_path / "docs"
+    good_tree(root)
+    db = tmp_path / "i.db"
+    env = {k: v for k, v in os.environ.items() if k != "HOME"}
+    env["PYTHONPATH"] = str(REPO)
+    command = f"exec {sys.executable} -m indexer index {root} --db {db} <&- >&- 2>&-"
+    proc = subprocess.run(["sh", "-c", command], env=env, timeout=120)
+    assert proc.returncode == 0
+    assert db_snapshot(db) == fresh_copy(Machine(root, db, tmp_path))
+    found = run_cli("search", "sextant", "--db", db, env={"HOME": ""})
+    assert found.returncode == 0 and found.stdout, found.stderr
+
+
+def test_a_read_only_current_folder(tmp_path: Path) -> None:
+    """The default index (index.db in the current folder) cannot be made
+    there: one line that says so and how to choose another, exit 2."""
+    root = tmp_path / "docs"
+    good_tree(root)
+    here = tmp_path / "here"
+    here.mkdir()
+    here.chmod(0o555)
+    proc = run_cli("index", root, cwd=here, prefix=as_ordinary_user())
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"error: cannot write the index {here / 'index.db'}: its folder {here} is not writable",
+        "hint: choose an index file in a folder you can write to: --db FILE",
+    ]
+    db = tmp_path / "elsewhere.db"
+    assert run_cli("index", root, "--db", db, cwd=here, prefix=as_ordinary_user()).returncode == 0
+    assert run_cli("search", "sextant", "--db", db, cwd=here).returncode == 0

@@ -19,6 +19,7 @@ for logs with NUL padding).
 from __future__ import annotations
 
 import codecs
+import os
 
 from indexer.errors import ExtractError
 
@@ -134,7 +135,11 @@ def read_bytes(path: str) -> bytes:
     """The bytes of a text or HTML file; raises when it is too big or not text."""
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_TEXT_BYTES + 1)
+            # read(n) allocates n bytes first: ask for what the file holds (a
+            # tiny note under a low ``ulimit -v`` failed as "out of memory"),
+            # one byte more to see a file that grew past the limit
+            size = os.fstat(f.fileno()).st_size
+            data = f.read(min(size, MAX_TEXT_BYTES) + 1)
     except OSError as e:
         raise ExtractError(os_reason(e)) from None
     if len(data) > MAX_TEXT_BYTES:
