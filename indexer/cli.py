@@ -43,18 +43,21 @@ ConfigOpt = Annotated[
 
 
 def _fail(e: IndexerError) -> NoReturn:
-    err = typer.echo
-    err(f"error: {e.message}", err=True)
+    from indexer.progress import printable  # (a message may quote a file name or a query)
+
+    typer.echo(f"error: {printable(e.message)}", err=True)
     if e.hint:
-        err(f"hint: {e.hint}", err=True)
+        typer.echo(f"hint: {printable(e.hint)}", err=True)
     raise typer.Exit(code=int(e.exit_status))
 
 
 def _internal(e: BaseException) -> NoReturn:
     if os.environ.get("INDEXER_DEBUG") == "1":
         raise e
+    from indexer.progress import printable
+
     msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    typer.echo(f"error: internal error: {type(e).__name__}: {msg}", err=True)
+    typer.echo(f"error: internal error: {type(e).__name__}: {printable(msg)}", err=True)
     typer.echo("hint: run again with INDEXER_DEBUG=1 for the traceback, and report it", err=True)
     raise typer.Exit(code=int(ExitStatus.FATAL))
 
@@ -68,7 +71,12 @@ def _typed_text(arg: str) -> str:
         arg.encode("utf-8")
         return arg
     except UnicodeEncodeError:
-        return os.fsencode(arg).decode("utf-8", "replace")
+        pass
+    try:
+        raw = os.fsencode(arg)
+    except UnicodeEncodeError:  # a surrogate no command line gives (a library caller's)
+        raw = arg.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
 
 
 def _sigterm_as_interrupt() -> None:
@@ -279,7 +287,7 @@ def search(
     except Exception as e:
         _internal(e)
     if result.note:
-        typer.echo(f"note: {result.note}", err=True)
+        typer.echo(f"note: {printable(result.note)}", err=True)
     try:
         if as_json:
             for h in result.hits:
@@ -366,16 +374,43 @@ def show_config(
         typer.echo(f"{name:<{width}}  {value:<{vwidth}}  ({source})")
 
 
+def _command_line_error(e: Exception) -> int:
+    """A mistake on the command line (typer's ClickException family: an
+    unknown option, a missing argument, a bad value) as one line and a hint,
+    like every other error, instead of typer's framed box. Anything else is
+    raised again."""
+    message, exit_code = getattr(e, "format_message", None), getattr(e, "exit_code", None)
+    if not callable(message) or not isinstance(exit_code, int):
+        raise e
+    if type(e).__name__ == "NoArgsIsHelpError":  # `indexer` alone: the help
+        typer.echo(message(), err=True)
+        return exit_code
+    from indexer.progress import printable
+
+    ctx = getattr(e, "ctx", None)
+    command = ctx.command_path if ctx is not None else "indexer"
+    text = printable(str(message()))
+    typer.echo(f"error: {text}", err=True)
+    if command.endswith(" search") and text.startswith("No such option"):
+        hint = f"a query that starts with '-' goes after '--': {command} -- -word"
+    else:
+        hint = f"see {command} --help"
+    typer.echo(f"hint: {hint}", err=True)
+    return exit_code
+
+
 def main() -> None:
     """The ``indexer`` command. It ends with ``os._exit`` once the exit handlers
     have run and the output is flushed: tearing down the interpreter's modules
     would only add about 50 ms to every command (every search). Everything the
     commands open (index connections, the writer, the workers) is closed by then."""
     try:
-        app()
-        code: object = 0
+        rv = app(standalone_mode=False)
+        code: object = rv if isinstance(rv, int) else 0
     except SystemExit as e:
         code = e.code
+    except Exception as e:
+        code = _command_line_error(e)
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1

@@ -86,8 +86,9 @@ def search(db: str | Path, query: str, limit: int = 20, offset: int = 0) -> Sear
                 raise QueryError(f"search failed: {e}") from None
             used = literal_query(query)
             if not used:
+                shown = query if len(query) <= 60 else query[:59] + "…"
                 raise QueryError(
-                    f"no words to search for in {query!r}",
+                    f"no words to search for in {shown!r}",
                     hint='FTS5 syntax: words, "a phrase", word*, a OR b, a NOT b',
                 ) from None
             note = f"not valid FTS5 syntax ({e}); searched for the words {used}"

@@ -246,3 +246,25 @@ def test_permission_denied_file_is_an_error_record(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "i.db")
     row = conn.execute("SELECT status FROM documents WHERE path LIKE '%notes.txt'").fetchone()
     assert row == ("error",)
+
+
+def test_command_line_mistakes_are_one_line_and_a_hint(tmp_path: Path) -> None:
+    """An unknown option or a missing argument is said like every other error
+    (``error:`` and ``hint:``), not in typer's framed box; a query that starts
+    with '-' is told to go after '--', which works."""
+    proc = run_cli("search", "-sextant", "--db", tmp_path / "i.db")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: No such option: -s",
+        "hint: a query that starts with '-' goes after '--': python -m indexer search -- -word",
+    ]
+    proc = run_cli("index")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: Missing argument 'paths'.",
+        "hint: see python -m indexer index --help",
+    ]
+    db = tmp_path / "i.db"
+    assert run_cli("index", FIXTURES / "good", "--db", db, "-q").returncode == 0
+    found = run_cli("search", "--db", db, "--", "-rope sextant")
+    assert found.returncode == 0 and "sextant" in found.stdout, found.stderr

@@ -3,10 +3,14 @@ that changed is done, and the result always equals a fresh run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +21,7 @@ from hypothesis import strategies as st
 
 from indexer.config import Config
 from indexer.run import RunSummary, index
-from tests.conftest import FIXTURES, db_snapshot, run_cli
+from tests.conftest import FIXTURES, REPO, db_snapshot, run_cli
 from tools.docgen import write_epub, write_long_pdf, write_pdf
 
 
@@ -192,11 +196,35 @@ operation = st.one_of(
 )
 
 
+def killed_run(root: Path, db: Path, after: float) -> None:
+    """A real ``indexer index`` run, killed with its whole process group
+    (kill -9) ``after`` seconds in, wherever it is."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "indexer", "index", str(root), "--db", str(db), "-q"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    time.sleep(after)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(st.lists(operation, min_size=1, max_size=4), min_size=1, max_size=3))
+@given(
+    st.lists(st.lists(operation, min_size=1, max_size=4), min_size=1, max_size=3),
+    st.lists(st.one_of(st.none(), st.floats(0.05, 0.6)), min_size=3, max_size=3),
+)
 def test_any_sequence_of_changes_gives_the_fresh_index(
-    tmp_path_factory: pytest.TempPathFactory, batches: list[list[tuple[object, ...]]]
+    tmp_path_factory: pytest.TempPathFactory,
+    batches: list[list[tuple[object, ...]]],
+    kills: list[float | None],
 ) -> None:
+    """Batches of changes to a tree, each followed by a run; a batch's run may
+    first be killed (kill -9 of the group) at a random moment, and the next run
+    resumes. At the end the index equals a fresh index of the final tree."""
     base = tmp_path_factory.mktemp("seq")
     root = base / "docs"
     root.mkdir()
@@ -205,7 +233,7 @@ def test_any_sequence_of_changes_gives_the_fresh_index(
     db = base / "incremental.db"
     run(root, db)
     clock = 1_800_000_000
-    for batch in batches:
+    for batch, kill in zip(batches, kills, strict=False):
         for op in batch:
             target = root / str(op[1])
             if op[0] == "write":
@@ -220,6 +248,8 @@ def test_any_sequence_of_changes_gives_the_fresh_index(
             elif op[0] == "touch" and target.exists():
                 clock += 1
                 os.utime(target, ns=(clock * 10**9, clock * 10**9))
+        if kill is not None:
+            killed_run(root, db, kill)
         run(root, db)
         time.sleep(0.01)
     fresh = base / "fresh.db"
