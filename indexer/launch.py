@@ -6,9 +6,9 @@ library are imported, and must stay cheap for every command:
 * a standard stream the command was started without (``>&-``) gets
   ``/dev/null``, before any child process inherits the gap, and the Python
   interpreters it starts never import from the current directory;
-* the soft limit of open files is raised towards the hard one (a run needs
-  about 30 descriptors plus one per worker; ``ulimit -n 24`` ended in a fork
-  server's traceback), before any child inherits it;
+* the machine's limits are fitted before any child inherits them
+  (``machine.py``: open files, address space), and the semaphores that runs
+  killed earlier left behind are removed;
 * an ``index`` run starts the fork server its workers are forked from
   (``prestart``), so that the server's import of the extractors (pymupdf,
   about 0.15 s) runs beside the CLI's own imports, the scan and the plan
@@ -27,6 +27,13 @@ from collections.abc import Callable
 from typing import Any
 
 from indexer.errors import IndexerError, StartError
+from indexer.machine import (
+    fit_address_space,
+    mark_semaphores,
+    more_descriptors,
+    remove_dead_semaphores,
+    use_own_multiprocessing_dir,
+)
 
 # Imported by the fork server once, before it forks anything (see preload.py).
 PRELOAD = ["indexer.preload"]
@@ -51,96 +58,6 @@ def open_closed_std_streams() -> None:
             setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115
 
 
-# Descriptors a run needs: about 28 with 1 or 2 workers, 36 with 8 (measured
-# with ``ulimit -n``), and one more per worker.
-BASE_DESCRIPTORS, DESCRIPTORS_PER_WORKER = 32, 2
-_WANTED_DESCRIPTORS = 4096
-
-
-def more_descriptors() -> int:
-    """Raise the soft limit of open files towards the hard one (up to 4,096),
-    as any process may; return the soft limit now (0: unknown)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not POSIX
-        return 0
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = _WANTED_DESCRIPTORS if hard == resource.RLIM_INFINITY else min(hard, _WANTED_DESCRIPTORS)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-            soft = want
-        except (ValueError, OSError):  # pragma: no cover
-            pass
-    return 0 if soft == resource.RLIM_INFINITY else soft
-
-
-def check_descriptors(workers: int) -> None:
-    """A limit of open files too low for ``workers`` workers: one line now,
-    instead of a traceback from the fork server half-way through a start."""
-    limit = more_descriptors()
-    needed = BASE_DESCRIPTORS + DESCRIPTORS_PER_WORKER * workers
-    if 0 < limit < needed:
-        raise StartError(
-            f"cannot start {workers} worker process(es): the limit of open files is {limit} "
-            f"(ulimit -n), a run needs about {needed}",
-            hint="raise it (ulimit -n 1024), or use fewer --workers",
-        )
-
-
-# The address space one process of a run needs (``ulimit -v``): a worker with
-# pymupdf loaded maps about 91 MiB before it reads anything, and each thread
-# reserves its stack; under 137 MiB the writer could not start its queue's
-# thread (measured: 117 MiB failed, 137 MiB ran the fixtures).
-MIN_ADDRESS_SPACE = 160 * 2**20
-
-
-def fit_address_space() -> None:
-    """Under an address-space limit, spend less of it on reservations: glibc
-    gives each thread that allocates its own malloc arena of 64 MiB of address
-    space, and each thread stack reserves 8 MiB; with a few threads (the
-    governor, the queues' feeders, loky's manager) a 250 MiB limit left the
-    main process unable to start a thread. One arena (``MALLOC_ARENA_MAX``,
-    also for the fork server and all it forks, which read it when they start)
-    and 1 MiB stacks (our threads do little) leave it for the documents. Does
-    nothing without a limit."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not POSIX
-        return
-    if resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY:
-        return
-    import threading
-
-    os.environ.setdefault("MALLOC_ARENA_MAX", "1")
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX, for this process
-    except (OSError, AttributeError):  # not glibc
-        pass
-    try:
-        threading.stack_size(1 << 20)
-    except (ValueError, RuntimeError):  # pragma: no cover
-        pass
-
-
-def check_address_space() -> None:
-    """An address-space limit too low for any process of a run: one line now,
-    instead of the writer's and the workers' tracebacks."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not POSIX
-        return
-    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-    if soft != resource.RLIM_INFINITY and soft < MIN_ADDRESS_SPACE:
-        raise StartError(
-            f"cannot start the writer and worker processes: the address-space limit is "
-            f"{soft >> 20} MiB (ulimit -v), a run needs at least {MIN_ADDRESS_SPACE >> 20} MiB",
-            hint=f"raise it (ulimit -v {4 * MIN_ADDRESS_SPACE >> 10}, or unlimited)",
-        )
-
-
 def worker_context() -> Any:
     """The start method for workers: multiprocessing's fork server, which
     imports ``PRELOAD`` once and forks each worker from itself; it is
@@ -163,66 +80,6 @@ def worker_context() -> Any:
     return _context
 
 
-# The locks that say this process's temporary folders are in use (own_temp_dir).
-_held: list[int] = []
-
-
-def own_temp_dir(prefix: str) -> str:
-    """A new temporary folder named for this process (``PREFIX<pid>-XXXX``),
-    with a ``.lock`` in it that this process holds (``flock``) as long as it
-    lives. A run killed with SIGKILL cannot remove its folders; the next run
-    removes those whose lock it can take: their run is gone, whatever pid
-    namespace it ran in (a pid alone could belong to a live run in another
-    container that shares /tmp)."""
-    import fcntl
-    import shutil
-    import tempfile
-
-    base = tempfile.gettempdir()
-    try:
-        names = [n for n in os.listdir(base) if n.startswith(prefix)]
-    except OSError:
-        names = []
-    for name in names:
-        folder = os.path.join(base, name)
-        try:
-            fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # held: in use
-        finally:
-            os.close(fd)
-        shutil.rmtree(folder, ignore_errors=True)
-    folder = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
-    fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    _held.append(fd)
-    return folder
-
-
-def _use_own_multiprocessing_dir() -> None:
-    """multiprocessing keeps the fork server's socket in a ``pymp-XXXX`` folder
-    that a killed run leaves behind, nameless; give it one of ours instead,
-    ``ixmp-<pid>-XXXX`` (``own_temp_dir``), removed at exit like its own."""
-    try:
-        import shutil
-        import tempfile
-        from multiprocessing import process, util
-
-        config = process.current_process()._config  # type: ignore[attr-defined]
-        # short: the socket in it must fit an AF_UNIX path (108 bytes)
-        socket = os.path.join(tempfile.gettempdir(), f"ixmp-{os.getpid()}-12345678", "x" * 18)
-        if config.get("tempdir") is None and len(socket) < 100:
-            tempdir = own_temp_dir("ixmp-")
-            util.Finalize(None, shutil.rmtree, args=(tempdir, True), exitpriority=-100)
-            config["tempdir"] = tempdir
-    except (AttributeError, ImportError):  # pragma: no cover - another Python
-        pass
-
-
 def prestart() -> None:
     """Start the fork server now, without waiting for it: it imports the
     extractors while the caller does other work (the first worker start would
@@ -233,7 +90,10 @@ def prestart() -> None:
     job, ``timeout``, ``kill -- -PGID``) is the main process's to handle, which
     stops the workers itself and has the writer commit. Killed by it, the
     server would take the writer's exit status with it (it reports its
-    children's), and the writer would look dead while it commits."""
+    children's), and the writer would look dead while it commits. The first
+    call also removes the semaphores of runs that died (``machine.py``)."""
+    mark_semaphores()
+    remove_dead_semaphores()
     if worker_context().get_start_method() != "forkserver":
         return
     import signal
@@ -241,7 +101,7 @@ def prestart() -> None:
     from multiprocessing import forkserver
 
     try:
-        _use_own_multiprocessing_dir()
+        use_own_multiprocessing_dir()
         if threading.current_thread() is not threading.main_thread():
             forkserver.ensure_running()  # signal handlers can only be set in the main thread
             return
@@ -339,6 +199,7 @@ def start(argv: list[str]) -> None:
     printable_streams()
     more_descriptors()
     fit_address_space()
+    mark_semaphores()
     # The interpreters the command starts (the fork server, multiprocessing's
     # resource tracker) run ``python -c``, which puts the current directory first
     # on their module path: a folder being indexed that holds an ``indexer``

@@ -58,13 +58,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from indexer.extract.base import one_line
-from indexer.launch import (
-    cannot_start,
-    check_descriptors,
-    own_temp_dir,
-    prestart,
-    worker_context,
-)
+from indexer.launch import cannot_start, prestart, worker_context
+from indexer.machine import check_descriptors, own_temp_dir
 from indexer.work import OUT_OF_MEMORY, ItemResult, Outcome, Task
 from indexer.worker import BEAT_SECONDS, Spilled, init_worker, ping, run_task
 

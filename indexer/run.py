@@ -23,8 +23,9 @@ from typing import Any
 from indexer import repair, store
 from indexer.config import Config
 from indexer.errors import DatabaseError, ExitStatus
-from indexer.launch import check_address_space, prestart
+from indexer.launch import prestart
 from indexer.lock import RunLock
+from indexer.machine import check_address_space
 from indexer.messages import (
     Delete,
     Document,

@@ -9,6 +9,7 @@ pages, same text)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -147,6 +148,11 @@ def test_kill_9_of_the_whole_run(
     assert_all_gone(proc)
     assert_consistent(db, clean)
     rerun_matches_clean(gen_corpus, db, clean)
+    # the named semaphores the killed run left in /dev/shm went with the next run
+    left = [
+        n for n in os.listdir("/dev/shm") if re.match(rf"sem\.(loky|mp-indexer)-{proc.pid}-", n)
+    ]
+    assert left == []
 
 
 def _forked(proc: subprocess.Popen[str], db: Path, writer: bool) -> psutil.Process:
