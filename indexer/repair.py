@@ -27,7 +27,10 @@ def schema_is_whole(conn: sqlite3.Connection) -> bool:
 # What schema.sql creates (tests/test_store.py keeps the two in step): checked
 # against sqlite_master at every run, the file is read only when one is missing.
 SCHEMA_OBJECTS = frozenset(
-    "documents pages pages_fts pages_ad pages_au scan_errors errors jobs runs".split()
+    [
+        *("documents", "documents_stat", "pages", "pages_fts", "pages_ad", "pages_au"),
+        *("scan_errors", "errors", "jobs", "runs"),
+    ]
 )
 
 

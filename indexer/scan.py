@@ -27,13 +27,13 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from indexer.errors import UsageError
 from indexer.extract import EXTENSIONS, kind_of
 
 
-@dataclass(frozen=True)
-class FileEntry:
+class FileEntry(NamedTuple):  # a NamedTuple: the scan makes one per file
     path: str  # absolute, as found under the root (links are not resolved)
     kind: str
     size: int
@@ -165,14 +165,31 @@ class _Walk:
                 if not entries:
                     self.result.empty_roots.append(top)
             subdirs = []
+            files, lstat, S_ISREG = self.result.files, os.lstat, stat.S_ISREG
+            hidden = self.include_hidden
             for entry in entries:
-                if not self.include_hidden and entry.name.startswith("."):
+                name = entry.name
+                if name[0] == "." and not hidden:
                     continue
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         subdirs.append(entry.path)
-                    else:
+                        continue
+                    # the common case inline (a no-op run of 200,000 files is
+                    # mostly this loop): a regular file with a document's name
+                    dot = name.rfind(".")
+                    kind = EXTENSIONS.get(name[dot + 1 :].lower()) if dot > 0 else None
+                    if kind is None:
+                        continue
+                    if entry.is_symlink():
                         self.add_file(entry.path, entry)
+                        continue
+                    path = entry.path
+                    st = lstat(path)  # (DirEntry.stat() takes 20 % longer)
+                    if S_ISREG(st.st_mode):
+                        files[path] = FileEntry(path, kind, st.st_size, st.st_mtime_ns)
+                except FileNotFoundError:
+                    continue  # deleted while we walk
                 except OSError as e:
                     # the names can be listed, the entries not examined: the
                     # whole directory counts as unreadable

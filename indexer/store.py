@@ -277,12 +277,13 @@ def stats_under(
 ) -> dict[str, tuple[int, int, str, str]]:
     """path -> (size, mtime_ns, kind, status) for every document at or below
     ``roots``: the light columns a no-change run compares (the hashes are
-    fetched only for the few documents that need them, see ``documents``)."""
+    fetched only for the few documents that need them, see ``documents``).
+    Read from the ``documents_stat`` index alone."""
     out: dict[str, tuple[int, int, str, str]] = {}
     for root in roots:
         cond, args = under_root(root)
         sql = f"SELECT path, size, mtime_ns, kind, status FROM documents WHERE {cond}"
-        out.update((r[0], r[1:]) for r in conn.execute(sql, args))
+        out.update({p: (s, m, k, st) for p, s, m, k, st in conn.execute(sql, args)})
     return out
 
 

@@ -8,7 +8,8 @@ turns a version-n file into version n+1; readers (``search``, ``stats``) read
 any version from ``store.OLDEST_READABLE`` on, so an index on read-only media
 stays searchable.
 
-Version 2: stored paths escape the backslash (``store.text_path``). Version 1
+Version 2: stored paths escape the backslash (``store.text_path``), and the
+``documents_stat`` index covers what a no-change run compares. Version 1
 stored a file literally named ``caf\xe9.txt`` and a Latin-1 ``caf<E9>.txt``
 alike, as ``caf\xe9.txt``. A version-1 path with a backslash is looked up on
 disk to tell which file it stands for; where that cannot be told (both exist,
@@ -71,6 +72,10 @@ def _upgrade_1(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
     conn.execute("DELETE FROM jobs WHERE instr(path, '\\') > 0")
     conn.execute("DELETE FROM scan_errors WHERE instr(path, '\\') > 0")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS documents_stat "
+        "ON documents (path, size, mtime_ns, kind, status)"
+    )
 
 
 UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {1: _upgrade_1}
