@@ -39,6 +39,7 @@ def _schema_1_index(db: Path, paths: list[str]) -> None:
             "VALUES (?, 'new', 'txt', 5, 1, 'then')",
             (path,),
         )
+    conn.execute("DROP INDEX documents_stat")  # (schema 2 added it)
     conn.execute("PRAGMA user_version = 1")
     conn.close()
 
@@ -84,6 +85,7 @@ def test_each_stored_path_gets_the_form_of_the_file_it_names(tmp_path: Path) -> 
     assert hits == []
     assert [p for (p,) in conn.execute("SELECT path FROM jobs")] == [f"{d}/plain.txt"]
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'documents_stat'").fetchone()
     conn.close()
 
 
