@@ -125,10 +125,13 @@ def _below(path: str, dirs: list[str]) -> bool:
     return any(path.startswith(d.rstrip(os.sep) + os.sep) for d in dirs)
 
 
-def hash_files(paths: list[str], stop: Callable[[], None]) -> list[str | None]:
+def hash_files(paths: list[str], stop: Callable[[], None], stall: float = 60.0) -> list[str | None]:
     """``sha256_file`` of each path, on up to HASH_THREADS daemon threads;
     ``stop`` is called while waiting (it raises to end the run, and the
-    threads then take no more files)."""
+    threads then take no more files). When no hash has finished for
+    ``stall`` seconds (a read that hangs on a stalled mount), the files not
+    hashed yet are left unknown (None: read again by a worker, whose own
+    deadline follows its progress), and the run goes on without them."""
     results: list[str | None] = [None] * len(paths)
     todo: queue.SimpleQueue[int] = queue.SimpleQueue()
     finished: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -149,15 +152,19 @@ def hash_files(paths: list[str], stop: Callable[[], None]) -> list[str | None]:
 
     for _ in range(min(HASH_THREADS, len(paths))):
         threading.Thread(target=work, name="indexer-plan-hash", daemon=True).start()
+    done = [False] * len(paths)
     try:
         for _ in paths:
+            waited = 0.0
             while True:
                 stop()
                 try:
-                    finished.get(timeout=0.2)
+                    done[finished.get(timeout=0.2)] = True
                     break
                 except queue.Empty:
-                    continue
+                    waited += 0.2
+                    if waited >= stall:
+                        return [r if ok else None for r, ok in zip(results, done, strict=True)]
     finally:
         cancelled.set()
     return results
@@ -168,10 +175,11 @@ def make_plan(
     conn: sqlite3.Connection | None,
     checks: Checks = Checks(),
     stop: Callable[[], None] = lambda: None,
+    stall: float = 60.0,
 ) -> Plan:
     """The plan for ``scan`` against the index behind ``conn`` (None: no index
     yet); ``checks``: see there (``repair``: a document that lost its pages is
-    'ok' with no page rows). ``stop`` is called while files are hashed."""
+    'ok' with no page rows). ``stop`` and ``stall``: see ``hash_files``."""
     plan = Plan(roots=scan.roots, scan_errors=list(scan.errors))
     stats = store.stats_under(conn, scan.roots) if conn is not None else {}
     leftover = store.jobs_under(conn, scan.roots) if conn is not None else {}
@@ -236,7 +244,9 @@ def make_plan(
             by_size[doc.size].append(doc)
     move_candidates = [e for e in new if e.size in by_size]
 
-    hashes = hash_files([e.path for e, _ in to_hash] + [e.path for e in move_candidates], stop)
+    hashes = hash_files(
+        [e.path for e, _ in to_hash] + [e.path for e in move_candidates], stop, stall
+    )
     changed_hashes = hashes[: len(to_hash)]
     new_hashes = dict(zip((e.path for e in move_candidates), hashes[len(to_hash) :], strict=True))
     plan.verified = len(verify)

@@ -246,6 +246,7 @@ class _Run:
         self.writer = WriterHandle(
             str(db), roots, config.batch_rows, config.batch_seconds, WRITER_QUEUE
         )
+        self.writer.on_slow_open = reporter.note
         self.pool: Pool | None = None
         self.governor: Governor | None = None
         self.tracker: DocumentTracker | None = None
@@ -351,7 +352,7 @@ class _Run:
         """The plan, read from the index while the writer starts (a new index
         has nothing to compare with; an old schema is upgraded first)."""
         if not existed:
-            return make_plan(scanned, None, self.checks, self.stop.check)
+            return make_plan(scanned, None, self.checks, self.stop.check, self.config.timeout)
         try:
             return self._plan_from(scanned)
         except (DatabaseError, sqlite3.Error):
@@ -364,7 +365,7 @@ class _Run:
         try:
             if not self.writer.run_id and not repair.schema_is_whole(conn):
                 raise DatabaseError("the index needs repairing first")  # by the writer
-            return make_plan(scanned, conn, self.checks, self.stop.check)
+            return make_plan(scanned, conn, self.checks, self.stop.check, self.config.timeout)
         except sqlite3.Error as e:
             raise store.explain_error(self.db, e, "read") from None
         finally:

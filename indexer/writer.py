@@ -49,6 +49,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,9 @@ from indexer.messages import (
     Touch,
     ToWriter,
 )
+
+# seconds the writer may take to open the index before main says it waits
+SLOW_OPEN = 2.0
 
 
 @dataclass
@@ -414,8 +418,12 @@ class WriterHandle:
             name="indexer-writer",
             daemon=True,
         )
+        self.db_path = db_path
         self.run_id = 0
         self.notes: list[str] = []  # what the writer repaired (Ready)
+        # told once when the writer takes more than SLOW_OPEN seconds to open
+        # the index (another program holding a write transaction on it)
+        self.on_slow_open: Callable[[str], None] = lambda _line: None
 
     def start(self, timeout: float = 120.0) -> int:
         """Start the writer and wait until it has opened (or created) the index."""
@@ -438,7 +446,7 @@ class WriterHandle:
         if self.run_id:
             return self.run_id
         self.spawn()
-        match self._reply(timeout):
+        match self._reply(timeout, slow=SLOW_OPEN):
             case Ready(run_id, notes):
                 self.run_id, self.notes = run_id, notes
             case Fatal(message, hint):
@@ -448,8 +456,9 @@ class WriterHandle:
                 raise WriterDiedError(f"the writer answered {reply!r} before it was ready")
         return self.run_id
 
-    def _reply(self, timeout: float) -> FromWriter:
-        deadline = time.monotonic() + timeout
+    def _reply(self, timeout: float, slow: float | None = None) -> FromWriter:
+        started = time.monotonic()
+        deadline = started + timeout
         while True:
             try:
                 reply: FromWriter = self.outbox.get(timeout=0.2)
@@ -457,6 +466,12 @@ class WriterHandle:
             except queue.Empty:
                 if not self.process.is_alive():
                     raise self._died() from None
+                if slow is not None and time.monotonic() > started + slow:
+                    slow = None
+                    self.on_slow_open(
+                        f"waiting for the index {self.db_path}: another program may be writing "
+                        f"to it (for up to {store.BUSY_TIMEOUT_MS // 1000} s)"
+                    )
                 if time.monotonic() > deadline:
                     raise WriterDiedError("the writer process did not answer in time") from None
 

@@ -674,7 +674,8 @@ def _assert_no_process_left(sid: int) -> None:
 
 def test_another_program_holds_a_write_transaction_on_the_index(tmp_path: Path) -> None:
     """A sqlite3 shell with an open write transaction: searches go on (WAL),
-    the run waits for the busy timeout, then says so in one line with a hint;
+    the run says it waits, waits for the busy timeout, then says so in one
+    line with a hint;
     once the other program is done, the next run completes the index."""
     m = Machine(tmp_path / "docs", tmp_path / "index.db", tmp_path)
     good_tree(m.root)
@@ -692,6 +693,7 @@ def test_another_program_holds_a_write_transaction_on_the_index(tmp_path: Path) 
         other.close()
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [
+        f"waiting for the index {m.db}: another program may be writing to it (for up to 10 s)",
         f"error: cannot write the index {m.db}: another program is writing to it (waited 10 s)",
         "hint: close that program (a sqlite3 shell, a database browser) or run again later",
     ]
