@@ -56,9 +56,12 @@ CHANGED = "changed while it was being indexed (read again on the next run)"
 
 def hash_in_worker(item: Item, extracted: Extracted | None) -> bool:
     """Does the worker hash ``item``'s file once it is extracted? Not when the
-    probe found a long PDF: the main process hashes it while its ranges run."""
-    more = extracted is not None and extracted.last < extracted.page_count
-    return item.want_hash and not more
+    probe found a long PDF: the main process hashes it while its ranges run;
+    and not when nothing could be read (a failed file is tried again when its
+    stat changes, and a 2 GB file of NUL bytes cost seconds to hash)."""
+    if extracted is None:
+        return False
+    return item.want_hash and extracted.last >= extracted.page_count
 
 
 _seq = itertools.count()

@@ -41,7 +41,7 @@ from tests.conftest import (
     run_cli,
     session_processes,
 )
-from tools.docgen import write_long_pdf
+from tools.docgen import write_epub, write_long_pdf, write_looping_pdf
 
 
 @dataclass
@@ -310,6 +310,26 @@ def _stopped_worker(m: Machine) -> None:
     m.env["INDEXER_FAULTS"] = "1"
 
 
+def _files_that_lie(m: Machine) -> None:
+    m.root.mkdir()
+    for name in ("zeros.txt", "zeros.pdf", "zeros.epub", "zeros.html"):
+        with open(m.root / name, "wb") as f:
+            f.truncate(2 * 2**30)  # 2 GB of NUL bytes (sparse: no disk used)
+    write_looping_pdf(m.root / "loop.pdf")
+    chapters = [(f"Chapter {i}", f"the log of day {i}") for i in range(10_000)]
+    write_epub(m.root / "long-voyage.epub", chapters)
+
+
+def _told_what_they_are(m: Machine) -> None:
+    rows = dict(m.rows("SELECT substr(path, length(?) + 2), error FROM documents", str(m.root)))
+    assert rows["zeros.txt"] == rows["zeros.html"] == "text file larger than 256 MiB"
+    assert rows["zeros.pdf"] == "not a PDF (the file is only NUL bytes)"
+    assert rows["zeros.epub"] == "not an EPUB (the file is only NUL bytes)"
+    assert "cyclic page references" in str(rows["loop.pdf"])
+    assert rows["long-voyage.epub"] is None
+    assert m.rows("SELECT count(*) FROM pages") == [(10_000,)]
+
+
 def _stopped_range(m: Machine) -> None:
     m.root.mkdir()
     write_long_pdf(m.root / "long-fault-range-stop.pdf", 1200)
@@ -428,6 +448,13 @@ CASES = [
         args=("--timeout", "1", "--workers", "2"),
         pattern=r".*/long-fault-range-stop\.pdf: partly indexed: "
         r".*: timed out: no page read for 1 s.*",
+    ),
+    Case(
+        "2 GB of NUL bytes under each document name, a looping page tree, 10,000 chapters",
+        _files_that_lie,
+        1,
+        lambda m: f"{m.root / 'zeros.pdf'}: not a PDF (the file is only NUL bytes)",
+        kept=_told_what_they_are,
     ),
     Case("another tool dropped jobs", _dropped("jobs"), 0, _repaired_line("jobs")),
     Case(

@@ -85,6 +85,10 @@ _MAGIC = (
 
 def describe_content(head: bytes) -> str:
     """A few words on what a file really is, from its first bytes."""
+    if head and not head.strip(b"\x00"):
+        # (a preallocated or zeroed file: left to a PDF's repair, MuPDF read
+        # all 2 GB of one for more than a minute)
+        return "only NUL bytes"
     for magic, what in _MAGIC:
         if head.startswith(magic) or head.lower().startswith(magic.lower()):
             return what

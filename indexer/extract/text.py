@@ -139,7 +139,9 @@ def read_bytes(path: str) -> bytes:
             # tiny note under a low ``ulimit -v`` failed as "out of memory"),
             # one byte more to see a file that grew past the limit
             size = os.fstat(f.fileno()).st_size
-            data = f.read(min(size, MAX_TEXT_BYTES) + 1)
+            if size > MAX_TEXT_BYTES:  # refused unread: a 2 GB file costs nothing
+                raise ExtractError(f"text file larger than {MAX_TEXT_BYTES // 2**20} MiB")
+            data = f.read(size + 1)
     except OSError as e:
         raise ExtractError(os_reason(e)) from None
     if len(data) > MAX_TEXT_BYTES:
