@@ -384,9 +384,11 @@ class Pool:
             f.moved = max(f.moved, now - max(0.0, age))
         return now > self._deadline(f)
 
-    def _why_late(self, f: Flight, now: float) -> str:
-        warm = self._warm() or f.submitted
-        if f.beat is not None and now < max(f.submitted, warm) + f.budget:
+    def _why_late(self, f: Flight) -> str:
+        """Which deadline it missed: the silence, where that comes before the
+        budget (a task of many pages), else the budget."""
+        start = max(f.submitted, self._warm() or f.submitted)
+        if f.beat is not None and max(start, f.moved) + self.silence < start + f.budget:
             return f"timed out: no page read for {self.silence:.0f} s"
         return f"timed out after {f.budget:.0f} s"
 
@@ -395,7 +397,7 @@ class Pool:
         late = {fut for fut, f in self.in_flight.items() if self._late(f, now)}
         if not late:
             return
-        reasons = {fut: self._why_late(f, now) for fut, f in self.in_flight.items() if fut in late}
+        reasons = {fut: self._why_late(f) for fut, f in self.in_flight.items() if fut in late}
         expired = [(f, reasons[fut]) for fut, f in self.in_flight.items() if fut in late]
         others = [f.task for fut, f in self.in_flight.items() if fut not in late]
         self._land_all()

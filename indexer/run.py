@@ -10,6 +10,7 @@ the pool through the ``DocumentTracker`` to the writer.
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import threading
@@ -154,6 +155,10 @@ def index(
 
     if not db.parent.is_dir():
         raise DatabaseError(f"cannot create the index {db}: directory {db.parent} does not exist")
+    if db.is_file() and not os.access(db, os.W_OK):
+        # said before the planner opens it: a read-only connection to it would
+        # leave a -wal and a -shm beside it for nothing
+        raise DatabaseError(f"cannot write the index {db}: the file or its directory is read-only")
     check_address_space()
     lock = RunLock(db).acquire(wait=wait)
     try:

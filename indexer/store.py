@@ -89,7 +89,14 @@ def explain_error(path: Path, e: sqlite3.Error, doing: str) -> DatabaseError:
         )
     if "file is not a database" in msg or "file is encrypted" in msg:
         return DatabaseError(f"{path} is not an SQLite database")
+    if "malformed" in msg:
+        return DatabaseError(
+            f"cannot {doing} {path}: the file is damaged (truncated or overwritten: {msg})",
+            hint="restore a copy, or move it away and index again",
+        )
     if "unable to open" in msg:
+        if path.is_dir():
+            return DatabaseError(f"cannot {doing} {path}: it is a directory, not an index file")
         parent = path.absolute().parent
         if not parent.is_dir():
             return DatabaseError(f"cannot {doing} {path}: directory {parent} does not exist")
@@ -127,14 +134,21 @@ def connect(path: str | Path, *, planning: bool = False) -> sqlite3.Connection:
     the index's paths with the disk's, which needs this version's form of
     them (an older index is upgraded by the writer first)."""
     path = Path(path)
+    if path.is_dir():
+        raise DatabaseError(f"{path} is a directory, not an index file")
     if not path.is_file():
         raise DatabaseError(
             f"no index at {path}", hint="create one with: indexer index PATH --db " + str(path)
         )
+    conn = None
     try:
         conn = _open_for_reading(path)
         version = _check_version(conn, path)
-    except sqlite3.Error as e:
+    except (sqlite3.Error, DatabaseError) as e:
+        if conn is not None:
+            conn.close()  # (the last connection removes the -wal and -shm it made)
+        if isinstance(e, DatabaseError):
+            raise
         raise explain_error(path, e, "read") from None
     if version == 0:
         conn.close()
@@ -165,7 +179,7 @@ def _open_for_reading(path: Path) -> sqlite3.Connection:
             conn.execute("PRAGMA query_only = ON")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens it for real
             return conn
-        except sqlite3.OperationalError:
+        except sqlite3.Error:
             conn.close()
             if uri == uris[-1]:
                 raise
@@ -176,6 +190,7 @@ def open_for_writing(path: str | Path) -> sqlite3.Connection:
     """The writer's connection: creates or upgrades the schema, WAL mode, manual
     transactions (``isolation_level=None``)."""
     path = Path(path)
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(
             _uri(path, "rwc"), uri=True, isolation_level=None, check_same_thread=False
@@ -192,7 +207,11 @@ def open_for_writing(path: str | Path) -> sqlite3.Connection:
             _create(conn)
         elif version < SCHEMA_VERSION:
             _upgrade(conn, version)
-    except sqlite3.Error as e:
+    except (sqlite3.Error, DatabaseError) as e:
+        if conn is not None:
+            conn.close()  # (the last connection removes the -wal and -shm it made)
+        if isinstance(e, DatabaseError):
+            raise
         raise explain_error(path, e, "write the index") from None
     return conn
 

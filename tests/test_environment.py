@@ -771,3 +771,127 @@ def test_a_read_only_current_folder(tmp_path: Path) -> None:
     db = tmp_path / "elsewhere.db"
     assert run_cli("index", root, "--db", db, cwd=here, prefix=as_ordinary_user()).returncode == 0
     assert run_cli("search", "sextant", "--db", db, cwd=here).returncode == 0
+
+
+def _made_by_another_version(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+
+
+def _truncated(db: Path) -> None:
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 3])
+
+
+def _replaced_by_a_directory(db: Path) -> None:
+    db.unlink()
+    db.mkdir()
+
+
+INDEX_FILES = [
+    # (what, how the index file is spoiled, the one line index and search print)
+    (
+        "a directory",
+        _replaced_by_a_directory,
+        "error: cannot write the index {db}: it is a directory, not an index file",
+        "error: {db} is a directory, not an index file",
+    ),
+    (
+        "random bytes",
+        lambda db: db.write_bytes(os.urandom(5000)),
+        "error: {db} is not an SQLite database",
+        "error: {db} is not an SQLite database",
+    ),
+    (
+        "a truncated copy",
+        _truncated,
+        "error: cannot write the index {db}: the file is damaged (truncated or overwritten: "
+        "database disk image is malformed)",
+        "error: cannot read {db}: the file is damaged (truncated or overwritten: "
+        "database disk image is malformed)",
+    ),
+    (
+        "a newer version's",
+        _made_by_another_version,
+        "error: {db} was written by a newer indexer (schema 99, this one knows 2)",
+        "error: {db} was written by a newer indexer (schema 99, this one knows 2)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("spoil", "index_line", "search_line"),
+    [case[1:] for case in INDEX_FILES],
+    ids=[case[0] for case in INDEX_FILES],
+)
+def test_an_index_file_that_is_not_an_index(
+    spoil: Callable[[Path], None], index_line: str, search_line: str, tmp_path: Path
+) -> None:
+    """Whatever took the index file's place: one line from `index` and from
+    `search`, exit 2, and the file is left as it is (nothing overwritten)."""
+    m = Machine(tmp_path / "docs", tmp_path / "index.db", tmp_path)
+    good_tree(m.root)
+    assert m.index().returncode == 0
+    for suffix in ("-wal", "-shm"):
+        Path(str(m.db) + suffix).unlink(missing_ok=True)
+    spoil(m.db)
+    before = m.db.read_bytes() if m.db.is_file() else None
+    proc = m.index()
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0] == index_line.format(db=m.db), proc.stderr
+    found = run_cli("search", "sextant", "--db", m.db)
+    assert found.returncode == 2
+    assert found.stderr.splitlines()[0] == search_line.format(db=m.db), found.stderr
+    assert (m.db.read_bytes() if m.db.is_file() else None) == before
+
+
+def test_an_index_that_cannot_be_written_is_still_searched(tmp_path: Path) -> None:
+    """A read-only index file, or one in a read-only folder: `index` says
+    which in one line, `search` reads it."""
+    m = Machine(tmp_path / "docs", tmp_path / "ro" / "index.db", tmp_path)
+    m.db.parent.mkdir()
+    good_tree(m.root)
+    assert m.index().returncode == 0
+    m.prefix = as_ordinary_user()
+    m.db.chmod(0o444)
+    proc = m.index("-q")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"error: cannot write the index {m.db}: the file or its directory is read-only"
+    ]
+    m.db.chmod(0o644)
+    m.db.parent.chmod(0o555)
+    try:
+        proc = m.index("-q")
+        assert proc.returncode == 2
+        # (its lock file is there from the first run, so the writer finds out)
+        assert proc.stderr.splitlines() == [
+            f"error: cannot write the index {m.db}: the file or its directory is read-only"
+        ]
+        found = run_cli("search", "sextant", "--db", m.db, prefix=as_ordinary_user())
+        assert found.returncode == 0 and "notes.txt" in found.stdout, found.stderr
+    finally:
+        m.db.parent.chmod(0o755)
+
+
+def test_rows_another_tool_added_are_searchable_after_repair(tmp_path: Path) -> None:
+    """Another tool inserted page rows without indexing them (the FTS index
+    out of sync): `indexer index --repair` rebuilds it, and they are found."""
+    m = Machine(tmp_path / "docs", tmp_path / "index.db", tmp_path)
+    good_tree(m.root)
+    assert m.index().returncode == 0
+    conn = sqlite3.connect(m.db)
+    conn.execute(
+        "INSERT INTO pages (doc_id, page, text) SELECT id, 99, 'a narwhal tusk' FROM documents "
+        "WHERE path LIKE '%notes.txt'"
+    )
+    conn.commit()
+    conn.close()
+    assert run_cli("search", "narwhal", "--db", m.db).returncode == 1  # not indexed
+    proc = m.index("--repair")
+    assert proc.returncode == 0, proc.stderr
+    assert "repair: the full-text index is rebuilt from the pages" in proc.stderr
+    found = run_cli("search", "narwhal", "--db", m.db)
+    assert found.returncode == 0 and f"{m.root / 'notes.txt'}:99:" in found.stdout
+    assert m.rows("PRAGMA integrity_check") == [("ok",)]

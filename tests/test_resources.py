@@ -44,12 +44,15 @@ def test_governor_holds_back_under_real_memory_pressure_and_recovers() -> None:
     available = psutil.virtual_memory().available
     if available < 3 * HOG:
         pytest.fail(f"this test needs {3 * HOG / GiB:.1f} GiB available")
-    hog = start_hog(HOG)
+    # as big as the machine allows (up to 4 GiB): "available" drifts by a few
+    # hundred MiB while other processes come and go
+    size = max(HOG, min(4 * GiB, available // 5))
+    hog = start_hog(size)
     # the reserve sits between "available now" and "available with the hog",
     # as measured: with a large page cache the kernel frees some of it for the
     # hog, and "available" fell by 640 MiB for the hog's 1,536
     with_hog = psutil.virtual_memory().available
-    if available - with_hog < HOG // 4:
+    if available - with_hog < size // 4:
         pytest.fail(f"available memory fell by {(available - with_hog) / MiB:.0f} MiB only")
     reserve = with_hog + (available - with_hog) // 2
     decisions: list[str] = []
