@@ -319,6 +319,12 @@ def search(
 def stats(
     db: DbOpt = None,
     errors: Annotated[bool, typer.Option("--errors", help="List the error records too.")] = False,
+    runs: Annotated[
+        bool,
+        typer.Option(
+            "--runs", help="List the last 10 runs instead: what each did, how fast, CPU by role."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     config_file: ConfigOpt = None,
 ) -> None:
@@ -331,6 +337,9 @@ def stats(
         cfg = config_mod.resolve({"db": db}, config_file=config_file)
         conn = store.connect(cfg.db)
         try:
+            if runs:
+                _print_runs(store.recent_runs(conn), as_json)
+                return
             counts = store.counts(conn)
             records = store.error_records(conn) if errors else []
         except sqlite3.Error as e:
@@ -354,6 +363,32 @@ def stats(
 
     for r in records:
         typer.echo(printable(f"{r['path']}: {r['reason']}"))
+
+
+def _print_runs(runs: list[dict[str, Any]], as_json: bool) -> None:
+    """``stats --runs``: one line per run, newest first (JSON: the stored rows)."""
+    if as_json:
+        for run in runs:
+            typer.echo(json.dumps(run))
+        return
+    for run in runs:
+        s = run["summary"]
+        cpu = s.get("cpu") or {}
+        errors = s.get("errors") or {}
+        line = f"run {run['id']}  {str(run['started_at'])[:19]}  {run['status']}" + (
+            f"  {s.get('seconds', 0):.1f} s: {s.get('new', 0)} new, {s.get('changed', 0)} "
+            f"changed, {s.get('deleted', 0)} deleted, {s.get('failed', 0)} failed; "
+            f"{s.get('pages', 0):,} pages ({s.get('pages_per_min', 0):,}/min)"
+            if s
+            else ""
+        )
+        if s.get("workers"):
+            line += f"; {s['workers']} workers, {100 * s.get('worker_efficiency', 0):.0f} % busy"
+        if cpu:
+            line += "; CPU " + ", ".join(f"{role} {sec:.1f} s" for role, sec in sorted(cpu.items()))
+        if errors:
+            line += "; errors: " + ", ".join(f"{kind} {n}" for kind, n in sorted(errors.items()))
+        typer.echo(line)
 
 
 @app.command("config")

@@ -11,8 +11,8 @@ does with its ``_CallItem`` and ``_ResultItem``::
     main ◀── Ready, Fatal, Done ─────────────────────────── writer
 
 Paths travel as the workers opened them; the index stores them in their text
-form (``store.text_path``: a file name that is not UTF-8 cannot be stored as it
-is), and reasons may quote a path (``store.text_of``). ``in_text_form()``
+form (``names.text_path``: a file name that is not UTF-8 cannot be stored as it
+is), and reasons may quote a path (``names.text_of``). ``in_text_form()``
 converts a message at the writer's door: the one place where a message's paths
 meet the index. The paths of documents the index already holds (a move's old
 path, deleted documents) come from the index and are in that form already. A
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
 from indexer.extract.base import FailedRange, Page
-from indexer.store import text_of, text_path
+from indexer.names import text_of, text_path
 
 
 class PlannedJob(NamedTuple):

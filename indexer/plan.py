@@ -44,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from indexer import store
+from indexer.names import text_path
 from indexer.scan import FileEntry, ScanResult, sha256_file
 from indexer.work import TRANSIENT_TRIES, transient_tries
 
@@ -188,20 +189,20 @@ def make_plan(
     )
     retry_errors = checks.retry_errors
 
-    # the index holds paths in their text form (store.text_path); the entries
+    # the index holds paths in their text form (names.text_path); the entries
     # keep the real path, which the workers open
-    found = {store.text_path(path): entry for path, entry in scan.files.items()}
-    unreadable = [store.text_path(d) for d in scan.unreadable_dirs]
+    found = {text_path(path): entry for path, entry in scan.files.items()}
+    unreadable = [text_path(d) for d in scan.unreadable_dirs]
     recorded = store.root_devices(conn, scan.roots) if conn is not None else {}
     for root, device in scan.devices.items():
         if root not in scan.empty_roots:
             plan.devices[root] = device  # recorded by this run (not for an empty root)
-        was = recorded.get(store.text_path(root))
+        was = recorded.get(text_path(root))
         if was is not None and was != device:
-            if any(_below(path, [store.text_path(root)]) for path in stats):
+            if any(_below(path, [text_path(root)]) for path in stats):
                 why = UNMOUNTED if root in scan.empty_roots else OTHER_DEVICE
                 plan.scan_errors.append((root, why))
-                unreadable.append(store.text_path(root))
+                unreadable.append(text_path(root))
     new: list[FileEntry] = []
     differ: list[FileEntry] = []
     # same stat, but the full row is needed: partial documents and, with
@@ -229,14 +230,14 @@ def make_plan(
     docs = (
         store.documents(
             conn,
-            [store.text_path(e.path) for e in differ + need_row + verify] + vanished_paths,
+            [text_path(e.path) for e in differ + need_row + verify] + vanished_paths,
         )
         if conn is not None
         else {}
     )
     for entry in need_row:
-        _same_content(plan, entry, docs[store.text_path(entry.path)], retry_errors, touched=False)
-    to_hash = [(entry, docs[store.text_path(entry.path)]) for entry in differ + verify]
+        _same_content(plan, entry, docs[text_path(entry.path)], retry_errors, touched=False)
+    to_hash = [(entry, docs[text_path(entry.path)]) for entry in differ + verify]
     vanished = [docs[path] for path in vanished_paths]
     by_size: dict[int, list[store.DocRow]] = defaultdict(list)
     for doc in vanished:
@@ -278,7 +279,7 @@ def make_plan(
     plan.deleted = sorted(gone)
     if not retry_errors:
         _set_suspects_aside(plan, leftover)
-    plan.resumed = sum(1 for j in plan.jobs if store.text_path(j.entry.path) in leftover)
+    plan.resumed = sum(1 for j in plan.jobs if text_path(j.entry.path) in leftover)
     return plan
 
 
@@ -288,7 +289,7 @@ def _set_suspects_aside(plan: Plan, leftover: dict[str, sqlite3.Row]) -> None:
     that death (``attempts``) when it starts, after the plan is read."""
     jobs = []
     for job in plan.jobs:
-        row = leftover.get(store.text_path(job.entry.path))
+        row = leftover.get(text_path(job.entry.path))
         deaths = 0
         if row is not None and (row["size"], row["mtime_ns"]) == (
             job.entry.size,

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
-from indexer.store import text_of, text_path
+from indexer.names import text_of, text_path
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -205,7 +205,7 @@ def details_line(s: RunSummary) -> str:
 
 def planned_lines(s: RunSummary) -> Iterator[str]:
     """A dry run's paths, for --verbose: ``action: path``, in the form the
-    index stores them (``store.text_path``, see ``run._plan_summary``)."""
+    index stores them (``names.text_path``, see ``run._plan_summary``)."""
     p = s.planned
     for action, paths in (
         ("new", p.new),

@@ -38,6 +38,7 @@ from indexer.messages import (
     StorePlan,
     Touch,
 )
+from indexer.names import text_path
 from indexer.plan import Checks, Plan, make_plan, suspect_reason
 from indexer.pool import Pool, PoolStats
 from indexer.progress import Reporter
@@ -100,6 +101,12 @@ class RunSummary:
     root_devices: dict[str, int] = field(default_factory=dict)  # see plan.Plan.devices
     pool: PoolStats | None = None  # None: nothing was extracted
     governor: GovernorSummary | None = None
+    # the runs table's metrics: workers' time on items, CPU seconds and peak
+    # memory by role (main, workers, writer), error records by kind
+    busy_seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+    peak_rss_mib: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
     planned: PlannedPaths = field(default_factory=PlannedPaths)
 
     @property
@@ -116,6 +123,13 @@ class RunSummary:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "planned"}
         d["pool"] = asdict(self.pool) if self.pool is not None else {}
         d["governor"] = asdict(self.governor) if self.governor is not None else {}
+        minutes = self.seconds / 60 if self.seconds > 0 else 0.0
+        d["pages_per_min"] = round(self.pages / minutes) if minutes else 0
+        d["docs_per_min"] = (
+            round((self.indexed + self.partial + self.failed) / minutes) if minutes else 0
+        )
+        wall = self.workers * self.seconds
+        d["worker_efficiency"] = round(self.busy_seconds / wall, 3) if wall > 0 else 0.0
         return d
 
 
@@ -202,6 +216,16 @@ class _StopOnSignals:
             signal.signal(sig, old)
 
 
+def _own_usage() -> tuple[float, int]:
+    """This process's CPU seconds and peak memory (MiB) so far."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return 0.0, 0
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return round(u.ru_utime + u.ru_stime, 3), int(u.ru_maxrss // 1024)  # (KiB on Linux)
+
+
 def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
     c = plan.counts()
     return RunSummary(
@@ -216,12 +240,12 @@ def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
         skipped_errors=c["skipped_errors"],
         resumed=c["resumed"],
         suspects=c["suspects"],
-        root_devices={store.text_path(r): d for r, d in plan.devices.items()},
+        root_devices={text_path(r): d for r, d in plan.devices.items()},
         planned=PlannedPaths(
-            new=[store.text_path(j.entry.path) for j in plan.jobs if j.action == "new"],
-            changed=[store.text_path(j.entry.path) for j in plan.jobs if j.action == "changed"],
-            retry=[store.text_path(j.entry.path) for j in plan.jobs if j.action == "retry"],
-            moved=[f"{old} -> {store.text_path(e.path)}" for old, e in plan.moved],
+            new=[text_path(j.entry.path) for j in plan.jobs if j.action == "new"],
+            changed=[text_path(j.entry.path) for j in plan.jobs if j.action == "changed"],
+            retry=[text_path(j.entry.path) for j in plan.jobs if j.action == "retry"],
+            moved=[f"{old} -> {text_path(e.path)}" for old, e in plan.moved],
             deleted=list(plan.deleted),
         ),
     )
@@ -318,7 +342,10 @@ class _Run:
             # the writer commits its last batch while the workers stop
             self.writer.ask_finish(status, self.summary.to_dict())
             self._stop_workers()
-            self.writer.wait_finished()
+            stats = self.writer.wait_finished()
+            if "cpu_ms" in stats:
+                self.summary.cpu["writer"] = stats["cpu_ms"] / 1000
+                self.summary.peak_rss_mib["writer"] = stats["peak_rss_mib"]
         except KeyboardInterrupt:
             self._stop_workers()
             self.writer.kill()
@@ -334,6 +361,13 @@ class _Run:
             s.indexed, s.empty, s.partial = t.indexed, t.empty, t.partial
             s.failed += t.failed
             s.pages, s.chunked = t.pages, t.chunked
+            s.busy_seconds = round(t.busy_seconds, 3)
+            s.cpu["workers"] = round(t.worker_cpu, 3)
+            for kind, n in t.errors.items():
+                s.errors[kind] = s.errors.get(kind, 0) + n
+        s.cpu["main"], s.peak_rss_mib["main"] = _own_usage()
+        if s.governor is not None:
+            s.peak_rss_mib["workers"] = s.governor.peak_worker_rss_mib
         if self.pool is not None:
             s.tasks = self.pool.stats.submitted
             s.pool = self.pool.stats
@@ -394,7 +428,7 @@ class _Run:
             rep.error(path, reason)
         self.summary.failed += len(plan.scan_errors)
         for old, entry in plan.moved:
-            rep.info(f"moved: {old} -> {store.text_path(entry.path)}")
+            rep.info(f"moved: {old} -> {text_path(entry.path)}")
             send(Move(old, entry.path, entry.size, entry.mtime_ns))
         for entry in plan.touched:
             send(Touch(entry.path, entry.size, entry.mtime_ns))
@@ -414,6 +448,8 @@ class _Run:
             send(Document(e.path, e.kind, e.size, e.mtime_ns, job.sha256, "error", error=reason))
             rep.error(e.path, reason)
         self.summary.failed += len(plan.suspects)
+        if plan.suspects:
+            self.summary.errors["suspected of ending the run"] = len(plan.suspects)
 
     # -- extraction ----------------------------------------------------------------
     def _make_pool(self, sizing: Sizing) -> Sizing:

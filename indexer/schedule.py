@@ -162,6 +162,16 @@ class Tally:
     failed: int = 0  # became error records
     pages: int = 0  # page rows written
     chunked: int = 0  # PDFs split into page ranges
+    busy_seconds: float = 0.0  # workers' time on items that came back
+    worker_cpu: float = 0.0  # their CPU seconds
+    errors: dict[str, int] = field(default_factory=dict)  # error records by kind
+
+
+def error_kind(reason: str) -> str:
+    """What kind of failure a reason names: its words before the first
+    ``:`` or `` (`` ("not a PDF", "timed out", "out of memory")."""
+    cut = min((i for i in (reason.find(":"), reason.find(" (")) if i > 0), default=len(reason))
+    return reason[:cut].strip()[:60] or "unknown"
 
 
 @dataclass(frozen=True)
@@ -243,6 +253,8 @@ class DocumentTracker:
                 self._failed(step, item, outcome.failure)
         else:
             for result in outcome.results or []:
+                self.tally.busy_seconds += result.seconds
+                self.tally.worker_cpu += result.cpu
                 self._done(step, result)
         return step
 
@@ -339,6 +351,8 @@ class DocumentTracker:
         t = self.tally
         if status == "error":
             t.failed += 1
+            kind = error_kind(error or "")
+            t.errors[kind] = t.errors.get(kind, 0) + 1
         elif status == "partial":
             t.partial += 1
         else:

@@ -24,50 +24,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from indexer.errors import DatabaseError
+from indexer.names import text_path
 
 SCHEMA_VERSION = 2
 # search and stats read an index from this version on (its tables are the
 # same; only the form of some paths differs: upgrade.py)
 OLDEST_READABLE = 1
 BUSY_TIMEOUT_MS = 10_000
-
-
-def text_path(path: str) -> str:
-    r"""The form in which a path is stored in the index: the key the planner
-    finds a file by on every run, and what people see.
-
-    A file name that is not valid UTF-8 (old archives, Windows or Latin-1
-    systems) reaches Python with its undecodable bytes as lone surrogates
-    (``os.fsdecode``), and SQLite text cannot hold those: such bytes become
-    ``\xNN`` escapes, as Python's ``backslashreplace`` writes them, and a
-    backslash becomes ``\\``, so the form is injective: a file literally
-    named ``caf\xe9.txt`` (stored ``caf\\xe9.txt``) and a Latin-1
-    ``caf<E9>.txt`` (stored ``caf\xe9.txt``) are two documents (schema 1
-    stored both as ``caf\xe9.txt``: see ``upgrade.py``). Apply it once, to a
-    real path: a path read from the index is in this form already. Almost
-    every path (valid UTF-8, no backslash) is stored as it is.
-    """
-    if "\\" not in path and path.isascii():
-        return path
-    # 0x5C never occurs inside a multi-byte UTF-8 sequence: doubling the byte
-    # doubles exactly the backslashes
-    return _raw(path).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
-
-
-def text_of(text: str) -> str:
-    r"""Free text (a reason, a line for stderr) that may quote a real path, in a
-    form SQLite and a terminal can hold: undecodable bytes as ``\xNN``,
-    backslashes left as they are (it is not a key: see ``text_path``)."""
-    if text.isascii():
-        return text
-    return _raw(text).decode("utf-8", "backslashreplace")
-
-
-def _raw(text: str) -> bytes:
-    try:
-        return os.fsencode(text)
-    except UnicodeEncodeError:  # a surrogate that no file name produced
-        return text.encode("utf-8", "surrogatepass")
 
 
 def utcnow() -> str:
@@ -328,6 +291,27 @@ def _failed_ranges(stored: str | None) -> tuple[tuple[int, int, str], ...]:
     except (ValueError, TypeError):
         return ()
     return ranges  # (their values are checked by plan._valid_ranges)
+
+
+def recent_runs(conn: sqlite3.Connection, limit: int = 10) -> list[dict[str, object]]:
+    """The last ``limit`` runs, newest first: the runs table's columns, and
+    the summary each stored (its figures: see ``run.RunSummary``)."""
+    sql = (
+        "SELECT id, pid, started_at, finished_at, status, roots, summary FROM runs "
+        "ORDER BY id DESC LIMIT ?"
+    )
+    out: list[dict[str, object]] = []
+    for r in conn.execute(sql, (limit,)):
+        try:
+            summary = json.loads(r[6]) if r[6] else {}
+            roots = json.loads(r[5])
+        except (ValueError, TypeError):  # another tool wrote something else there
+            summary, roots = {}, []
+        out.append(
+            {"id": r[0], "pid": r[1], "started_at": r[2], "finished_at": r[3], "status": r[4]}
+            | {"roots": roots, "summary": summary if isinstance(summary, dict) else {}}
+        )
+    return out
 
 
 def root_devices(conn: sqlite3.Connection, roots: Iterable[str]) -> dict[str, int]:

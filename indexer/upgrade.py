@@ -8,7 +8,7 @@ turns a version-n file into version n+1; readers (``search``, ``stats``) read
 any version from ``store.OLDEST_READABLE`` on, so an index on read-only media
 stays searchable.
 
-Version 2: stored paths escape the backslash (``store.text_path``), and the
+Version 2: stored paths escape the backslash (``names.text_path``), and the
 ``documents_stat`` index covers what a no-change run compares. Version 1
 stored a file literally named ``caf\xe9.txt`` and a Latin-1 ``caf<E9>.txt``
 alike, as ``caf\xe9.txt``. A version-1 path with a backslash is looked up on
@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Callable
 
 from indexer import store
+from indexer.names import text_path
 
 # the \xNN escapes of undecodable bytes that version 1 wrote (always >= 0x80:
 # an ASCII byte is valid UTF-8)
@@ -50,9 +51,9 @@ def path_v2(stored: str, exists: Callable[[bytes], bool] = os.path.lexists) -> s
     names = _names_v1(stored)
     there = [name for name in names if exists(name)]
     if len(there) == 1:
-        return store.text_path(os.fsdecode(there[0]))
+        return text_path(os.fsdecode(there[0]))
     if not there and len(names) == 1:
-        return store.text_path(stored)  # gone, and not ambiguous: purged by the next run
+        return text_path(stored)  # gone, and not ambiguous: purged by the next run
     return None
 
 

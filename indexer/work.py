@@ -46,6 +46,7 @@ class ItemResult:
     sha256: str | None
     seconds: float
     changed: bool = False  # the file was not what the scan saw, or changed while read
+    cpu: float = 0.0  # the worker's CPU seconds for it (the runs table's CPU by role)
 
 
 # The reason recorded for a file that changed between the scan and the end of

@@ -251,7 +251,7 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
     file (a FIFO, a device) is not opened."""
     out = []
     for item in items:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         extracted: Extracted | None = None
         error: str | None = None
         digest: str | None = None
@@ -279,7 +279,8 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
         if changed:
             extracted, error, digest = None, CHANGED, None
         seconds = time.perf_counter() - started
-        out.append(ItemResult(item, extracted, error, digest, seconds, changed=changed))
+        cpu = time.process_time() - cpu
+        out.append(ItemResult(item, extracted, error, digest, seconds, changed=changed, cpu=cpu))
         extracted = None
         _beat()
     return out

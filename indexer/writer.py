@@ -33,7 +33,7 @@ Guarantees:
 * If the main process dies, the writer commits the whole documents it holds and
   exits, even when the main process died half-way through sending a message
   (``_watch_main``).
-* Paths are stored in their text form (``store.text_path``: a file name that is
+* Paths are stored in their text form (``names.text_path``: a file name that is
   not UTF-8 cannot be stored as it is); every message is converted at the door
   (``in_text_form``).
 * The writer ignores SIGINT and SIGTERM: on Ctrl-C the parent stops
@@ -79,6 +79,14 @@ from indexer.messages import (
 
 # seconds the writer may take to open the index before main says it waits
 SLOW_OPEN = 2.0
+
+
+def _own_usage() -> tuple[float, int]:
+    """This process's CPU seconds and peak memory (MiB)."""
+    import resource
+
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime, int(u.ru_maxrss // 1024)
 
 
 @dataclass
@@ -156,8 +164,15 @@ class _Writer:
         return self.run_id
 
     def finish(self, msg: Finish) -> None:
+        """Record the run (with the writer's own CPU and memory, which only it
+        knows) and commit."""
+        cpu, rss = _own_usage()
+        self.stats["cpu_ms"], self.stats["peak_rss_mib"] = round(cpu * 1000), rss
+        summary = dict(msg.summary)
+        summary["cpu"] = {**summary.get("cpu", {}), "writer": round(cpu, 3)}
+        summary["peak_rss_mib"] = {**summary.get("peak_rss_mib", {}), "writer": rss}
         self.begin()
-        store.finish_run(self.conn, self.run_id, msg.status, msg.summary)
+        store.finish_run(self.conn, self.run_id, msg.status, summary)
         self.commit()
 
     # -- messages ----------------------------------------------------------------

@@ -268,3 +268,36 @@ def test_command_line_mistakes_are_one_line_and_a_hint(tmp_path: Path) -> None:
     assert run_cli("index", FIXTURES / "good", "--db", db, "-q").returncode == 0
     found = run_cli("search", "--db", db, "--", "-rope sextant")
     assert found.returncode == 0 and "sextant" in found.stdout, found.stderr
+
+
+def test_stats_runs_shows_what_each_run_did(tmp_path: Path) -> None:
+    """Each run stores its figures in the runs table (counts, pages/min,
+    worker efficiency, CPU and peak memory by role, errors by kind);
+    ``stats --runs`` shows the last runs, newest first."""
+    docs = tmp_path / "docs"
+    shutil.copytree(FIXTURES / "good", docs)
+    db = tmp_path / "i.db"
+    assert run_cli("index", docs, "--db", db, "-q").returncode == 0
+    shutil.copy(FIXTURES / "broken" / "image-renamed.pdf", docs / "photo.pdf")
+    assert run_cli("index", docs, "--db", db, "-q").returncode == 1
+    proc = run_cli("stats", "--runs", "--db", db)
+    assert proc.returncode == 0, proc.stderr
+    newest, oldest = proc.stdout.splitlines()
+    assert newest.startswith("run 2 ") and " some_failed " in newest
+    assert "1 new, 0 changed, 0 deleted, 1 failed; 0 pages" in newest
+    assert newest.endswith("; errors: not a PDF 1")
+    assert oldest.startswith("run 1 ") and " ok " in oldest and "8 new" in oldest
+    assert "2 workers" in oldest and "CPU main " in oldest and "writer " in oldest
+    runs = [
+        json.loads(x)
+        for x in run_cli("stats", "--runs", "--json", "--db", db).stdout.split("\n")
+        if x
+    ]
+    assert [r["id"] for r in runs] == [2, 1] and runs[1]["roots"] == [str(docs)]
+    first = runs[1]["summary"]
+    assert first["pages"] == 13 and first["pages_per_min"] > 0 and first["docs_per_min"] > 0
+    assert 0 < first["worker_efficiency"] <= 1
+    assert set(first["cpu"]) == {"main", "workers", "writer"}
+    assert all(v >= 0 for v in first["cpu"].values()) and first["cpu"]["workers"] > 0
+    assert first["peak_rss_mib"]["main"] > 0 and first["peak_rss_mib"]["writer"] > 0
+    assert runs[0]["summary"]["errors"] == {"not a PDF": 1}

@@ -234,3 +234,14 @@ def test_a_transient_failure_on_its_last_try_says_it_sticks() -> None:
     err = ItemResult(task.items[0], None, "encrypted: a password is required", None, 0.0)
     step = tracker.on_outcome(done(task, err))  # not transient: no tries
     assert [d.error for d in documents(step)] == ["encrypted: a password is required"]
+
+
+def test_error_kinds_are_the_words_before_the_detail() -> None:
+    from indexer.schedule import error_kind
+
+    assert error_kind("not a PDF (the file is a PNG image)") == "not a PDF"
+    assert error_kind("timed out: no page read for 60 s (try 1 of 3)") == "timed out"
+    assert error_kind("out of memory (worker limit 300 MiB)") == "out of memory"
+    assert error_kind("encrypted: a password is required") == "encrypted"
+    assert error_kind("text file larger than 256 MiB") == "text file larger than 256 MiB"
+    assert error_kind("") == "unknown"

@@ -1,0 +1,50 @@
+"""The text form of file names: how a path is stored in the index and shown.
+
+Why this module exists: a file name is bytes, and the index, the terminal and
+JSON hold text. Every path that meets the index goes through ``text_path``
+once (at the writer's door, in the planner, in the read queries), and every
+free text that may quote one (a reason, a line for stderr) through
+``text_of``. Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def text_path(path: str) -> str:
+    r"""The form in which a path is stored in the index: the key the planner
+    finds a file by on every run, and what people see.
+
+    A file name that is not valid UTF-8 (old archives, Windows or Latin-1
+    systems) reaches Python with its undecodable bytes as lone surrogates
+    (``os.fsdecode``), and SQLite text cannot hold those: such bytes become
+    ``\xNN`` escapes, as Python's ``backslashreplace`` writes them, and a
+    backslash becomes ``\\``, so the form is injective: a file literally
+    named ``caf\xe9.txt`` (stored ``caf\\xe9.txt``) and a Latin-1
+    ``caf<E9>.txt`` (stored ``caf\xe9.txt``) are two documents (schema 1
+    stored both as ``caf\xe9.txt``: see ``upgrade.py``). Apply it once, to a
+    real path: a path read from the index is in this form already. Almost
+    every path (valid UTF-8, no backslash) is stored as it is.
+    """
+    if "\\" not in path and path.isascii():
+        return path
+    # 0x5C never occurs inside a multi-byte UTF-8 sequence: doubling the byte
+    # doubles exactly the backslashes
+    return _raw(path).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
+def text_of(text: str) -> str:
+    r"""Free text (a reason, a line for stderr) that may quote a real path, in a
+    form SQLite and a terminal can hold: undecodable bytes as ``\xNN``,
+    backslashes left as they are (it is not a key: see ``text_path``)."""
+    if text.isascii():
+        return text
+    return _raw(text).decode("utf-8", "backslashreplace")
+
+
+def _raw(text: str) -> bytes:
+    try:
+        return os.fsencode(text)
+    except UnicodeEncodeError:  # a surrogate that no file name produced
+        return text.encode("utf-8", "surrogatepass")
