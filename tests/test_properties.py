@@ -126,3 +126,25 @@ def test_any_query_gives_hits_or_one_line(small_index: Path, query: str) -> None
         assert len(lines) <= 2 and all(len(x) < 400 for x in lines), err
     else:
         assert all(x.startswith("note: ") for x in lines), err
+
+
+def _clean_text_reference(text: str) -> str:
+    """clean_text as it was before its regular expressions were skipped
+    where they cannot match."""
+    import re
+    import unicodedata
+
+    if not text:
+        return ""
+    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub(r"[ \t\r\f\v]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(" \t\r\n\f\vaé\x00ﬁ\ud800")), max_size=80) | st.text())
+def test_clean_text_is_what_it_was(text: str) -> None:
+    from indexer.extract.base import clean_text
+
+    assert clean_text(text) == _clean_text_reference(text)

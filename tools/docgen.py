@@ -276,3 +276,68 @@ def mark_zip_encrypted(path: Path) -> Path:
         pos += 46 + n + m + k
     path.write_bytes(bytes(data))
     return path
+
+
+# -- the peer benchmark's corpus (tools/bench_peers.py) ------------------------------
+
+_PROSE: list[str] = []
+
+
+def prose_words() -> list[str]:
+    """Real English prose, the same on every machine: the text of Python's own
+    help topics (``pydoc_data``, about 65,000 words), not lorem ipsum."""
+    if not _PROSE:
+        from pydoc_data.topics import topics
+
+        _PROSE.extend(" ".join(topics[k] for k in sorted(topics)).split())
+    return _PROSE
+
+
+def prose_page(rng: random.Random, words: int = 330) -> str:
+    """About a page of prose (2 KB), from a random place, in lines of 12 words."""
+    text = prose_words()
+    start = rng.randrange(len(text) - words)
+    chunk = text[start : start + words]
+    return "\n".join(" ".join(chunk[i : i + 12]) for i in range(0, len(chunk), 12))
+
+
+def write_peer_corpus(root: Path, size: float = 1.0, seed: int = 1, shape: str = "mixed") -> dict:
+    """The benchmark corpus, deterministic for ``size`` and ``seed``.
+
+    ``mixed`` (size 1: issue 13's library): 2,000 PDFs of 10-40 pages, 5 of
+    1,000-5,000 pages, 200 EPUBs of about 25 chapters, 200 text files; each
+    count times ``size`` (at least one big PDF). ``pdf`` and ``epub``: only
+    those parts. ``tiny``: 100,000 text files of a few KB times ``size``, in
+    folders of 1,000. Returns the counts (files, PDF pages, chapters)."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    counts = {"files": 0, "pdf_pages": 0, "chapters": 0}
+    if shape == "tiny":
+        for i in range(round(100_000 * size)):
+            folder = root / f"d{i // 1000:04d}"
+            if i % 1000 == 0:
+                folder.mkdir(exist_ok=True)
+            (folder / f"note{i:06d}.txt").write_text(prose_page(rng, rng.randint(200, 600)))
+            counts["files"] += 1
+        return counts
+    if shape in ("mixed", "pdf"):
+        plan = [(10, 40)] * round(2000 * size) + [(1000, 5000)] * max(1, round(5 * size))
+        for i, (low, high) in enumerate(plan):
+            n = rng.randint(low, high)
+            write_pdf(root / f"pdf{i:05d}.pdf", [prose_page(rng) for _ in range(n)])
+            counts["files"] += 1
+            counts["pdf_pages"] += n
+    if shape in ("mixed", "epub"):
+        for i in range(round(200 * size)):
+            chapters = [
+                (f"Chapter {c}", prose_page(rng, rng.randint(600, 1500)))
+                for c in range(1, rng.randint(15, 35))
+            ]
+            write_epub(root / f"book{i:04d}.epub", chapters)
+            counts["files"] += 1
+            counts["chapters"] += len(chapters)
+    if shape == "mixed":
+        for i in range(round(200 * size)):
+            (root / f"note{i:04d}.txt").write_text(prose_page(rng, 800))
+            counts["files"] += 1
+    return counts

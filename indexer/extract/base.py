@@ -52,6 +52,7 @@ def page_read() -> None:
 
 
 _TRAILING_BLANKS = re.compile(r"[ \t\r\f\v]+\n")
+_BLANK_ENDS = (" \n", "\t\n", "\r\n", "\f\n", "\v\n")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
 
 
@@ -67,8 +68,13 @@ def clean_text(text: str) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-8", "replace").decode("utf-8")
     text = unicodedata.normalize("NFKC", text)
-    text = _TRAILING_BLANKS.sub("\n", text)
-    text = _MANY_NEWLINES.sub("\n\n", text)
+    # The regular expressions only where they can match: they try a match at
+    # every blank of the page, which cost 60 % of clean_text (about 5 % of
+    # the extraction), and 2 pages in 1,544 had a blank at a line's end.
+    if any(blank in text for blank in _BLANK_ENDS):
+        text = _TRAILING_BLANKS.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _MANY_NEWLINES.sub("\n\n", text)
     return text.strip()
 
 
