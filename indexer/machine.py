@@ -1,4 +1,5 @@
-"""What the machine allows a run, and what runs killed on it left behind.
+"""What the machine allows a run, what runs killed on it left behind, and what
+each process of a run used.
 
 Why this module exists: a run starts a fork server, a writer and workers, and
 the machine may not let it (a low ``ulimit -n`` or ``ulimit -v``) or may hold
@@ -232,3 +233,14 @@ def _alive_since(pid: int, when: float) -> bool:
     except OSError:
         return True  # no /proc: alive is all we know
     return started <= when + 1.0
+
+
+def own_usage() -> tuple[float, int]:
+    """This process's CPU seconds and peak memory (MiB) so far: each process
+    of a run reports its own (the runs table's CPU and memory by role)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return 0.0, 0
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime, int(u.ru_maxrss // 1024)  # (KiB on Linux)

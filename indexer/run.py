@@ -26,7 +26,7 @@ from indexer.config import Config
 from indexer.errors import DatabaseError, ExitStatus
 from indexer.launch import prestart
 from indexer.lock import RunLock
-from indexer.machine import check_address_space
+from indexer.machine import check_address_space, own_usage
 from indexer.messages import (
     Delete,
     Document,
@@ -216,16 +216,6 @@ class _StopOnSignals:
             signal.signal(sig, old)
 
 
-def _own_usage() -> tuple[float, int]:
-    """This process's CPU seconds and peak memory (MiB) so far."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not POSIX
-        return 0.0, 0
-    u = resource.getrusage(resource.RUSAGE_SELF)
-    return round(u.ru_utime + u.ru_stime, 3), int(u.ru_maxrss // 1024)  # (KiB on Linux)
-
-
 def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
     c = plan.counts()
     return RunSummary(
@@ -365,7 +355,8 @@ class _Run:
             s.cpu["workers"] = round(t.worker_cpu, 3)
             for kind, n in t.errors.items():
                 s.errors[kind] = s.errors.get(kind, 0) + n
-        s.cpu["main"], s.peak_rss_mib["main"] = _own_usage()
+        cpu, s.peak_rss_mib["main"] = own_usage()
+        s.cpu["main"] = round(cpu, 3)
         if s.governor is not None:
             s.peak_rss_mib["workers"] = s.governor.peak_worker_rss_mib
         if self.pool is not None:

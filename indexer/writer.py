@@ -57,6 +57,7 @@ from typing import Any
 from indexer import repair, store
 from indexer.errors import DatabaseError, IndexerError, WriterDiedError
 from indexer.launch import cannot_start, prestart, when_gone, worker_context
+from indexer.machine import own_usage
 from indexer.messages import (
     Delete,
     Document,
@@ -79,14 +80,6 @@ from indexer.messages import (
 
 # seconds the writer may take to open the index before main says it waits
 SLOW_OPEN = 2.0
-
-
-def _own_usage() -> tuple[float, int]:
-    """This process's CPU seconds and peak memory (MiB)."""
-    import resource
-
-    u = resource.getrusage(resource.RUSAGE_SELF)
-    return u.ru_utime + u.ru_stime, int(u.ru_maxrss // 1024)
 
 
 @dataclass
@@ -166,7 +159,7 @@ class _Writer:
     def finish(self, msg: Finish) -> None:
         """Record the run (with the writer's own CPU and memory, which only it
         knows) and commit."""
-        cpu, rss = _own_usage()
+        cpu, rss = own_usage()
         self.stats["cpu_ms"], self.stats["peak_rss_mib"] = round(cpu * 1000), rss
         summary = dict(msg.summary)
         summary["cpu"] = {**summary.get("cpu", {}), "writer": round(cpu, 3)}
