@@ -106,6 +106,11 @@ class _Writer:
         self.waiting: list[ToWriter] = []  # messages that arrived while streaming
         self.run_id = 0
         self.stats = {"documents": 0, "pages": 0, "commits": 0}
+        # pages with ids above this are written but not yet in pages_fts: they
+        # are indexed in one statement before the transaction commits, and
+        # before any page is deleted (the delete trigger takes a page out of
+        # pages_fts, which must hold it then). None: nothing waits.
+        self.unindexed_after: int | None = None
 
     # -- transactions --------------------------------------------------------
     def begin(self) -> None:
@@ -117,9 +122,16 @@ class _Writer:
 
     def commit(self) -> None:
         if self.in_tx:
+            self.index_pending()
             self.conn.execute("COMMIT")
             self.in_tx = False
             self.stats["commits"] += 1
+
+    def index_pending(self) -> None:
+        """Index the pages written since the last time (see ``unindexed_after``)."""
+        if self.unindexed_after is not None:
+            store.index_pages_after(self.conn, self.unindexed_after)
+            self.unindexed_after = None
 
     def due(self) -> bool:
         return (
@@ -193,10 +205,12 @@ class _Writer:
             case Touch(path, size, mtime_ns):
                 self.tx_rows += store.touch_document(c, path, size, mtime_ns)
             case Delete(paths):
+                self.index_pending()
                 self.tx_rows += store.delete_documents(c, paths)
             case ScanErrors(roots, errors):
                 store.replace_scan_errors(c, roots, errors)
             case RebuildFullText():
+                self.index_pending()
                 store.rebuild_full_text(c)
             case Finish():
                 raise TypeError("Finish is handled by the writer's loop")
@@ -225,11 +239,16 @@ class _Writer:
         if doc_id is None:  # a placeholder row, completed by the Document message
             doc_id = store.insert_placeholder(self.conn, path, new.kind, new.size, new.mtime_ns)
         else:
+            self.index_pending()
             self.tx_rows += store.delete_pages(self.conn, doc_id)
         # with the ranges that were held while another document streamed
         self.stream = _Stream(path, doc_id, early=self.parts.pop(path, []))
 
     def _write_pages(self, doc_id: int, pages: list[tuple[int, str]]) -> int:
+        if not pages:
+            return 0
+        if self.unindexed_after is None:
+            self.unindexed_after = store.largest_page_id(self.conn)
         written = store.write_pages(self.conn, doc_id, pages)
         self.tx_rows += written
         return written
@@ -272,8 +291,10 @@ class _Writer:
             if st is not None:
                 pass  # its old pages went when it started streaming
             elif d.mode == "ranges":
+                self.index_pending()
                 self.tx_rows += store.delete_pages(self.conn, doc_id, d.retried)
             else:
+                self.index_pending()
                 self.tx_rows += store.delete_pages(self.conn, doc_id)
             store.update_document(self.conn, row)
         written = self._write_pages(doc_id, pages) + (st.rows if st is not None else 0)

@@ -200,6 +200,31 @@ def test_replacing_a_document_swaps_all_its_pages(tmp_path: Path) -> None:
     assert rows(db, "SELECT count(*) FROM documents") == [(1,)]
 
 
+def test_pages_written_and_deleted_in_one_transaction_stay_in_step_with_fts(
+    tmp_path: Path,
+) -> None:
+    """Pages are indexed once per transaction, not per document: a page
+    written and then replaced or deleted before the commit is indexed first
+    (the delete trigger takes it out of pages_fts, which must hold it)."""
+    from indexer.messages import Delete
+
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), [str(tmp_path)], batch_rows=10**6, batch_seconds=60)
+    w.start()
+    w.send(doc("/a.txt", [(1, "first walrus")], kind="txt"))
+    w.send(doc("/b.txt", [(1, "a lonely puffin")], kind="txt"))
+    w.send(doc("/a.txt", [(1, "second narwhal")], kind="txt"))  # replaced, same transaction
+    w.send(Delete(["/b.txt"]))
+    w.send(doc("/c.pdf", [(1, "third beluga"), (2, "fourth orca")], page_count=3))
+    w.send(doc("/c.pdf", [(2, "fifth seal")], mode="ranges", retried=[(2, 3)]))
+    w.finish("ok", {})
+    match = "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH ?"
+    for word, n in [("walrus", 0), ("puffin", 0), ("narwhal", 1), ("beluga", 1), ("orca", 0)]:
+        assert rows(db, match, word) == [(n,)], word
+    assert rows(db, match, "seal") == [(1,)]
+    assert rows(db, "INSERT INTO pages_fts (pages_fts, rank) VALUES ('integrity-check', 1)") == []
+
+
 def test_batches_commit_by_row_count(tmp_path: Path) -> None:
     db = tmp_path / "i.db"
     w = WriterHandle(str(db), [str(tmp_path)], batch_rows=10, batch_seconds=60)
