@@ -71,12 +71,9 @@ def _typed_text(arg: str) -> str:
         arg.encode("utf-8")
         return arg
     except UnicodeEncodeError:
-        pass
-    try:
-        raw = os.fsencode(arg)
-    except UnicodeEncodeError:  # a surrogate no command line gives (a library caller's)
-        raw = arg.encode("utf-8", "surrogatepass")
-    return raw.decode("utf-8", "replace")
+        from indexer.names import raw_bytes
+
+        return raw_bytes(arg).decode("utf-8", "replace")
 
 
 def _sigterm_as_interrupt() -> None:

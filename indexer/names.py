@@ -31,7 +31,7 @@ def text_path(path: str) -> str:
         return path
     # 0x5C never occurs inside a multi-byte UTF-8 sequence: doubling the byte
     # doubles exactly the backslashes
-    return _raw(path).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+    return raw_bytes(path).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
 
 
 def text_of(text: str) -> str:
@@ -40,10 +40,11 @@ def text_of(text: str) -> str:
     backslashes left as they are (it is not a key: see ``text_path``)."""
     if text.isascii():
         return text
-    return _raw(text).decode("utf-8", "backslashreplace")
+    return raw_bytes(text).decode("utf-8", "backslashreplace")
 
 
-def _raw(text: str) -> bytes:
+def raw_bytes(text: str) -> bytes:
+    """The bytes a file name (or a command-line word) stands for."""
     try:
         return os.fsencode(text)
     except UnicodeEncodeError:  # a surrogate that no file name produced

@@ -251,10 +251,9 @@ def make_plan(
     changed_hashes = hashes[: len(to_hash)]
     new_hashes = dict(zip((e.path for e in move_candidates), hashes[len(to_hash) :], strict=True))
     plan.verified = len(verify)
-    same_stat = {id(e) for e in verify}
-    for (entry, doc), digest in zip(to_hash, changed_hashes, strict=True):
+    for i, ((entry, doc), digest) in enumerate(zip(to_hash, changed_hashes, strict=True)):
         if digest is not None and digest == doc.sha256 and doc.kind == entry.kind:
-            if id(entry) in same_stat:
+            if i >= len(differ):  # hashed for --verify: its stat was the same
                 plan.unchanged += 1
             else:
                 _same_content(plan, entry, doc, retry_errors, touched=True)

@@ -357,17 +357,17 @@ class Pool:
                 pass
         return flight
 
-    def _land_all(self) -> list[Flight]:
-        return [self._land(fut) for fut in list(self.in_flight)]
+    def _land_all(self) -> None:
+        for fut in list(self.in_flight):
+            self._land(fut)
 
     def _deadline(self, f: Flight) -> float:
         """When ``f`` is late: ``silence`` after its last page read, and
         ``budget`` after its start at the latest. Its time starts when it is
         submitted, or when the workers are up."""
-        warm = self._warm()
-        if warm is None:
+        start = self._start(f)
+        if start is None:
             return math.inf
-        start = max(f.submitted, warm)
         end = start + f.budget
         return end if f.beat is None else min(end, max(start, f.moved) + self.silence)
 
@@ -384,10 +384,16 @@ class Pool:
             f.moved = max(f.moved, now - max(0.0, age))
         return now > self._deadline(f)
 
+    def _start(self, f: Flight) -> float | None:
+        """When ``f``'s time started: at its submission, or once the workers
+        were up (None: they are not yet)."""
+        warm = self._warm()
+        return None if warm is None else max(f.submitted, warm)
+
     def _why_late(self, f: Flight) -> str:
         """Which deadline it missed: the silence, where that comes before the
         budget (a task of many pages), else the budget."""
-        start = max(f.submitted, self._warm() or f.submitted)
+        start = self._start(f) or f.submitted
         if f.beat is not None and max(start, f.moved) + self.silence < start + f.budget:
             return f"timed out: no page read for {self.silence:.0f} s"
         return f"timed out after {f.budget:.0f} s"
@@ -397,8 +403,7 @@ class Pool:
         late = {fut for fut, f in self.in_flight.items() if self._late(f, now)}
         if not late:
             return
-        reasons = {fut: self._why_late(f) for fut, f in self.in_flight.items() if fut in late}
-        expired = [(f, reasons[fut]) for fut, f in self.in_flight.items() if fut in late]
+        expired = [(f, self._why_late(f)) for fut, f in self.in_flight.items() if fut in late]
         others = [f.task for fut, f in self.in_flight.items() if fut not in late]
         self._land_all()
         self._kill_executor()

@@ -333,9 +333,8 @@ class _Run:
             self.writer.ask_finish(status, self.summary.to_dict())
             self._stop_workers()
             stats = self.writer.wait_finished()
-            if "cpu_ms" in stats:
-                self.summary.cpu["writer"] = stats["cpu_ms"] / 1000
-                self.summary.peak_rss_mib["writer"] = stats["peak_rss_mib"]
+            self.summary.cpu["writer"] = stats["cpu_ms"] / 1000
+            self.summary.peak_rss_mib["writer"] = stats["peak_rss_mib"]
         except KeyboardInterrupt:
             self._stop_workers()
             self.writer.kill()

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from indexer.errors import UsageError
-from indexer.extract import EXTENSIONS, kind_of
+from indexer.extract import EXTENSIONS, kind_of, kind_of_name
 
 
 class FileEntry(NamedTuple):  # a NamedTuple: the scan makes one per file
@@ -177,8 +177,7 @@ class _Walk:
                         continue
                     # the common case inline (a no-op run of 200,000 files is
                     # mostly this loop): a regular file with a document's name
-                    dot = name.rfind(".")
-                    kind = EXTENSIONS.get(name[dot + 1 :].lower()) if dot > 0 else None
+                    kind = kind_of_name(name)
                     if kind is None:
                         continue
                     if entry.is_symlink():

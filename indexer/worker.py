@@ -17,6 +17,7 @@ off unless that variable is set.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
 import pickle
@@ -25,7 +26,7 @@ import shutil
 import signal
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from indexer.errors import ExtractError
 from indexer.extract import Extracted, base, extract
@@ -214,11 +215,9 @@ def run_task(items: tuple[Item, ...], beat: str | None = None) -> list[ItemResul
         out = run_items(items)
     finally:
         if _beat_path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(_beat_path)
             _beat_path = None
-            try:
-                os.unlink(beat or "")
-            except OSError:
-                pass
     if _results_dir is None:
         return out
     try:
@@ -226,7 +225,7 @@ def run_task(items: tuple[Item, ...], beat: str | None = None) -> list[ItemResul
     except MemoryError:  # the text was read, but its pickled copy does not fit
         why = _out_of_memory()
         return [
-            r if r.extracted is None else ItemResult(r.item, None, why, None, r.seconds)
+            r if r.extracted is None else replace(r, extracted=None, error=why, sha256=None)
             for r in out
         ]
     if len(data) <= INLINE_RESULT_BYTES:

@@ -28,8 +28,12 @@ KINDS = ("pdf", "epub", "txt", "md", "html")
 
 
 def kind_of(path: str) -> str | None:
-    """The document kind for a file name, or None when it is not indexed."""
-    name = path.rpartition(os.sep)[2]
+    """The document kind for a file's path, or None when it is not indexed."""
+    return kind_of_name(path.rpartition(os.sep)[2])
+
+
+def kind_of_name(name: str) -> str | None:
+    """The document kind for a file name (no folder), or None."""
     dot = name.rfind(".")
     if dot <= 0:  # no extension, or a dot-file such as ".pdf"
         return None
