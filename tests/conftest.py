@@ -77,6 +77,23 @@ def run_cli(
     )
 
 
+def run_in_session(
+    args: list[str], env: dict[str, str], timeout: float
+) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """Run ``args`` in a session of its own: the session's id (its pid, for
+    ``session_processes`` to find what it left behind) and the process."""
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    out, err = proc.communicate(timeout=timeout)
+    return proc.pid, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def session_processes(sid: int) -> list[psutil.Process]:
     """The living processes of session ``sid`` (a run started in a session of
     its own: what it left behind)."""

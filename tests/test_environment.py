@@ -39,6 +39,7 @@ from tests.conftest import (
     as_ordinary_user,
     db_snapshot,
     run_cli,
+    run_in_session,
     session_processes,
 )
 from tools.docgen import write_epub, write_long_pdf, write_looping_pdf
@@ -61,18 +62,10 @@ class Machine:
         (the disk is full and it holds the committed part, or another program
         still has the index open)."""
         env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(self.tmp), **self.env}
-        proc = subprocess.Popen(
-            [*self.prefix, sys.executable, "-m", "indexer", "index", str(self.root)]
-            + ["--db", str(self.db), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            start_new_session=True,
-        )
-        out, err = proc.communicate(timeout=timeout)
-        _assert_nothing_left(proc.pid, self, wal=not full)
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        command = [*self.prefix, sys.executable, "-m", "indexer", "index", str(self.root)]
+        sid, done = run_in_session([*command, "--db", str(self.db), *args], env, timeout)
+        _assert_nothing_left(sid, self, wal=not full)
+        return done
 
     def rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
         conn = sqlite3.connect(self.db)

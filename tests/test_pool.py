@@ -30,6 +30,7 @@ from tests.conftest import (
     check_against_manifest,
     db_snapshot,
     read_manifest,
+    run_in_session,
     session_processes,
 )
 from tools.docgen import write_epub, write_long_pdf
@@ -45,30 +46,11 @@ def run_indexer(
     env = {**os.environ, "PYTHONPATH": str(REPO), "INDEXER_FAULTS": "1"}
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "indexer",
-            "index",
-            str(docs),
-            "--db",
-            str(db),
-            "--json",
-            "--verbose",
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    out, err = proc.communicate(timeout=timeout)
+    command = [sys.executable, "-m", "indexer", "index", str(docs), "--db", str(db)]
+    sid, done = run_in_session([*command, "--json", "--verbose", *args], env, timeout)
     time.sleep(0.3)
-    left = session_processes(proc.pid)
-    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    return done, (json.loads(out) if out.strip() else {}), left
+    left = session_processes(sid)
+    return done, (json.loads(done.stdout) if done.stdout.strip() else {}), left
 
 
 def reason(db: Path, name: str) -> tuple[str, str | None]:
