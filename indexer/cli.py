@@ -21,7 +21,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from indexer import config as config_mod
-from indexer.errors import ExitStatus, IndexerError
+from indexer.errors import ExitStatus, IndexerError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -255,7 +255,13 @@ def index(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help='FTS5 query: words, "a phrase", word*, a OR b.')],
+    query: Annotated[
+        str,
+        typer.Argument(
+            metavar="QUERY",
+            help='Words (all of them), "a phrase", word* (a prefix), -word (without it).',
+        ),
+    ],
     db: DbOpt = None,
     limit: Annotated[
         int, typer.Option("--limit", "-n", help="Hits to show at most.", min=0, max=MAX_HITS)
@@ -263,8 +269,34 @@ def search(
     offset: Annotated[
         int, typer.Option(help="Skip this many hits first.", min=0, max=MAX_HITS)
     ] = 0,
+    fts: Annotated[
+        bool, typer.Option("--fts", help="QUERY is FTS5 syntax (NEAR, OR, NOT, columns).")
+    ] = False,
+    scope: Annotated[
+        str,
+        typer.Option(
+            help="page: pages with every word; doc: documents with every word on any page."
+        ),
+    ] = "page",
+    paths: Annotated[
+        list[str] | None,
+        typer.Option("--path", help="Only under this folder, or matching this glob (repeatable)."),
+    ] = None,
+    formats: Annotated[
+        str | None, typer.Option("--format", help="Only these kinds, e.g. pdf,epub.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only files modified on or after this date (YYYY-MM-DD).")
+    ] = None,
+    before: Annotated[
+        str | None, typer.Option(help="Only files modified before this date (YYYY-MM-DD).")
+    ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per hit (path, page, rank, snippet).")
+        bool, typer.Option("--json", help="One JSON object per hit, for scripts.")
+    ] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
+    files: Annotated[
+        bool, typer.Option("--files", help="The matching files' paths only, best first.")
     ] = False,
     config_file: ConfigOpt = None,
 ) -> None:
@@ -272,44 +304,72 @@ def search(
 
     Exit status: 0 with hits, 1 without, 2 on errors.
     """
+    from indexer import output
+    from indexer.extract import KINDS
     from indexer.progress import printable
-    from indexer.search import HL_END, HL_START
+    from indexer.search import Filters
     from indexer.search import search as run_search
 
     try:
+        if sum((as_json, as_csv, files)) > 1:
+            raise UsageError("--json, --csv and --files are one each", hint="pick one")
+        if scope not in ("page", "doc"):
+            raise UsageError(f"--scope {scope!r}: it is page or doc")
+        kinds = tuple(
+            k.strip().lower().lstrip(".") for k in (formats or "").split(",") if k.strip()
+        )
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise UsageError(
+                f"--format {','.join(unknown)}: not a kind the index holds",
+                hint="kinds: " + ", ".join(KINDS),
+            )
+        filters = Filters(
+            paths=tuple(_typed_text(p) for p in paths or ()),
+            formats=kinds,
+            since_ns=None if since is None else output.date_ns(since, "--since"),
+            before_ns=None if before is None else output.date_ns(before, "--before"),
+        )
         cfg = config_mod.resolve({"db": db}, config_file=config_file)
-        result = run_search(cfg.db, _typed_text(query), limit=limit, offset=offset)
+        result = run_search(
+            cfg.db,
+            _typed_text(query),
+            limit=limit,
+            offset=offset,
+            fts=fts,
+            scope="doc" if scope == "doc" else "page",
+            filters=filters,
+        )
     except IndexerError as e:
         _fail(e)
     except Exception as e:
         _internal(e)
     if result.note:
         typer.echo(f"note: {printable(result.note)}", err=True)
+    form: output.Form = (
+        "json"
+        if as_json
+        else "csv"
+        if as_csv
+        else "files"
+        if files
+        else "terminal"
+        if sys.stdout.isatty()
+        else "plain"
+    )
     try:
-        if as_json:
-            for h in result.hits:
-                line = {"path": h.path, "page": h.page, "rank": h.rank, "snippet": h.marked()}
-                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-        elif sys.stdout.isatty():  # rich only here: piped output starts faster without it
-            from rich.console import Console
-            from rich.text import Text
-
-            console = Console(highlight=False, soft_wrap=True)
-            for h in result.hits:
-                text = Text(f"{printable(h.path)}:{h.page}: ", style="bold cyan")
-                for i, part in enumerate(h.snippet.replace(HL_END, HL_START).split(HL_START)):
-                    text.append(printable(part), style="bold" if i % 2 else "")
-                console.print(text)
-        else:  # the text of documents and their names never reach a terminal raw
-            for h in result.hits:
-                sys.stdout.write(printable(f"{h.path}:{h.page}: {h.marked()}") + "\n")
+        output.write(result, form, sys.stdout)
         sys.stdout.flush()
     except BrokenPipeError:
         # `indexer search ... | head`: the reader left; exit quietly like ripgrep
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         raise typer.Exit(code=0) from None
-    raise typer.Exit(code=0 if result.hits else 1)
+    if not (result.hits or result.docs):
+        if sys.stderr.isatty():
+            typer.echo("no matches", err=True)
+        raise typer.Exit(code=1)
+    raise typer.Exit(code=0)
 
 
 @app.command()

@@ -62,22 +62,55 @@ def test_search_output_formats(fixtures_db: tuple[Path, subprocess.CompletedProc
         f"{FIXTURES / 'good/voyage.epub'}:3: Storm Lightning split the [mizzen] [mast] in the "
         "second night watch.\n"
     )
-    code, out, _ = invoke("search", "lighthouses OR kerosene", "--db", db, "--json")
+    code, out, _ = invoke("search", "lighthouses OR kerosene", "--fts", "--db", db, "--json")
     hits = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and {(Path(h["path"]).name, h["page"]) for h in hits} == {
         ("field-guide.pdf", 1),
         ("field-guide.pdf", 4),
     }
-    assert set(hits[0]) == {"path", "page", "rank", "snippet"}
+    assert set(hits[0]) == {"path", "page", "kind", "rank", "snippet"}
     code, out, _ = invoke("search", "narwhal", "--db", db)
     assert (code, out) == (1, "")
+
+
+def test_search_for_scripts_csv_files_and_documents(
+    fixtures_db: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """--csv has a header and quotes what needs it, --files prints each
+    matching file once (for xargs), --scope doc --json one object a document
+    with its best page per word; filters and their mistakes."""
+    import csv
+    import io
+
+    db, _ = fixtures_db
+    code, out, _ = invoke("search", "lamp OR kerosene OR mast", "--fts", "--db", db, "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) >= 2
+    assert set(rows[0]) == {"path", "page", "kind", "rank", "word", "snippet"}
+    code, out, _ = invoke("search", "lamp OR kerosene OR mast", "--fts", "--db", db, "--files")
+    assert code == 0 and len(out.splitlines()) == len(set(out.splitlines())) >= 2
+    assert all(Path(line).is_file() for line in out.splitlines())
+    code, out, _ = invoke("search", "lamp kerosene", "--scope", "doc", "--json", "--db", db)
+    docs = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [Path(d["path"]).name for d in docs] == ["field-guide.pdf"]
+    assert [p["word"] for p in docs[0]["pages"]] == ["lamp", "kerosene"]
+    code, out, _ = invoke("search", "lamp", "--format", "epub", "--files", "--db", db)
+    assert (code, out) == (1, "")
+    for args, message in [
+        (["--csv", "--json"], "error: --json, --csv and --files are one each"),
+        (["--format", "pdf,docx"], "error: --format docx: not a kind the index holds"),
+        (["--since", "last week"], "error: --since 'last week' is not a date"),
+        (["--scope", "book"], "error: --scope 'book': it is page or doc"),
+    ]:
+        proc = run_cli("search", "lamp", "--db", db, *args)
+        assert proc.returncode == 2 and proc.stderr.splitlines()[0] == message, proc.stderr
 
 
 def test_search_into_a_closed_pipe_exits_quietly(
     fixtures_db: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     db, _ = fixtures_db
-    cmd = f"{sys.executable} -m indexer search 'the OR a' --db {db} --limit 100 | head -c 10"
+    cmd = f"{sys.executable} -m indexer search 'the OR a' --fts --db {db} --limit 100 | head -c 10"
     proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr and "Error" not in proc.stderr
 
@@ -266,7 +299,7 @@ def test_command_line_mistakes_are_one_line_and_a_hint(tmp_path: Path) -> None:
     ]
     db = tmp_path / "i.db"
     assert run_cli("index", FIXTURES / "good", "--db", db, "-q").returncode == 0
-    found = run_cli("search", "--db", db, "--", "-rope sextant")
+    found = run_cli("search", "--db", db, "--", "-narwhal sextant")
     assert found.returncode == 0 and "sextant" in found.stdout, found.stderr
 
 

@@ -6,6 +6,8 @@ import codecs
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from indexer.errors import ExtractError
 from indexer.extract import kind_of
@@ -133,3 +135,39 @@ def test_an_internal_dtd_is_neither_text_nor_expanded(tmp_path: Path) -> None:
     )
     x = extract_html(str(page))
     assert x.pages == [(1, "Hello &foo; &secret; world")]  # no "]>", no title, nothing fetched
+
+
+def test_long_text_is_cut_into_pages_at_form_feeds_and_paragraphs(tmp_path: Path) -> None:
+    from indexer.extract.base import PAGE_CHARS
+
+    para = "The whale rose beside the ship and the crew watched it in silence. " * 20
+    body = "\n\n".join([para] * 40)  # about 54,000 characters
+    (tmp_path / "long.txt").write_text("Preface\fChapter one\n\n" + body)
+    x = extract_text(str(tmp_path / "long.txt"))
+    assert x.pages[0] == (1, "Preface") and x.pages[1][1].startswith("Chapter one")
+    assert x.page_count == len(x.pages) > 10
+    assert [n for n, _ in x.pages] == list(range(1, x.page_count + 1))
+    assert all(len(t) <= PAGE_CHARS for _, t in x.pages)
+    # the cuts fall between paragraphs: every page past the first two is whole paragraphs
+    assert all(t.startswith("The whale") and t.endswith("silence.") for _, t in x.pages[2:])
+    # a page break keeps its number when its page is empty
+    (tmp_path / "blank.txt").write_text("one\f\f three")
+    assert extract_text(str(tmp_path / "blank.txt")).pages == [(1, "one"), (3, "three")]
+
+
+@given(st.text(alphabet=st.sampled_from("ab \n\f\t"), max_size=3000), st.integers(4, 60))
+def test_pages_joined_are_the_text(text: str, size: int) -> None:
+    from indexer.extract.base import split_pages
+
+    pages = split_pages(text, size)
+    assert "".join(pages) == text.replace("\f", "")
+    assert all(len(p) <= size for p in pages)
+    assert len(pages) >= text.count("\f") + 1  # every form feed ends a page
+
+
+def test_html_pages_are_cut_too(tmp_path: Path) -> None:
+    rows = "".join(f"<p>Row {i} of the ledger, with the whale oil sold.</p>" for i in range(2000))
+    (tmp_path / "big.html").write_text(f"<html><body>{rows}</body></html>")
+    x = extract_html(str(tmp_path / "big.html"))
+    assert len(x.pages) > 10 and x.pages[0][1].startswith("Row 0 ")
+    assert sum(t.count("Row ") for _, t in x.pages) == 2000

@@ -18,7 +18,7 @@ import re
 from lxml import etree
 from lxml import html as lxml_html
 
-from .base import Extracted, clean_text
+from .base import Extracted, text_pages
 from .text import decode_bytes, read_bytes
 
 BLOCK_TAGS = frozenset(
@@ -113,6 +113,5 @@ def strip_tags(text: str) -> str:
 
 
 def extract_html(path: str) -> Extracted:
-    """An .html/.htm file as one page of visible text."""
-    text = clean_text(markup_to_text(read_bytes(path)))
-    return Extracted(page_count=1, first=1, last=1, pages=[(1, text)] if text else [])
+    """An .html/.htm file's visible text, in pages of a few KB like a text file's."""
+    return text_pages(markup_to_text(read_bytes(path)))

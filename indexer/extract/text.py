@@ -1,4 +1,4 @@
-"""Plain text and Markdown: the whole file is page 1.
+"""Plain text and Markdown: pages of a few KB, broken at form feeds and paragraphs.
 
 Why this module exists: real text files are not all UTF-8. Decoding follows a
 fixed order so the result is predictable: a byte-order mark wins; then UTF-16
@@ -23,7 +23,7 @@ import os
 
 from indexer.errors import ExtractError
 
-from .base import Extracted, clean_text, describe_content, os_reason
+from .base import Extracted, describe_content, os_reason, text_pages
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -151,6 +151,6 @@ def read_bytes(path: str) -> bytes:
 
 
 def extract_text(path: str) -> Extracted:
-    """A .txt or .md file as one page. An empty file is an empty document."""
-    text = clean_text(decode_bytes(read_bytes(path)))
-    return Extracted(page_count=1, first=1, last=1, pages=[(1, text)] if text else [])
+    """A .txt or .md file in pages of about ``base.PAGE_CHARS`` characters,
+    broken at form feeds and paragraphs. An empty file is an empty document."""
+    return text_pages(decode_bytes(read_bytes(path)))

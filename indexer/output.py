@@ -1,0 +1,106 @@
+"""How ``indexer search`` prints its results: a terminal, a pipe, or a script.
+
+Why this module exists: one result, five forms (rich on a terminal, plain
+lines in a pipe, ``--json`` lines, ``--csv``, ``--files``), kept out of the
+CLI module, which only picks one. Text from documents and their names never
+reaches a terminal raw: every form but JSON and CSV (which quote) goes
+through ``progress.printable``; JSON and CSV carry it as data.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, datetime
+from typing import IO, Literal
+
+from indexer.errors import UsageError
+from indexer.progress import printable
+from indexer.query import HL_END, HL_START
+from indexer.search import SearchResult
+
+Form = Literal["terminal", "plain", "json", "csv", "files"]
+
+
+def write(result: SearchResult, form: Form, out: IO[str]) -> None:
+    {"terminal": _terminal, "plain": _plain, "json": _json, "csv": _csv, "files": _files}[form](
+        result, out
+    )
+
+
+def _files(result: SearchResult, out: IO[str]) -> None:
+    for path in result.paths():
+        out.write(printable(path) + "\n")
+
+
+def _plain(result: SearchResult, out: IO[str]) -> None:
+    for h in result.hits:
+        out.write(printable(f"{h.path}:{h.page}: {h.marked()}") + "\n")
+    for d in result.docs:
+        out.write(printable(d.path) + "\n")
+        for wp in d.pages:
+            out.write(printable(f"  {wp.word}: {d.path}:{wp.page}: {wp.marked()}") + "\n")
+
+
+def _json(result: SearchResult, out: IO[str]) -> None:
+    for h in result.hits:
+        line = {"path": h.path, "page": h.page, "kind": h.kind, "rank": h.rank}
+        out.write(json.dumps({**line, "snippet": h.marked()}, ensure_ascii=False) + "\n")
+    for d in result.docs:
+        pages = [{"word": wp.word, "page": wp.page, "snippet": wp.marked()} for wp in d.pages]
+        line = {"path": d.path, "kind": d.kind, "rank": d.rank, "pages": pages}
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def _csv(result: SearchResult, out: IO[str]) -> None:
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["path", "page", "kind", "rank", "word", "snippet"])
+    for h in result.hits:
+        w.writerow([h.path, h.page, h.kind, h.rank, "", h.marked()])
+    for d in result.docs:
+        for wp in d.pages:
+            w.writerow([d.path, wp.page, d.kind, d.rank, wp.word, wp.marked()])
+
+
+def _terminal(result: SearchResult, out: IO[str]) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(file=out, highlight=False, soft_wrap=True, force_terminal=True)
+
+    def snippet(text: Text, marked: str) -> Text:
+        # only the matched words stand out; the rest of the line is plain
+        for i, part in enumerate(marked.replace(HL_END, HL_START).split(HL_START)):
+            text.append(printable(part), style="bold red" if i % 2 else "")
+        return text
+
+    for h in result.hits:
+        text = Text(printable(h.path), style="cyan")
+        text.append(f":{h.page}: ", style="dim")
+        console.print(snippet(text, h.snippet))
+    for d in result.docs:
+        console.print(Text(printable(d.path), style="cyan"))
+        for wp in d.pages:
+            text = Text(f"  {printable(wp.word)}: ", style="bold")
+            text.append(f"p. {wp.page}: ", style="dim")
+            console.print(snippet(text, wp.snippet))
+
+
+def date_ns(text: str, option: str) -> int:
+    """``2024``, ``2024-05``, ``2024-05-17`` or an ISO date-time, in local
+    time, as nanoseconds since the epoch."""
+    t = text.strip()
+    try:
+        if len(t) == 4 and t.isdigit():
+            moment = datetime(int(t), 1, 1)
+        elif len(t) == 7 and t[4] == "-":
+            moment = datetime(int(t[:4]), int(t[5:]), 1)
+        elif len(t) == 10:
+            moment = datetime.combine(date.fromisoformat(t), datetime.min.time())
+        else:
+            moment = datetime.fromisoformat(t)
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is not a date", hint="use YYYY, YYYY-MM, YYYY-MM-DD or an ISO time"
+        ) from None
+    return int(moment.timestamp() * 1_000_000_000)

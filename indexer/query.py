@@ -1,0 +1,153 @@
+"""What a user types, turned into FTS5 queries: plain words by default.
+
+Why this module exists: people type ``C++``, ``e-mail``, ``don't``, ``*`` or
+an unbalanced quote, and none of those may end in an FTS5 syntax error. This
+module is the pure half of ``search``: it parses a plain query into terms and
+writes the FTS5 text for them, with no database in sight, so every rule is a
+unit test.
+
+A plain query is words, ``"a phrase"``, ``word*`` (a prefix) and ``-word``
+(pages or documents without it). Everything else is literal: a word's FTS5
+form is its tokens as a phrase (``e-mail`` is ``"e mail"``, which the
+``unicode61`` tokenizer also makes of the text ``e-mail``). A word with
+symbols the tokenizer drops (``C++``, ``C#``, ``.NET``, ``node.js``) must also
+appear as written: the search keeps the pages whose text holds that literal,
+case-insensitively (``literals``), so ``C++`` does not find every page with a
+``C`` on it. ``--fts`` bypasses all of this: the text goes to FTS5 as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+# a token as unicode61 sees one, near enough: letters, digits, marks
+_TOKEN = re.compile(r"[^\W_]+")
+# symbols that make a word mean something its tokens do not (C++, C#, .NET,
+# node.js, AT&T, $5, 50%, a@b): such a word must appear as written. Joiners
+# people use variably (e-mail / e mail, don't / dont) are not among them.
+_SYMBOLS = set("+#.@&/$%")
+# punctuation around a word that is not part of it: "(whale)," "whale."
+_AROUND = ",;:!?()[]{}<>\"'’*"
+# the window within which words count as close (``NEAR``), in tokens
+NEAR_TOKENS = 10
+# around the matched words of a snippet
+HL_START, HL_END = "\x02", "\x03"
+SNIPPET_TOKENS = 24
+
+
+@dataclass(frozen=True)
+class Term:
+    """One word or phrase of a plain query."""
+
+    text: str  # as typed (without the quotes, the '-' or the '*')
+    tokens: tuple[str, ...]
+    prefix: bool = False
+    literal: str | None = None  # must appear in the page text (lower case)
+
+    def fts(self) -> str:
+        phrase = '"' + " ".join(self.tokens) + '"'
+        return phrase + "*" if self.prefix else phrase
+
+
+@dataclass(frozen=True)
+class Plain:
+    """A parsed plain query: the terms a hit needs, the ones it must not have."""
+
+    terms: list[Term] = field(default_factory=list)
+    excluded: list[Term] = field(default_factory=list)
+
+    def match(self) -> str:
+        """All the terms, none of the excluded ones, as FTS5 text."""
+        text = " ".join(t.fts() for t in self.terms)
+        for t in self.excluded:
+            text += f" NOT {t.fts()}"
+        return text
+
+    def near(self) -> str | None:
+        """The terms within ``NEAR_TOKENS`` of each other (None for one term)."""
+        if len(self.terms) < 2:
+            return None
+        return f"NEAR({' '.join(t.fts() for t in self.terms)}, {NEAR_TOKENS})"
+
+    def literals(self) -> list[str]:
+        return [t.literal for t in self.terms if t.literal]
+
+    def words(self) -> list[tuple[str, bool]]:
+        """(token, is a prefix) for every token a hit may show."""
+        return [
+            (tok, t.prefix and i == len(t.tokens) - 1)
+            for t in self.terms
+            for i, tok in enumerate(t.tokens)
+        ]
+
+
+_OPERATORS = {"AND", "OR", "NOT", "NEAR"}
+
+
+def fts_words(query: str) -> list[tuple[str, bool]]:
+    """The tokens of an FTS5 query, near enough to highlight them."""
+    return [
+        (m.group(1).lower(), bool(m.group(2)))
+        for m in re.finditer(r"([^\W_]+)(\*?)", query)
+        if m.group(1) not in _OPERATORS
+    ]
+
+
+def long_snippet(text: str, words: Sequence[tuple[str, bool]], size: int = SNIPPET_TOKENS) -> str:
+    """A snippet of a page too long for FTS5's ``snippet()`` (whose work grows
+    with the matches on the page: seconds on one of a few MB): the words
+    around the first match, the matches marked. Tokens are matched
+    case-insensitively; where none is found (an accent the index folds), the
+    page's first words."""
+    if not words:
+        return " ".join(text[:400].split()[:size])
+    alternatives = "|".join(
+        re.escape(w) + (r"[^\W_]*" if prefix else r"(?![^\W_])") for w, prefix in words
+    )
+    pattern = re.compile(r"(?<![^\W_])(?:" + alternatives + ")", re.IGNORECASE)
+    m = pattern.search(text)
+    at = m.start() if m else 0
+    before = text[max(0, at - 300) : at].split()[-(size // 3) :]
+    after = text[at : at + 900].split()[: size - len(before)]
+    window = " ".join(before + after)
+    window = pattern.sub(lambda x: HL_START + x.group(0) + HL_END, window)
+    start = "…" if at - sum(len(w) + 1 for w in before) > 0 else ""
+    return start + window + "…"
+
+
+def _term(text: str, prefix: bool = False, phrase: bool = False) -> Term | None:
+    tokens = tuple(_TOKEN.findall(text.lower()))
+    if not tokens:
+        return None
+    literal = None
+    if not phrase:
+        word = text.strip(_AROUND).rstrip(".")
+        if _SYMBOLS.intersection(word):
+            literal = word.lower()
+    return Term(text, tokens, prefix, literal)
+
+
+_PIECE = re.compile(r'(-?)"([^"]*)("?)|(\S+)')
+
+
+def parse(query: str) -> Plain:
+    """A plain query's terms. Unknown syntax is never an error: a term with
+    no word in it (``*``, ``++``) is dropped, an unterminated quote runs to
+    the end."""
+    plain = Plain()
+    for m in _PIECE.finditer(query):
+        negate = False
+        if m.group(4) is None:  # "a phrase", maybe -"a phrase"
+            negate = bool(m.group(1))
+            term = _term(m.group(2), phrase=True)
+        else:
+            word = m.group(4)
+            if word.startswith("-") and len(word) > 1:
+                negate, word = True, word[1:]
+            prefix = word.endswith("*") and bool(word.strip("*"))
+            term = _term(word.strip("*"), prefix=prefix)
+        if term is not None:
+            (plain.excluded if negate else plain.terms).append(term)
+    return plain

@@ -1,0 +1,56 @@
+"""indexer/query.py: plain queries parsed into FTS5 text, without a database."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.query import parse
+
+
+@pytest.mark.parametrize(
+    ("typed", "match", "literals"),
+    [
+        ("white whale", '"white" "whale"', []),
+        ('"white whale" ahab', '"white whale" "ahab"', []),
+        ('C++ "unterminated', '"c" "unterminated"', ["c++"]),
+        ("e-mail don't", '"e mail" "don t"', []),
+        (".NET node.js C# AT&T", '"net" "node js" "c" "at t"', [".net", "node.js", "c#", "at&t"]),
+        ("whale, (ahab). end.", '"whale" "ahab" "end"', []),
+        ("whal* -moby", '"whal"* NOT "moby"', []),
+        ('sea -"moby dick"', '"sea" NOT "moby dick"', []),
+        ("a OR b NOT c", '"a" "or" "b" "not" "c"', []),  # plain words are words
+        ("NEAR(a b)", '"near a" "b"', []),  # a word's tokens are a phrase
+        ("*whale", '"whale"', []),
+    ],
+)
+def test_plain_queries(typed: str, match: str, literals: list[str]) -> None:
+    plain = parse(typed)
+    assert plain.match() == match
+    assert plain.literals() == literals
+
+
+@pytest.mark.parametrize("typed", ["*", "**", "++", "\x01\x02", '"', "-whale", "- -"])
+def test_queries_without_a_word_to_find(typed: str) -> None:
+    assert parse(typed).terms == []
+
+
+def test_near_needs_two_terms() -> None:
+    assert parse("whale").near() is None
+    assert parse("know that cats").near() == 'NEAR("know" "that" "cats", 10)'
+
+
+def test_long_snippet_marks_the_words_around_the_first_match() -> None:
+    from indexer.query import HL_END, HL_START, fts_words, long_snippet
+
+    text = " ".join(f"w{i}" for i in range(1000)) + " the Whale rose, whales swam " + "tail " * 50
+    snip = long_snippet(text, parse("whale").words())
+    assert snip.startswith("…") and snip.endswith("…")
+    assert f"{HL_START}Whale{HL_END}" in snip and "whales" in snip  # whole words only
+    assert f"{HL_START}whales{HL_END}" in long_snippet(text, parse("whal*").words())
+    assert len(snip.split()) <= 24
+    assert long_snippet("no match here", [("kraken", False)]) == "no match here…"
+    assert fts_words("whale NOT (ahab OR moby*)") == [
+        ("whale", False),
+        ("ahab", False),
+        ("moby", True),
+    ]
