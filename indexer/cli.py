@@ -291,6 +291,9 @@ def search(
     before: Annotated[
         str | None, typer.Option(help="Only files modified before this date (YYYY-MM-DD).")
     ] = None,
+    lang: Annotated[
+        str | None, typer.Option(help="Only documents in these languages, e.g. en,fr.")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per hit, for scripts.")
     ] = False,
@@ -329,6 +332,7 @@ def search(
             formats=kinds,
             since_ns=None if since is None else output.date_ns(since, "--since"),
             before_ns=None if before is None else output.date_ns(before, "--before"),
+            languages=tuple(x.strip() for x in (lang or "").split(",") if x.strip()),
         )
         cfg = config_mod.resolve({"db": db}, config_file=config_file)
         result = run_search(

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
-from indexer.extract.base import FailedRange, Page
+from indexer.extract.base import FailedRange, Meta, Page
 from indexer.names import text_of, text_path
 
 
@@ -131,6 +131,7 @@ class PageRange:
     last: int
     pages: list[Page]
     new: NewFile | None
+    labels: dict[int, str] = field(default_factory=dict)  # printed page labels
 
     def in_text_form(self) -> PageRange:
         return replace(self, path=text_path(self.path))
@@ -158,6 +159,10 @@ class Document:
     # 'ranges': a retry of the ``retried`` page ranges of a partial document.
     mode: Literal["replace", "ranges"] = "replace"
     retried: list[tuple[int, int]] = field(default_factory=list)
+    # what the document says about itself (None: nothing, or a retry of
+    # ranges that did not read page 1, which keeps what is stored)
+    meta: Meta | None = None
+    labels: dict[int, str] = field(default_factory=dict)  # printed page labels
 
     def in_text_form(self) -> Document:
         return replace(

@@ -44,22 +44,26 @@ def _plain(result: SearchResult, out: IO[str]) -> None:
 
 def _json(result: SearchResult, out: IO[str]) -> None:
     for h in result.hits:
-        line = {"path": h.path, "page": h.page, "kind": h.kind, "rank": h.rank}
-        out.write(json.dumps({**line, "snippet": h.marked()}, ensure_ascii=False) + "\n")
+        line = {"path": h.path, "page": h.page, "label": h.label, "kind": h.kind}
+        line |= {"title": h.title, "authors": h.authors, "rank": h.rank, "snippet": h.marked()}
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
     for d in result.docs:
         pages = [{"word": wp.word, "page": wp.page, "snippet": wp.marked()} for wp in d.pages]
-        line = {"path": d.path, "kind": d.kind, "rank": d.rank, "pages": pages}
+        line = {"path": d.path, "kind": d.kind, "title": d.title, "authors": d.authors}
+        line |= {"rank": d.rank, "pages": pages}
         out.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 def _csv(result: SearchResult, out: IO[str]) -> None:
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["path", "page", "kind", "rank", "word", "snippet"])
+    w.writerow(["path", "page", "label", "kind", "title", "authors", "rank", "word", "snippet"])
     for h in result.hits:
-        w.writerow([h.path, h.page, h.kind, h.rank, "", h.marked()])
+        w.writerow([h.path, h.page, h.label, h.kind, h.title, h.authors, h.rank, "", h.marked()])
     for d in result.docs:
         for wp in d.pages:
-            w.writerow([d.path, wp.page, d.kind, d.rank, wp.word, wp.marked()])
+            w.writerow(
+                [d.path, wp.page, "", d.kind, d.title, d.authors, d.rank, wp.word, wp.marked()]
+            )
 
 
 def _terminal(result: SearchResult, out: IO[str]) -> None:
@@ -74,12 +78,25 @@ def _terminal(result: SearchResult, out: IO[str]) -> None:
             text.append(printable(part), style="bold red" if i % 2 else "")
         return text
 
-    for h in result.hits:
-        text = Text(printable(h.path), style="cyan")
-        text.append(f":{h.page}: ", style="dim")
-        console.print(snippet(text, h.snippet))
+    def heading(title: str | None, authors: str | None, path: str) -> Text:
+        text = Text()
+        if title:
+            text.append(printable(title), style="bold")
+            if authors:
+                text.append(f" — {printable(authors)}")
+            text.append("  ")
+        text.append(printable(path), style="cyan")
+        return text
+
+    shown = None
+    for h in result.hits:  # grouped: a document's heading once, before its hits
+        if h.path != shown:
+            console.print(heading(h.title, h.authors, h.path))
+            shown = h.path
+        where = f"p. {h.label} (PDF {h.page})" if h.label else f"p. {h.page}"
+        console.print(snippet(Text(f"  {where}: ", style="dim"), h.snippet))
     for d in result.docs:
-        console.print(Text(printable(d.path), style="cyan"))
+        console.print(heading(d.title, d.authors, d.path))
         for wp in d.pages:
             text = Text(f"  {printable(wp.word)}: ", style="bold")
             text.append(f"p. {wp.page}: ", style="dim")

@@ -42,7 +42,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from indexer.extract.base import FailedRange, Page
+from indexer.extract.base import FailedRange, Meta, Page
 from indexer.messages import DocStatus, Document, NewFile, PageRange, Started, ToWriter
 from indexer.plan import Job
 from indexer.scan import FileEntry
@@ -209,6 +209,8 @@ class _Doc:
     error: str | None = None
     page_rows: int = 0
     hashed: Callable[[], str | None] | None = None  # the main process's hash, when done
+    meta: Meta | None = None  # from the task that read page 1
+    labels: dict[int, str] = field(default_factory=dict)  # held with the pages
 
 
 # start_hash(path, (size, mtime_ns)) -> a function that waits for the digest
@@ -281,6 +283,8 @@ class DocumentTracker:
         assert x is not None
         doc.page_count = x.page_count
         doc.failed.extend(x.failed)
+        if x.meta is not None:
+            doc.meta = x.meta
         doc.page_rows += len(x.pages)
         e = doc.job.entry
         if r.item.whole and x.last < x.page_count:
@@ -300,9 +304,9 @@ class DocumentTracker:
                 doc.hashed = self.start_hash(e.path, (e.size, e.mtime_ns))
         if doc.chunked:
             new = None if doc.job.ranges else NewFile(e.kind, e.size, e.mtime_ns)
-            step.messages.append(PageRange(e.path, x.first, x.last, x.pages, new))
+            step.messages.append(PageRange(e.path, x.first, x.last, x.pages, new, x.labels))
         else:
-            doc.pages = x.pages
+            doc.pages, doc.labels = x.pages, x.labels
         self._resolved(step, doc)
 
     def _changed(self, doc: _Doc) -> None:
@@ -346,6 +350,8 @@ class DocumentTracker:
                 error=error,
                 mode="ranges" if job.ranges else "replace",
                 retried=list(job.ranges),
+                meta=doc.meta,
+                labels=doc.labels if status != "error" else {},
             )
         )
         t = self.tally
@@ -360,4 +366,4 @@ class DocumentTracker:
             t.empty += rows == 0 and not job.ranges
         t.pages += rows
         step.closed.append(Closed(e.path, status or "ok", error, rows))
-        doc.pages = []
+        doc.pages, doc.labels = [], {}

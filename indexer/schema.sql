@@ -1,4 +1,4 @@
--- The index schema (version 2; upgrade.py upgrades older files). store.py applies it to a new file in one
+-- The index schema (version 3; upgrade.py upgrades older files). store.py applies it to a new file in one
 -- transaction and records the version in PRAGMA user_version; later versions
 -- add upgrade steps in store.py rather than editing this in place.
 --
@@ -19,7 +19,20 @@ CREATE TABLE documents (
     pages         INTEGER,                  -- page count (PDF pages, EPUB spine items, 1 for text)
     error         TEXT,                     -- one-line reason for 'error' and 'partial'
     failed_ranges TEXT,                     -- 'partial': JSON [[first, last, reason], ...]
-    indexed_at    TEXT NOT NULL             -- UTC, ISO 8601
+    -- indexed_at: UTC, ISO 8601 (no comment at the end of a line before the
+    -- closing parenthesis: SQLite's DROP COLUMN of the last column leaves the
+    -- parenthesis inside it)
+    indexed_at    TEXT NOT NULL,
+    -- what the document says about itself (PDF info dictionary, EPUB OPF
+    -- dc:*, a Markdown or HTML heading), NULL where it says nothing. authors:
+    -- several joined by a semicolon, language as given (en, en-US, fr), created:
+    -- ISO 8601, as far as it is known
+    title         TEXT,
+    authors       TEXT,
+    language      TEXT,
+    subject       TEXT,
+    keywords      TEXT,
+    created       TEXT
 );
 
 -- What a no-change run compares for each file under a root (store.stats_under),
@@ -34,6 +47,7 @@ CREATE TABLE pages (
     doc_id  INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     page    INTEGER NOT NULL,                -- 1-based page / spine position
     text    TEXT NOT NULL,
+    label   TEXT,                            -- printed page number (PDF page labels: xii, 237) where it differs
     UNIQUE (doc_id, page)
 );
 
@@ -97,4 +111,4 @@ CREATE TABLE runs (
     summary     TEXT                         -- JSON counts, when finished
 );
 
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;

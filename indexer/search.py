@@ -44,6 +44,10 @@ _SNIPPET = (
     f"CASE WHEN length(p.text) <= {LONG_PAGE} THEN "
     f"snippet(pages_fts, 0, '{HL_START}', '{HL_END}', '…', {SNIPPET_TOKENS}) END"
 )
+# what schema 3 added, read as NULL from an older index (read as it is)
+_META = "d.title, d.authors, p.label"
+_NO_META = "NULL AS title, NULL AS authors, NULL AS label"
+
 _FROM = """FROM pages_fts
 JOIN pages p ON p.id = pages_fts.rowid
 JOIN documents d ON d.id = p.doc_id"""
@@ -56,6 +60,9 @@ class Hit:
     kind: str
     rank: float
     snippet: str  # with HL_START / HL_END around matches, newlines folded to spaces
+    title: str | None = None
+    authors: str | None = None
+    label: str | None = None  # the printed page number, where it differs from ``page``
 
     def marked(self, start: str = "[", end: str = "]") -> str:
         return mark(self.snippet, start, end)
@@ -79,6 +86,8 @@ class DocHit:
     kind: str
     rank: float  # the sum of the words' best page ranks (lower is better)
     pages: list[WordPage]
+    title: str | None = None
+    authors: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,7 @@ class Filters:
     formats: tuple[str, ...] = ()  # document kinds: pdf, epub, txt, md, html
     since_ns: int | None = None  # file modification time, inclusive
     before_ns: int | None = None  # exclusive
+    languages: tuple[str, ...] = ()  # "en" matches en, en-US, en-GB
 
     def sql(self) -> tuple[str, list[object]]:
         """Conditions on ``d`` (documents), each with a leading AND."""
@@ -122,6 +132,12 @@ class Filters:
         if self.before_ns is not None:
             parts.append("d.mtime_ns < ?")
             params.append(self.before_ns)
+        if self.languages:
+            either = []
+            for lang in self.languages:
+                either.append("(lower(d.language) = ? OR lower(d.language) LIKE ?)")
+                params += [lang.lower(), lang.lower() + "-%"]
+            parts.append("(" + " OR ".join(either) + ")")
         return "".join(f" AND {p}" for p in parts), params
 
 
@@ -171,12 +187,23 @@ def search(
     plain = None if fts else _plain(query)
     conn = store.connect(db)
     try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < 3:
+            if filters.languages:
+                raise UsageError(
+                    f"{db} was made by an older indexer and knows no languages yet",
+                    hint="an `indexer index --reindex` run reads them",
+                )
+            cols = _NO_META
+        else:
+            cols = _META
         if scope == "doc":
             assert plain is not None
-            return SearchResult(plain.match(), docs=_docs(conn, plain, filters, limit, offset))
+            docs = _docs(conn, cols, plain, filters, limit, offset)
+            return SearchResult(plain.match(), docs=docs)
         if plain is None:
-            return SearchResult(query, hits=_fts_pages(conn, query, filters, limit, offset))
-        return SearchResult(plain.match(), hits=_pages(conn, plain, filters, limit, offset))
+            hits = _fts_pages(conn, cols, query, filters, limit, offset)
+            return SearchResult(query, hits=hits)
+        return SearchResult(plain.match(), hits=_pages(conn, cols, plain, filters, limit, offset))
     finally:
         conn.close()
 
@@ -215,8 +242,9 @@ def _is_syntax_error(msg: str) -> bool:
     )
 
 
-def _page_sql(extra: str = "") -> str:
-    return f"""SELECT d.path, p.id, p.page, d.kind, pages_fts.rank AS rank, {_SNIPPET} AS snippet
+def _page_sql(cols: str, extra: str = "") -> str:
+    return f"""SELECT d.path, p.id, p.page, d.kind, {cols}, pages_fts.rank AS rank,
+       {_SNIPPET} AS snippet
 {_FROM}
 WHERE pages_fts MATCH ?{extra}
 ORDER BY pages_fts.rank
@@ -238,25 +266,42 @@ def _snippet(conn: sqlite3.Connection, row: sqlite3.Row, words: list[tuple[str, 
 def _hits(
     conn: sqlite3.Connection, rows: list[sqlite3.Row], words: list[tuple[str, bool]]
 ) -> list[Hit]:
-    return [Hit(r["path"], r["page"], r["kind"], r["rank"], _snippet(conn, r, words)) for r in rows]
+    return [
+        Hit(
+            r["path"],
+            r["page"],
+            r["kind"],
+            r["rank"],
+            _snippet(conn, r, words),
+            r["title"],
+            r["authors"],
+            r["label"],
+        )
+        for r in rows
+    ]
 
 
 def _fts_pages(
-    conn: sqlite3.Connection, text: str, filters: Filters, limit: int, offset: int
+    conn: sqlite3.Connection, cols: str, text: str, filters: Filters, limit: int, offset: int
 ) -> list[Hit]:
     where, params = filters.sql()
-    rows = _run(conn, _page_sql(where) + " OFFSET ?", [text, *params, limit, offset])
+    rows = _run(conn, _page_sql(cols, where) + " OFFSET ?", [text, *params, limit, offset])
     return _hits(conn, rows, query_mod.fts_words(text))
 
 
 def _pages(
-    conn: sqlite3.Connection, plain: query_mod.Plain, filters: Filters, limit: int, offset: int
+    conn: sqlite3.Connection,
+    cols: str,
+    plain: query_mod.Plain,
+    filters: Filters,
+    limit: int,
+    offset: int,
 ) -> list[Hit]:
     """Near pages first, then the others: each tier is one FTS5 query, so the
     ranking costs what one query costs, and paging runs across both."""
     where, params = filters.sql()
     lit, lit_params = _literal_sql(plain.literals())
-    sql = _page_sql(where + lit)
+    sql = _page_sql(cols, where + lit)
     want = offset + limit
     near = plain.near()
     tiers = (
@@ -277,7 +322,12 @@ def _near_tier(plain: query_mod.Plain, near: str) -> str:
 
 
 def _docs(
-    conn: sqlite3.Connection, plain: query_mod.Plain, filters: Filters, limit: int, offset: int
+    conn: sqlite3.Connection,
+    cols: str,
+    plain: query_mod.Plain,
+    filters: Filters,
+    limit: int,
+    offset: int,
 ) -> list[DocHit]:
     """Documents with every term on some page: one grouped scan per term,
     joined on the document; then each document's best page per term."""
@@ -299,13 +349,21 @@ def _docs(
         for _ in plain.excluded
     )
     sql = (
-        f"WITH {', '.join(ctes)} SELECT d.id, d.path, d.kind, {score} AS score "
+        f"WITH {', '.join(ctes)} SELECT d.id, d.path, d.kind, "
+        f"{cols.replace('p.label', 'NULL AS label')}, {score} AS score "
         f"FROM t0{joins} JOIN documents d ON d.id = t0.doc_id WHERE 1{where}{excluded} "
         "ORDER BY score LIMIT ? OFFSET ?"
     )
     rows = _run(conn, sql, [*args, *params, *(t.fts() for t in plain.excluded), limit, offset])
     return [
-        DocHit(r["path"], r["kind"], r["score"], _best_pages(conn, r["id"], plain.terms))
+        DocHit(
+            r["path"],
+            r["kind"],
+            r["score"],
+            _best_pages(conn, r["id"], plain.terms),
+            r["title"],
+            r["authors"],
+        )
         for r in rows
     ]
 

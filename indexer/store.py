@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from indexer.errors import DatabaseError
+from indexer.extract.base import Meta
 from indexer.names import text_path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # search and stats read an index from this version on (its tables are the
 # same; only the form of some paths differs: upgrade.py)
 OLDEST_READABLE = 1
@@ -475,20 +476,30 @@ def has_pages(conn: sqlite3.Connection, doc_id: int) -> bool:
     return bool(conn.execute(sql, (doc_id,)).fetchone()[0])
 
 
-def insert_document(conn: sqlite3.Connection, row: DocRow) -> int:
+META_COLUMNS = ("title", "authors", "language", "subject", "keywords", "created")
+
+
+def _meta(meta: Meta) -> tuple[str | None, ...]:
+    return (meta.title, meta.authors, meta.language, meta.subject, meta.keywords, meta.created)
+
+
+def insert_document(conn: sqlite3.Connection, row: DocRow, meta: Meta | None = None) -> int:
     cur = conn.execute(
-        "INSERT INTO documents (kind, size, mtime_ns, sha256, status, pages, error, "
-        "failed_ranges, indexed_at, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        _columns(row),
+        "INSERT INTO documents (title, authors, language, subject, keywords, created, "
+        "kind, size, mtime_ns, sha256, status, pages, error, failed_ranges, indexed_at, path) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _meta(meta or Meta()) + _columns(row),
     )
     return int(cur.lastrowid or 0)
 
 
-def update_document(conn: sqlite3.Connection, row: DocRow) -> None:
+def update_document(conn: sqlite3.Connection, row: DocRow, meta: Meta | None = None) -> None:
+    """``meta`` None keeps what is stored (a retry of ranges that did not read page 1)."""
+    set_meta = "" if meta is None else "".join(f"{c} = ?, " for c in META_COLUMNS)
     conn.execute(
-        "UPDATE documents SET kind = ?, size = ?, mtime_ns = ?, sha256 = ?, status = ?, "
-        "pages = ?, error = ?, failed_ranges = ?, indexed_at = ? WHERE path = ?",
-        _columns(row),
+        f"UPDATE documents SET {set_meta}kind = ?, size = ?, mtime_ns = ?, sha256 = ?, "
+        "status = ?, pages = ?, error = ?, failed_ranges = ?, indexed_at = ? WHERE path = ?",
+        (() if meta is None else _meta(meta)) + _columns(row),
     )
 
 
@@ -541,13 +552,20 @@ def largest_page_id(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT coalesce(max(id), 0) FROM pages").fetchone()[0])
 
 
-def write_pages(conn: sqlite3.Connection, doc_id: int, pages: list[tuple[int, str]]) -> int:
+def write_pages(
+    conn: sqlite3.Connection,
+    doc_id: int,
+    pages: list[tuple[int, str]],
+    labels: dict[int, str] | None = None,
+) -> int:
     """Insert pages, not yet indexed (see schema.sql: no per-row insert
     trigger; ``index_pages_after`` indexes them, in the same transaction). New
-    rows get ids above the current largest."""
+    rows get ids above the current largest. ``labels``: printed page labels
+    where they differ from the number."""
+    get = (labels or {}).get
     conn.executemany(
-        "INSERT INTO pages (doc_id, page, text) VALUES (?, ?, ?)",
-        [(doc_id, n, text) for n, text in pages],
+        "INSERT INTO pages (doc_id, page, text, label) VALUES (?, ?, ?, ?)",
+        [(doc_id, n, text, get(n)) for n, text in pages],
     )
     return len(pages)
 

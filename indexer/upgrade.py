@@ -16,6 +16,10 @@ disk to tell which file it stands for; where that cannot be told (both exist,
 or an escaped name that is gone), the document is forgotten and the next run
 reads the file again. Jobs and directory errors with a backslash are dropped:
 the next run plans and scans them again.
+
+Version 3: documents carry their title, authors, language, subject, keywords
+and creation date, pages their printed label. The columns are added empty; a
+document gets them when it is next read (``--reindex`` reads them all now).
 """
 
 from __future__ import annotations
@@ -79,4 +83,10 @@ def _upgrade_1(conn: sqlite3.Connection) -> None:
     )
 
 
-UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {1: _upgrade_1}
+def _upgrade_2(conn: sqlite3.Connection) -> None:
+    for column in store.META_COLUMNS:
+        conn.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
+    conn.execute("ALTER TABLE pages ADD COLUMN label TEXT")
+
+
+UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {1: _upgrade_1, 2: _upgrade_2}

@@ -56,6 +56,7 @@ from typing import Any
 
 from indexer import repair, store
 from indexer.errors import DatabaseError, IndexerError, WriterDiedError
+from indexer.extract.base import Meta
 from indexer.launch import cannot_start, prestart, when_gone, worker_context
 from indexer.machine import own_usage
 from indexer.messages import (
@@ -228,7 +229,7 @@ class _Writer:
         st.early.sort(key=lambda p: p.first)
         while st.early and st.early[0].first <= st.next_page:
             ready = st.early.pop(0)
-            st.rows += self._write_pages(st.doc_id, ready.pages)
+            st.rows += self._write_pages(st.doc_id, ready.pages, ready.labels)
             st.next_page = ready.last + 1
 
     def _open_stream(self, path: str, new: NewFile) -> None:
@@ -244,12 +245,14 @@ class _Writer:
         # with the ranges that were held while another document streamed
         self.stream = _Stream(path, doc_id, early=self.parts.pop(path, []))
 
-    def _write_pages(self, doc_id: int, pages: list[tuple[int, str]]) -> int:
+    def _write_pages(
+        self, doc_id: int, pages: list[tuple[int, str]], labels: dict[int, str]
+    ) -> int:
         if not pages:
             return 0
         if self.unindexed_after is None:
             self.unindexed_after = store.largest_page_id(self.conn)
-        written = store.write_pages(self.conn, doc_id, pages)
+        written = store.write_pages(self.conn, doc_id, pages, labels)
         self.tx_rows += written
         return written
 
@@ -263,6 +266,8 @@ class _Writer:
             parts.extend(st.early)  # after a failed range: the rest, in page order
         pages = [p for part in sorted(parts, key=lambda p: p.first) for p in part.pages]
         pages.extend(d.pages)
+        labels = {n: label for part in parts for n, label in part.labels.items()}
+        labels.update(d.labels)
         pages.sort()
         doc_id = store.document_id(self.conn, d.path)
         status: str | None = d.status
@@ -285,8 +290,10 @@ class _Writer:
             d.error,
             d.failed_ranges,
         )
+        meta = d.meta or Meta()
+        keep_meta = d.mode == "ranges" and d.meta is None  # a retry that did not read page 1
         if doc_id is None:
-            doc_id = store.insert_document(self.conn, row)
+            doc_id = store.insert_document(self.conn, row, meta)
         else:
             if st is not None:
                 pass  # its old pages went when it started streaming
@@ -296,8 +303,8 @@ class _Writer:
             else:
                 self.index_pending()
                 self.tx_rows += store.delete_pages(self.conn, doc_id)
-            store.update_document(self.conn, row)
-        written = self._write_pages(doc_id, pages) + (st.rows if st is not None else 0)
+            store.update_document(self.conn, row, None if keep_meta else meta)
+        written = self._write_pages(doc_id, pages, labels) + (st.rows if st is not None else 0)
         store.delete_job(self.conn, d.path)
         self.tx_rows += 1
         self.stats["documents"] += 1

@@ -68,7 +68,7 @@ def test_search_output_formats(fixtures_db: tuple[Path, subprocess.CompletedProc
         ("field-guide.pdf", 1),
         ("field-guide.pdf", 4),
     }
-    assert set(hits[0]) == {"path", "page", "kind", "rank", "snippet"}
+    assert set(hits[0]) == {"path", "page", "label", "kind", "title", "authors", "rank", "snippet"}
     code, out, _ = invoke("search", "narwhal", "--db", db)
     assert (code, out) == (1, "")
 
@@ -86,7 +86,17 @@ def test_search_for_scripts_csv_files_and_documents(
     code, out, _ = invoke("search", "lamp OR kerosene OR mast", "--fts", "--db", db, "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) >= 2
-    assert set(rows[0]) == {"path", "page", "kind", "rank", "word", "snippet"}
+    assert set(rows[0]) == {
+        "path",
+        "page",
+        "label",
+        "kind",
+        "title",
+        "authors",
+        "rank",
+        "word",
+        "snippet",
+    }
     code, out, _ = invoke("search", "lamp OR kerosene OR mast", "--fts", "--db", db, "--files")
     assert code == 0 and len(out.splitlines()) == len(set(out.splitlines())) >= 2
     assert all(Path(line).is_file() for line in out.splitlines())

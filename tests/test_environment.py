@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer import store
 from indexer.plan import UNMOUNTED
 from indexer.work import CHANGED
 from tests.conftest import (
@@ -807,8 +808,8 @@ INDEX_FILES = [
     (
         "a newer version's",
         _made_by_another_version,
-        "error: {db} was written by a newer indexer (schema 99, this one knows 2)",
-        "error: {db} was written by a newer indexer (schema 99, this one knows 2)",
+        "error: {db} was written by a newer indexer (schema 99, this one knows {version})",
+        "error: {db} was written by a newer indexer (schema 99, this one knows {version})",
     ),
 ]
 
@@ -832,10 +833,14 @@ def test_an_index_file_that_is_not_an_index(
     before = m.db.read_bytes() if m.db.is_file() else None
     proc = m.index()
     assert proc.returncode == 2
-    assert proc.stderr.splitlines()[0] == index_line.format(db=m.db), proc.stderr
+    assert proc.stderr.splitlines()[0] == index_line.format(
+        db=m.db, version=store.SCHEMA_VERSION
+    ), proc.stderr
     found = run_cli("search", "sextant", "--db", m.db)
     assert found.returncode == 2
-    assert found.stderr.splitlines()[0] == search_line.format(db=m.db), found.stderr
+    assert found.stderr.splitlines()[0] == search_line.format(
+        db=m.db, version=store.SCHEMA_VERSION
+    ), found.stderr
     assert (m.db.read_bytes() if m.db.is_file() else None) == before
 
 

@@ -225,3 +225,25 @@ def test_a_rootfile_without_a_path_is_passed_over(tmp_path: Path) -> None:
             dst.writestr(info, data)
     x = extract_epub(str(book))
     assert x.page_count == 2 and "the first chapter" in dict(x.pages)[1]
+
+
+def test_dublin_core_metadata(tmp_path: Path) -> None:
+    dc = (
+        "<dc:title>Moby-Dick; or, The Whale</dc:title>"
+        "<dc:creator>Herman Melville</dc:creator><dc:creator>A. Editor</dc:creator>"
+        "<dc:language>en-US</dc:language><dc:subject>Whaling</dc:subject>"
+        "<dc:subject>Sea stories</dc:subject><dc:date>1851-10-18</dc:date>"
+    )
+    path = write_epub(tmp_path / "moby.epub", [("One", "Call me Ishmael.")], dublin_core=dc)
+    meta = extract_epub(str(path)).meta
+    assert meta is not None
+    assert (meta.title, meta.authors) == ("Moby-Dick; or, The Whale", "Herman Melville; A. Editor")
+    assert (meta.language, meta.keywords, meta.created) == (
+        "en-US",
+        "Whaling, Sea stories",
+        "1851-10-18",
+    )
+    bare = write_epub(
+        tmp_path / "bare.epub", [("One", "text")], dublin_core="<dc:title> </dc:title>"
+    )
+    assert extract_epub(str(bare)).meta is None

@@ -156,3 +156,38 @@ def test_a_page_tree_that_claims_a_billion_pages_falls_back_to_pypdf(tmp_path: P
     (tmp_path / "bomb.pdf").write_bytes(data.replace(b"/Count 1", b"/Count 1000000000"))
     x = pdf.extract_pdf(str(tmp_path / "bomb.pdf"), limit=50)
     assert (x.page_count, x.pages) == (1, [(1, "countword on the only page")])
+
+
+def test_metadata_and_printed_page_labels(tmp_path: Path) -> None:
+    """The info dictionary and the catalog's /Lang become the document's
+    metadata (from the range that reads page 1 only); page labels give each
+    page its printed number where it differs."""
+    from tools.docgen import write_pdf
+
+    path = write_pdf(
+        tmp_path / "labelled.pdf",
+        ["Preface text", "Contents", "Chapter one", "Chapter two"],
+        metadata={
+            "title": "A  Field Guide\nto Whales",
+            "author": "Ann Author; Bo Writer",
+            "subject": "cetaceans",
+            "keywords": "whales, sea",
+            "creationDate": "D:20240517103000+02'00'",
+        },
+        labels=[
+            {"startpage": 0, "prefix": "", "style": "r", "firstpagenum": 1},
+            {"startpage": 2, "prefix": "", "style": "D", "firstpagenum": 1},
+        ],
+        lang="en-GB",
+    )
+    x = pdf.extract_pdf(str(path))
+    assert x.meta is not None
+    assert x.meta.title == "A Field Guide to Whales"  # one line
+    assert (x.meta.authors, x.meta.language) == ("Ann Author; Bo Writer", "en-GB")
+    assert (x.meta.subject, x.meta.keywords) == ("cetaceans", "whales, sea")
+    assert x.meta.created == "2024-05-17T10:30:00"
+    assert x.labels == {1: "i", 2: "ii", 3: "1", 4: "2"}
+    later = pdf.extract_pdf(str(path), first=3)
+    assert later.meta is None and later.labels == {3: "1", 4: "2"}
+    plain = pdf.extract_pdf(str(write_pdf(tmp_path / "plain.pdf", ["text"])))
+    assert plain.meta is None and plain.labels == {}

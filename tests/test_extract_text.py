@@ -171,3 +171,33 @@ def test_html_pages_are_cut_too(tmp_path: Path) -> None:
     x = extract_html(str(tmp_path / "big.html"))
     assert len(x.pages) > 10 and x.pages[0][1].startswith("Row 0 ")
     assert sum(t.count("Row ") for _, t in x.pages) == 2000
+
+
+def test_titles_of_markdown_and_html(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("intro line\n\n# The  Harpoon Guide\n\ntext\n")
+    (tmp_path / "b.md").write_text("Setext Title\n============\n\ntext\n")
+    (tmp_path / "c.md").write_text("no heading at all\n")
+    (tmp_path / "n.txt").write_text("# not a heading in a text file\n")
+    (tmp_path / "d.html").write_text(
+        "<html><head><title>Ship &amp; Sea</title></head><body>x</body>"
+    )
+    (tmp_path / "e.html").write_text("<html><body><h1>The <b>Log</b></h1><p>x</p></body></html>")
+    titles = {
+        name: (x.meta.title if x.meta else None)
+        for name, x in [
+            ("a", extract_text(str(tmp_path / "a.md"))),
+            ("b", extract_text(str(tmp_path / "b.md"))),
+            ("c", extract_text(str(tmp_path / "c.md"))),
+            ("n", extract_text(str(tmp_path / "n.txt"))),
+            ("d", extract_html(str(tmp_path / "d.html"))),
+            ("e", extract_html(str(tmp_path / "e.html"))),
+        ]
+    }
+    assert titles == {
+        "a": "The Harpoon Guide",
+        "b": "Setext Title",
+        "c": None,
+        "n": None,
+        "d": "Ship & Sea",
+        "e": "The Log",
+    }

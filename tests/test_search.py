@@ -244,3 +244,55 @@ def test_a_search_over_huge_pages_answers_within_a_second(tmp_path: Path) -> Non
         assert took < 1.0, (query, kw, took)
     epub = search(db, "harpoon", filters=Filters(formats=("epub",))).hits
     assert [h.page for h in epub] == [1] and f"{HL_START}harpoon{HL_END}" in epub[0].snippet
+
+
+def test_hits_carry_title_authors_and_printed_page(tmp_path: Path) -> None:
+    """Through a real run: a PDF's info dictionary and page labels, an EPUB's
+    Dublin Core, shown in JSON and on a terminal ("p. 1 (PDF 3)"), and
+    --lang keeps the documents in a language."""
+    import io
+    import re
+
+    from indexer import output
+    from tests.conftest import run_cli
+    from tools.docgen import write_epub, write_pdf
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    write_pdf(
+        root / "guide.pdf",
+        ["Preface", "Contents", "The harpoon is thrown"],
+        metadata={"title": "Field Guide", "author": "Ann Author"},
+        labels=[
+            {"startpage": 0, "prefix": "", "style": "r", "firstpagenum": 1},
+            {"startpage": 2, "prefix": "", "style": "D", "firstpagenum": 1},
+        ],
+        lang="en",
+    )
+    dc = "<dc:title>Le Harpon</dc:title><dc:creator>B. Auteur</dc:creator>"
+    dc += "<dc:language>fr</dc:language>"
+    write_epub(root / "harpon.epub", [("Un", "harpoon en français")], dublin_core=dc)
+    db = tmp_path / "i.db"
+    assert run_cli("index", root, "--db", db, "-q").returncode == 0
+    hits = {h.path.rsplit("/", 1)[1]: h for h in search(db, "harpoon").hits}
+    guide = hits["guide.pdf"]
+    assert (guide.title, guide.authors, guide.page, guide.label) == (
+        "Field Guide",
+        "Ann Author",
+        3,
+        "1",
+    )
+    assert (hits["harpon.epub"].title, hits["harpon.epub"].label) == ("Le Harpon", None)
+    assert [h.path for h in search(db, "harpoon", filters=Filters(languages=("EN",))).hits] == [
+        guide.path
+    ]
+    out = io.StringIO()
+    output.write(search(db, "harpoon", filters=Filters(formats=("pdf",))), "terminal", out)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue()).splitlines()
+    assert shown == [
+        f"Field Guide — Ann Author  {guide.path}",
+        "  p. 1 (PDF 3): The harpoon is thrown",
+    ]
+    out = io.StringIO()
+    output.write(search(db, "harpoon", filters=Filters(formats=("pdf",))), "json", out)
+    assert '"label": "1"' in out.getvalue() and '"title": "Field Guide"' in out.getvalue()

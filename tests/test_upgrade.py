@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from indexer import store, upgrade
+from indexer.search import search
 from tests.conftest import db_snapshot, run_cli
 
 
@@ -40,8 +41,15 @@ def _schema_1_index(db: Path, paths: list[str]) -> None:
             (path,),
         )
     conn.execute("DROP INDEX documents_stat")  # (schema 2 added it)
+    _drop_schema_3_columns(conn)
     conn.execute("PRAGMA user_version = 1")
     conn.close()
+
+
+def _drop_schema_3_columns(conn: sqlite3.Connection) -> None:
+    for column in store.META_COLUMNS:
+        conn.execute(f"ALTER TABLE documents DROP COLUMN {column}")
+    conn.execute("ALTER TABLE pages DROP COLUMN label")
 
 
 def _latin1(folder: Path, name: bytes) -> Path:
@@ -71,7 +79,7 @@ def test_each_stored_path_gets_the_form_of_the_file_it_names(tmp_path: Path) -> 
     _schema_1_index(db, list(stored.values()))
 
     conn = store.open_for_writing(db)  # the writer upgrades it
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 3
     paths = {p for (p,) in conn.execute("SELECT path FROM documents")}
     assert paths == {
         f"{d}/lit\\\\xe9.txt",
@@ -129,9 +137,35 @@ def test_upgrade_steps_run_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(
         upgrade.UPGRADES,
         store.SCHEMA_VERSION - 1,
-        lambda c: seen.append(c.execute("ALTER TABLE documents ADD COLUMN title TEXT")),
+        lambda c: seen.append(c.execute("ALTER TABLE documents ADD COLUMN extra TEXT")),
     )
     conn = store.open_for_writing(tmp_path / "i.db")
     assert len(seen) == 1
     assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
-    assert "title" in {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
+    assert "extra" in {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
+
+
+def test_a_schema_2_index_gets_the_metadata_columns_and_keeps_its_pages(tmp_path: Path) -> None:
+    """Version 3 adds documents' title, authors, language, subject, keywords,
+    created and pages' label, empty: the pages stay searchable, the next
+    reading of a file fills them."""
+    db = tmp_path / "i.db"
+    conn = store.open_for_writing(db)
+    cur = conn.execute(
+        "INSERT INTO documents (path, kind, size, mtime_ns, sha256, status, pages, "
+        "indexed_at) VALUES ('/a.txt', 'txt', 5, 1, 'x', 'ok', 1, 'then')"
+    )
+    conn.execute("INSERT INTO pages (doc_id, page, text) VALUES (?, 1, 'kraken')", (cur.lastrowid,))
+    conn.execute("INSERT INTO pages_fts (rowid, text) SELECT id, text FROM pages")
+    _drop_schema_3_columns(conn)
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    assert [h.path for h in search(db, "kraken").hits] == ["/a.txt"]  # read as it is
+    conn = store.open_for_writing(db)
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
+    assert set(store.META_COLUMNS) <= columns
+    assert "label" in {r[1] for r in conn.execute("PRAGMA table_info(pages)")}
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    conn.close()
+    assert [h.path for h in search(db, "kraken").hits] == ["/a.txt"]

@@ -45,8 +45,14 @@ def write_pdf(
     *,
     encrypt_user: str | None = None,
     encrypt_owner: str | None = None,
+    metadata: dict[str, str] | None = None,
+    labels: list[dict[str, object]] | None = None,
+    lang: str | None = None,
 ) -> Path:
-    """A PDF with one text page per entry of ``pages`` (an empty string: a blank page)."""
+    """A PDF with one text page per entry of ``pages`` (an empty string: a blank
+    page); ``metadata``: its info dictionary (pymupdf's keys: title, author,
+    ...), ``labels``: page label rules (``Document.set_page_labels``),
+    ``lang``: the catalog's /Lang."""
     doc = pymupdf.open()
     for text in pages:
         page = doc.new_page(width=595, height=842)
@@ -55,6 +61,12 @@ def write_pdf(
             body = "\n".join(_safe(line) for line in text.splitlines())
             if page.insert_textbox(rect, body, fontsize=9, fontname="helv") < 0:
                 raise ValueError("page text does not fit; use shorter pages")
+    if metadata:
+        doc.set_metadata(metadata)
+    if labels:
+        doc.set_page_labels(labels)
+    if lang:
+        doc.xref_set_key(doc.pdf_catalog(), "Lang", pymupdf.get_pdf_str(lang))
     kwargs: dict[str, object] = {"garbage": 3, "deflate": True}
     if encrypt_user is not None or encrypt_owner is not None:
         kwargs.update(
@@ -161,6 +173,7 @@ def write_epub(
     drm: bool = False,
     omit_spine: bool = False,
     missing: Sequence[str] = (),
+    dublin_core: str = "",
 ) -> Path:
     """An EPUB 3 whose spine lists ``chapters`` ((title, text) pairs) in order.
 
@@ -187,7 +200,7 @@ def write_epub(
 <package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="uid">
 <metadata xmlns:dc="http://purl.org/dc/elements/1.1/">
 <dc:identifier id="uid">urn:uuid:{zlib.crc32(path.name.encode()):012d}</dc:identifier>
-<dc:title>{path.stem}</dc:title><dc:language>en</dc:language>
+{dublin_core or f"<dc:title>{path.stem}</dc:title><dc:language>en</dc:language>"}
 <meta property="dcterms:modified">2024-01-01T00:00:00Z</meta>
 </metadata>
 <manifest>

@@ -22,6 +22,25 @@ Page = tuple[int, str]
 FailedRange = tuple[int, int, str]
 
 
+@dataclass(frozen=True)
+class Meta:
+    """What a document says about itself (PDF info dictionary, EPUB OPF
+    ``dc:*``, a text's first heading); None where it says nothing."""
+
+    title: str | None = None
+    authors: str | None = None  # several joined with "; "
+    language: str | None = None  # as given: "en", "en-US", "fr"
+    subject: str | None = None
+    keywords: str | None = None
+    created: str | None = None  # ISO 8601: "2024", "2024-05-17", "2024-05-17T10:00:00"
+
+    @staticmethod
+    def of(**fields: str | None) -> Meta | None:
+        """A Meta of the fields that have text (one line each), or None."""
+        kept = {k: " ".join(v.split())[:500] for k, v in fields.items() if v and v.strip()}
+        return Meta(**kept) if kept else None
+
+
 @dataclass
 class Extracted:
     """The text of a whole document, or of the page range ``first..last`` of one."""
@@ -32,6 +51,9 @@ class Extracted:
     pages: list[Page] = field(default_factory=list)
     # Page ranges inside first..last that could not be read: (first, last, reason).
     failed: list[FailedRange] = field(default_factory=list)
+    meta: Meta | None = None  # from the range that starts at page 1
+    # printed page labels ("xii", "237") where they differ from the number
+    labels: dict[int, str] = field(default_factory=dict)
 
 
 _on_page_read: Callable[[], None] | None = None

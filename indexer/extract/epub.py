@@ -30,12 +30,22 @@ import posixpath as zip_path  # zip member names, joined as ebooklib joins them
 import warnings
 import zipfile
 import zlib
+from typing import Any
 
 from lxml import etree
 
 from indexer.errors import ExtractError
 
-from .base import Extracted, Page, clean_text, describe_content, one_line, page_read, read_head
+from .base import (
+    Extracted,
+    Meta,
+    Page,
+    clean_text,
+    describe_content,
+    one_line,
+    page_read,
+    read_head,
+)
 from .html import markup_to_text
 
 # Font obfuscation (IDPF and Adobe) is not DRM: the text stays readable.
@@ -204,4 +214,30 @@ def extract_epub(path: str) -> Extracted:
             page_read()
         if text:
             pages.append((position, text))
-    return Extracted(len(spine), 1, len(spine), pages, failed)
+    return Extracted(len(spine), 1, len(spine), pages, failed, _meta(book))
+
+
+def _meta(book: Any) -> Meta | None:
+    """The OPF's Dublin Core: ``dc:title``, ``dc:creator`` (all of them),
+    ``dc:language``, ``dc:subject`` (as keywords), ``dc:description``,
+    ``dc:date`` (the first: EPUB 2 may list several events)."""
+
+    def values(name: str) -> list[str]:
+        try:
+            found = book.get_metadata("DC", name)
+        except Exception:
+            return []
+        return [v for v, _attrs in found if isinstance(v, str) and v.strip()]
+
+    def first(name: str) -> str | None:
+        found = values(name)
+        return found[0] if found else None
+
+    return Meta.of(
+        title=first("title"),
+        authors="; ".join(values("creator")) or None,
+        language=first("language"),
+        subject=first("description"),
+        keywords=", ".join(values("subject")) or None,
+        created=first("date"),
+    )

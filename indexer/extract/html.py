@@ -18,7 +18,7 @@ import re
 from lxml import etree
 from lxml import html as lxml_html
 
-from .base import Extracted, text_pages
+from .base import Extracted, Meta, text_pages
 from .text import decode_bytes, read_bytes
 
 BLOCK_TAGS = frozenset(
@@ -113,5 +113,16 @@ def strip_tags(text: str) -> str:
 
 
 def extract_html(path: str) -> Extracted:
-    """An .html/.htm file's visible text, in pages of a few KB like a text file's."""
-    return text_pages(markup_to_text(read_bytes(path)))
+    """An .html/.htm file's visible text, in pages of a few KB like a text file's;
+    its title from ``<title>``, else the first ``<h1>``."""
+    data = read_bytes(path)
+    x = text_pages(markup_to_text(data))
+    head = decode_bytes(data[:65_536], declared_charset(data))
+    found = _TITLE.search(head) or _H1.search(head)
+    if found:
+        x.meta = Meta.of(title=html_entities.unescape(_ANY_TAG.sub("", found.group(1))))
+    return x
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)

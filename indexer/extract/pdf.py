@@ -26,7 +26,16 @@ from typing import Any
 
 from indexer.errors import ExtractError
 
-from .base import Extracted, Page, clean_text, describe_content, one_line, page_read, read_head
+from .base import (
+    Extracted,
+    Meta,
+    Page,
+    clean_text,
+    describe_content,
+    one_line,
+    page_read,
+    read_head,
+)
 
 # pymupdf 2.0 imports two optional packages when it is imported, and skips each
 # on ImportError: pymupdf.layout (an ONNX layout model, with numpy and
@@ -216,16 +225,29 @@ def extract_pdf(
         count = len(reader.pages)
         stop = _stop(first, last, limit, count)
         pages, unreadable = _pypdf_pages(reader, range(first, stop + 1))
-        return Extracted(count, first, stop, pages, _ranges(unreadable))
+        meta = None
+        if first == 1:
+            try:
+                meta = _meta(dict(reader.metadata or {}), None)
+            except Exception:
+                meta = None
+        return Extracted(count, first, stop, pages, _ranges(unreadable), meta)
     keep = False
     try:
         count = int(doc.page_count)
         stop = _stop(first, last, limit, count)
         pages = []
         failed_numbers: list[int] = []
+        labels: dict[int, str] = {}
+        labelled = _has_labels(doc)
         for n in range(first, stop + 1):
             try:
-                text = clean_text(doc.load_page(n - 1).get_text())
+                page = doc.load_page(n - 1)
+                text = clean_text(page.get_text())
+                if labelled:
+                    label = page.get_label()
+                    if label and label != str(n):
+                        labels[n] = label[:40]
             except Exception:
                 failed_numbers.append(n)
                 continue
@@ -233,6 +255,7 @@ def extract_pdf(
                 page_read()
             if text:
                 pages.append((n, text))
+        meta = _mupdf_meta(doc) if first == 1 else None
         keep = first > 1 or stop < count  # part of a chunked document: more ranges come
     finally:
         _release(doc, key, keep)
@@ -244,7 +267,54 @@ def extract_pdf(
             failed = [(n, str(e)) for n in failed_numbers]
         else:
             pages = sorted(pages + more)
-    return Extracted(count, first, stop, pages, _ranges(failed))
+    return Extracted(count, first, stop, pages, _ranges(failed), meta, labels)
+
+
+def _has_labels(doc: Any) -> bool:
+    """Does the PDF define page labels (printed numbers: "xii", "237")?"""
+    try:
+        return bool(doc.get_page_labels())
+    except Exception:
+        return False
+
+
+def pdf_date(value: str | None) -> str | None:
+    """A PDF date (``D:20240517103000+02'00'``) as ISO 8601 (``2024-05-17T10:30:00``),
+    as far as it goes; None when it is not one."""
+    digits = "".join(c for c in (value or "").removeprefix("D:")[:14] if c.isdigit())
+    if len(digits) < 4:
+        return None
+    date = "-".join(p for p in (digits[:4], digits[4:6], digits[6:8]) if p)
+    if len(digits) >= 12:
+        date += f"T{digits[8:10]}:{digits[10:12]}:{digits[12:14] or '00'}"
+    return date
+
+
+def _meta(info: dict[str, Any] | None, language: str | None) -> Meta | None:
+    """The info dictionary's fields (pymupdf's keys, or pypdf's ``/Title``)."""
+    get = (info or {}).get
+
+    def field(name: str) -> str | None:
+        value = get(name) or get("/" + name.capitalize())
+        return value if isinstance(value, str) else None
+
+    return Meta.of(
+        title=field("title"),
+        authors=field("author"),
+        language=language,
+        subject=field("subject"),
+        keywords=field("keywords"),
+        created=pdf_date(field("creationDate") or get("/CreationDate")),
+    )
+
+
+def _mupdf_meta(doc: Any) -> Meta | None:
+    try:
+        kind, lang = doc.xref_get_key(doc.pdf_catalog(), "Lang")
+        language = lang if kind == "string" else None
+        return _meta(doc.metadata, language)
+    except Exception:  # metadata is a bonus: a damaged info dictionary loses nothing
+        return None
 
 
 def _stop(first: int, last: int | None, limit: int | None, count: int) -> int:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 
 from indexer.errors import ExtractError
 
-from .base import Extracted, describe_content, os_reason, text_pages
+from .base import Extracted, Meta, describe_content, os_reason, text_pages
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -153,4 +154,13 @@ def read_bytes(path: str) -> bytes:
 def extract_text(path: str) -> Extracted:
     """A .txt or .md file in pages of about ``base.PAGE_CHARS`` characters,
     broken at form feeds and paragraphs. An empty file is an empty document."""
-    return text_pages(decode_bytes(read_bytes(path)))
+    text = decode_bytes(read_bytes(path))
+    x = text_pages(text)
+    if path.lower().endswith((".md", ".markdown")):
+        heading = _HEADING.search(text[:20_000])
+        x.meta = Meta.of(title=(heading.group(1) or heading.group(2)) if heading else None)
+    return x
+
+
+# a Markdown heading of level 1 or 2, or a setext one (a line underlined with ===)
+_HEADING = re.compile(r"^(?:#{1,2}[ \t]+(.+?)[ \t#]*|(.+)\n=+[ \t]*)$", re.MULTILINE)
