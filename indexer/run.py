@@ -26,7 +26,7 @@ from indexer.config import Config
 from indexer.errors import DatabaseError, ExitStatus
 from indexer.launch import prestart
 from indexer.lock import RunLock
-from indexer.machine import check_address_space, own_usage
+from indexer.machine import check_address_space, check_descriptors, own_usage
 from indexer.messages import (
     Delete,
     Document,
@@ -301,9 +301,14 @@ class _Run:
             plan = self._plan(scanned, existed)
             self.stop.check()
             self.summary = _plan_summary(plan, dry_run=False)
-            self.writer.spawn()
             if plan.jobs:
-                sizing = self._make_pool(size_pool(cfg.workers, cfg.memory_reserve, sample=cpu))
+                sizing = size_pool(cfg.workers, cfg.memory_reserve, sample=cpu)
+                # before the writer opens the index: a run refused here leaves
+                # nothing to undo (a writer killed after its open left a -wal)
+                check_descriptors(sizing.workers)
+            self.writer.spawn()
+            if sizing is not None:
+                self._make_pool(sizing)
                 self.summary.workers = sizing.workers
                 self.summary.sizing = sizing.explain()
             # queued: the writer applies the plan once it has opened the index

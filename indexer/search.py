@@ -47,6 +47,8 @@ _SNIPPET = (
 # what schema 3 added, read as NULL from an older index (read as it is)
 _META = "d.title, d.authors, p.label"
 _NO_META = "NULL AS title, NULL AS authors, NULL AS label"
+_DOC_META = "d.title, d.authors"
+_DOC_NO_META = "NULL AS title, NULL AS authors"
 
 _FROM = """FROM pages_fts
 JOIN pages p ON p.id = pages_fts.rowid
@@ -193,12 +195,12 @@ def search(
                     f"{db} was made by an older indexer and knows no languages yet",
                     hint="an `indexer index --reindex` run reads them",
                 )
-            cols = _NO_META
+            cols, doc_cols = _NO_META, _DOC_NO_META
         else:
-            cols = _META
+            cols, doc_cols = _META, _DOC_META
         if scope == "doc":
             assert plain is not None
-            docs = _docs(conn, cols, plain, filters, limit, offset)
+            docs = _docs(conn, doc_cols, plain, filters, limit, offset)
             return SearchResult(plain.match(), docs=docs)
         if plain is None:
             hits = _fts_pages(conn, cols, query, filters, limit, offset)
@@ -350,7 +352,7 @@ def _docs(
     )
     sql = (
         f"WITH {', '.join(ctes)} SELECT d.id, d.path, d.kind, "
-        f"{cols.replace('p.label', 'NULL AS label')}, {score} AS score "
+        f"{cols}, {score} AS score "
         f"FROM t0{joins} JOIN documents d ON d.id = t0.doc_id WHERE 1{where}{excluded} "
         "ORDER BY score LIMIT ? OFFSET ?"
     )
