@@ -377,6 +377,47 @@ def search(
 
 
 @app.command()
+def show(
+    path: Annotated[str, typer.Argument(metavar="PATH", help="A document in the index.")],
+    page: Annotated[
+        str | None,
+        typer.Option(help="Print this page's text: its printed label (xii, 237) or its number."),
+    ] = None,
+    db: DbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config_file: ConfigOpt = None,
+) -> None:
+    """Show a document as the index holds it: its metadata and pages, or one page's text."""
+    from indexer.progress import printable
+    from indexer.show import show as run_show
+
+    try:
+        cfg = config_mod.resolve({"db": db}, config_file=config_file)
+        shown = run_show(cfg.db, _typed_text(path), page)
+    except IndexerError as e:
+        _fail(e)
+    except Exception as e:
+        _internal(e)
+    pages = [{"page": p.page, "label": p.label} for p in shown.pages]
+    if page is not None:
+        (one,) = shown.pages
+        if as_json:
+            line = {"path": shown.path, "page": one.page, "label": one.label, "text": one.text}
+            typer.echo(json.dumps(line, ensure_ascii=False))
+        else:  # line by line: printable escapes the newlines of one string
+            for text_line in one.text.split("\n"):
+                typer.echo(printable(text_line))
+    elif as_json:
+        typer.echo(json.dumps({"path": shown.path, **shown.fields, "pages_with_text": pages}))
+    else:
+        typer.echo(printable(shown.path))
+        for key, value in shown.fields.items():
+            typer.echo(printable(f"  {key}: {value}"))
+        listed = [f"{p.label} ({p.page})" if p.label else str(p.page) for p in shown.pages]
+        typer.echo(printable(f"  pages with text: {', '.join(listed) or 'none'}"))
+
+
+@app.command()
 def stats(
     db: DbOpt = None,
     errors: Annotated[bool, typer.Option("--errors", help="List the error records too.")] = False,

@@ -344,3 +344,39 @@ def test_stats_runs_shows_what_each_run_did(tmp_path: Path) -> None:
     assert all(v >= 0 for v in first["cpu"].values()) and first["cpu"]["workers"] > 0
     assert first["peak_rss_mib"]["main"] > 0 and first["peak_rss_mib"]["writer"] > 0
     assert runs[0]["summary"]["errors"] == {"not a PDF": 1}
+
+
+def test_show_prints_a_document_or_one_page_by_label_or_number(tmp_path: Path) -> None:
+    from tools.docgen import write_pdf
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    pdf = write_pdf(
+        root / "guide.pdf",
+        ["Preface page", "", "The harpoon\nis thrown", "Second chapter"],
+        metadata={"title": "Field Guide", "author": "Ann Author"},
+        labels=[
+            {"startpage": 0, "prefix": "", "style": "r", "firstpagenum": 1},
+            {"startpage": 2, "prefix": "", "style": "D", "firstpagenum": 1},
+        ],
+    )
+    db = tmp_path / "i.db"
+    assert run_cli("index", root, "--db", db, "-q").returncode == 0
+    proc = run_cli("show", pdf, "--db", db)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == str(pdf)
+    assert "  title: Field Guide" in lines and "  authors: Ann Author" in lines
+    assert lines[-1] == "  pages with text: i (1), 1 (3), 2 (4)"
+    # a label wins over a number; a number that is no label is the page in the file
+    assert run_cli("show", pdf, "--page", "1", "--db", db).stdout == "The harpoon\nis thrown\n"
+    assert run_cli("show", pdf, "--page", "i", "--db", db).stdout == "Preface page\n"
+    assert run_cli("show", pdf, "--page", "4", "--db", db).stdout == "Second chapter\n"
+    code, out, _ = invoke("show", pdf, "--page", "2", "--json", "--db", db)
+    assert json.loads(out) == {"path": str(pdf), "page": 4, "label": "2", "text": "Second chapter"}
+    for args, message in [
+        ((pdf, "--page", "ii"), f"error: {pdf} has no page 'ii' with text"),  # blank
+        ((root / "other.pdf",), f"error: {root / 'other.pdf'} is not in the index"),
+    ]:
+        proc = run_cli("show", *args, "--db", db)
+        assert proc.returncode == 2 and proc.stderr.splitlines()[0] == message, proc.stderr
