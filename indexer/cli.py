@@ -309,7 +309,6 @@ def search(
     """
     from indexer import output
     from indexer.extract import KINDS
-    from indexer.progress import printable
     from indexer.search import Filters
     from indexer.search import search as run_search
 
@@ -348,8 +347,6 @@ def search(
         _fail(e)
     except Exception as e:
         _internal(e)
-    if result.note:
-        typer.echo(f"note: {printable(result.note)}", err=True)
     form: output.Form = (
         "json"
         if as_json

@@ -97,7 +97,6 @@ class SearchResult:
     query: str  # the FTS5 query that ran
     hits: list[Hit] = field(default_factory=list)
     docs: list[DocHit] = field(default_factory=list)
-    note: str | None = None
 
     def paths(self) -> list[str]:
         """The matching documents' paths, best first, each once."""
