@@ -80,6 +80,13 @@ def tree_text(root: etree._Element) -> str:
 
 def markup_to_text(data: bytes) -> str:
     """HTML or XHTML bytes (any encoding) to plain text; '' when there is none."""
+    return _markup(data)[0]
+
+
+def _markup(data: bytes) -> tuple[str, str | None]:
+    """The plain text of HTML or XHTML bytes, and its title: ``<title>``,
+    else the first ``<h1>`` (None without either), from one decoding and
+    one parse."""
     text = decode_bytes(data, declared_charset(data))
     # lxml refuses str input that still carries an encoding declaration.
     text = _XML_DECL.sub("", text, count=1)
@@ -88,14 +95,24 @@ def markup_to_text(data: bytes) -> str:
     # there (the title became text too). Its entities are never expanded.
     text = _DOCTYPE.sub("", text, count=1)
     if not text.strip():
-        return ""
+        return "", None
     try:
         root = lxml_html.document_fromstring(text, parser=_PARSER)
     except (etree.ParserError, ValueError):
-        return ""
+        return "", None
     if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in _PARSER.error_log):
-        return strip_tags(text)  # libxml2 gave up (nesting deeper than it allows)
-    return tree_text(root)
+        return strip_tags(text), None  # libxml2 gave up (nesting deeper than it allows)
+    return tree_text(root), _title(root)
+
+
+def _title(root: etree._Element) -> str | None:
+    for tag in ("title", "h1"):
+        found = root.find(f".//{tag}")
+        if found is not None:
+            title = "".join(str(t) for t in found.itertext())
+            if title.strip():
+                return title
+    return None
 
 
 _INVISIBLE = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
@@ -115,14 +132,7 @@ def strip_tags(text: str) -> str:
 def extract_html(path: str) -> Extracted:
     """An .html/.htm file's visible text, in pages of a few KB like a text file's;
     its title from ``<title>``, else the first ``<h1>``."""
-    data = read_bytes(path)
-    x = text_pages(markup_to_text(data))
-    head = decode_bytes(data[:65_536], declared_charset(data))
-    found = _TITLE.search(head) or _H1.search(head)
-    if found:
-        x.meta = Meta.of(title=html_entities.unescape(_ANY_TAG.sub("", found.group(1))))
+    text, title = _markup(read_bytes(path))
+    x = text_pages(text)
+    x.meta = Meta.of(title=title)
     return x
-
-
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
