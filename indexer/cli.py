@@ -188,6 +188,15 @@ def index(
             "read again those whose content did.",
         ),
     ] = False,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option(
+            help="How a new index cuts text into searchable tokens: unicode61 (words, "
+            "accents folded), porter (English stemming: running finds run) or trigram "
+            "(substrings: Chinese, Japanese, Korean). Recorded in the file; later runs "
+            "and searches use it. [default: unicode61]",
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Explain sizing, governor and pool decisions.")
     ] = False,
@@ -232,6 +241,7 @@ def index(
             reporter=reporter,
             cpu=cpu,
             checks=Checks(reindex=reindex, repair=repair, verify=verify),
+            tokenizer=tokenizer,
         )
     except IndexerError as e:
         reporter.stop()

@@ -17,7 +17,7 @@ from typing import IO, Literal
 from indexer.errors import UsageError
 from indexer.progress import printable
 from indexer.query import HL_END, HL_START
-from indexer.search import SearchResult
+from indexer.search import SearchResult, WordPage
 
 Form = Literal["terminal", "plain", "json", "csv", "files"]
 
@@ -29,13 +29,15 @@ def write(result: SearchResult, form: Form, out: IO[str]) -> None:
 
 
 def _files(result: SearchResult, out: IO[str]) -> None:
-    for path in result.paths():
+    for path in result.paths(copies=True):
         out.write(printable(path) + "\n")
 
 
 def _plain(result: SearchResult, out: IO[str]) -> None:
     for h in result.hits:
         out.write(printable(f"{h.path}:{h.page}: {h.marked()}") + "\n")
+        for copy in h.copies:
+            out.write(printable(f"{copy}:{h.page}: (a copy of {h.path})") + "\n")
     for d in result.docs:
         out.write(printable(d.path) + "\n")
         for wp in d.pages:
@@ -46,24 +48,27 @@ def _json(result: SearchResult, out: IO[str]) -> None:
     for h in result.hits:
         line = {"path": h.path, "page": h.page, "label": h.label, "kind": h.kind}
         line |= {"title": h.title, "authors": h.authors, "rank": h.rank, "snippet": h.marked()}
+        line |= {"in_meta": h.in_meta, "copies": list(h.copies)}
         out.write(json.dumps(line, ensure_ascii=False) + "\n")
     for d in result.docs:
         pages = [{"word": wp.word, "page": wp.page, "snippet": wp.marked()} for wp in d.pages]
         line = {"path": d.path, "kind": d.kind, "title": d.title, "authors": d.authors}
-        line |= {"rank": d.rank, "pages": pages}
+        line |= {"rank": d.rank, "pages": pages, "in_meta": d.in_meta, "copies": list(d.copies)}
         out.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 def _csv(result: SearchResult, out: IO[str]) -> None:
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["path", "page", "label", "kind", "title", "authors", "rank", "word", "snippet"])
+    w.writerow(
+        ["path", "page", "label", "kind", "title", "authors", "rank", "word", "snippet", "copies"]
+    )
     for h in result.hits:
-        w.writerow([h.path, h.page, h.label, h.kind, h.title, h.authors, h.rank, "", h.marked()])
+        row = [h.path, h.page, h.label, h.kind, h.title, h.authors, h.rank, "", h.marked()]
+        w.writerow([*row, ";".join(h.copies)])
     for d in result.docs:
-        for wp in d.pages:
-            w.writerow(
-                [d.path, wp.page, "", d.kind, d.title, d.authors, d.rank, wp.word, wp.marked()]
-            )
+        for wp in d.pages or [WordPage("", 0, "")]:
+            row = [d.path, wp.page or "", "", d.kind, d.title, d.authors, d.rank, wp.word]
+            w.writerow([*row, wp.marked(), ";".join(d.copies)])
 
 
 def _terminal(result: SearchResult, out: IO[str]) -> None:
@@ -78,7 +83,7 @@ def _terminal(result: SearchResult, out: IO[str]) -> None:
             text.append(printable(part), style="bold red" if i % 2 else "")
         return text
 
-    def heading(title: str | None, authors: str | None, path: str) -> Text:
+    def heading(title: str | None, authors: str | None, path: str, copies: tuple[str, ...]) -> None:
         text = Text()
         if title:
             text.append(printable(title), style="bold")
@@ -86,17 +91,19 @@ def _terminal(result: SearchResult, out: IO[str]) -> None:
                 text.append(f" — {printable(authors)}")
             text.append("  ")
         text.append(printable(path), style="cyan")
-        return text
+        console.print(text)
+        for copy in copies:  # the same bytes, indexed once
+            console.print(Text("  also at ", style="dim").append(printable(copy), style="cyan"))
 
     shown = None
     for h in result.hits:  # grouped: a document's heading once, before its hits
         if h.path != shown:
-            console.print(heading(h.title, h.authors, h.path))
+            heading(h.title, h.authors, h.path, h.copies)
             shown = h.path
         where = f"p. {h.label} (PDF {h.page})" if h.label else f"p. {h.page}"
         console.print(snippet(Text(f"  {where}: ", style="dim"), h.snippet))
     for d in result.docs:
-        console.print(heading(d.title, d.authors, d.path))
+        heading(d.title, d.authors, d.path, d.copies)
         for wp in d.pages:
             text = Text(f"  {printable(wp.word)}: ", style="bold")
             text.append(f"p. {wp.page}: ", style="dim")

@@ -14,6 +14,11 @@ symbols the tokenizer drops (``C++``, ``C#``, ``.NET``, ``node.js``) must also
 appear as written: the search keeps the pages whose text holds that literal,
 case-insensitively (``literals``), so ``C++`` does not find every page with a
 ``C`` on it. ``--fts`` bypasses all of this: the text goes to FTS5 as it is.
+
+An index made with the ``trigram`` tokenizer matches substrings (``parse(...,
+substrings=True)``): a term is its text as written, ``C++`` and ``東京都``
+alike; FTS5 needs three characters for that, so a shorter term (``東京``) is
+a literal the pages must hold, checked without the full-text index.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ NEAR_TOKENS = 10
 # around the matched words of a snippet
 HL_START, HL_END = "\x02", "\x03"
 SNIPPET_TOKENS = 24
+# the shortest substring a trigram index can find
+TRIGRAM = 3
 
 
 @dataclass(frozen=True)
@@ -45,10 +52,18 @@ class Term:
     tokens: tuple[str, ...]
     prefix: bool = False
     literal: str | None = None  # must appear in the page text (lower case)
+    substring: bool = False  # a trigram index's term: its text is one substring
 
     def fts(self) -> str:
+        if self.substring:
+            return '"' + self.tokens[0].replace('"', '""') + '"'
         phrase = '"' + " ".join(self.tokens) + '"'
         return phrase + "*" if self.prefix else phrase
+
+    @property
+    def short(self) -> bool:
+        """Too short for a trigram index: only its ``literal`` finds it."""
+        return self.substring and len(self.tokens[0]) < TRIGRAM
 
 
 @dataclass(frozen=True)
@@ -59,15 +74,19 @@ class Plain:
     excluded: list[Term] = field(default_factory=list)
 
     def match(self) -> str:
-        """All the terms, none of the excluded ones, as FTS5 text."""
-        text = " ".join(t.fts() for t in self.terms)
+        """All the terms, none of the excluded ones, as FTS5 text ("" when
+        every term is too short for a trigram index)."""
+        text = " ".join(t.fts() for t in self.terms if not t.short)
+        if not text:
+            return ""
         for t in self.excluded:
             text += f" NOT {t.fts()}"
         return text
 
     def near(self) -> str | None:
-        """The terms within ``NEAR_TOKENS`` of each other (None for one term)."""
-        if len(self.terms) < 2:
+        """The terms within ``NEAR_TOKENS`` of each other (None for one term,
+        and for a trigram index, whose tokens are not words)."""
+        if len(self.terms) < 2 or any(t.substring for t in self.terms):
             return None
         return f"NEAR({' '.join(t.fts() for t in self.terms)}, {NEAR_TOKENS})"
 
@@ -95,18 +114,28 @@ def fts_words(query: str) -> list[tuple[str, bool]]:
     ]
 
 
-def long_snippet(text: str, words: Sequence[tuple[str, bool]], size: int = SNIPPET_TOKENS) -> str:
+def long_snippet(
+    text: str,
+    words: Sequence[tuple[str, bool]],
+    size: int = SNIPPET_TOKENS,
+    substrings: bool = False,
+) -> str:
     """A snippet of a page too long for FTS5's ``snippet()`` (whose work grows
-    with the matches on the page: seconds on one of a few MB): the words
-    around the first match, the matches marked. Tokens are matched
-    case-insensitively; where none is found (an accent the index folds), the
-    page's first words."""
+    with the matches on the page: seconds on one of a few MB), or of a
+    trigram index's page (whose tokens are not words): the words around the
+    first match, the matches marked. Tokens are matched case-insensitively
+    (``substrings``: anywhere, else as whole words or prefixes); where none
+    is found (an accent the index folds), the page's first words."""
     if not words:
         return " ".join(text[:400].split()[:size])
-    alternatives = "|".join(
-        re.escape(w) + (r"[^\W_]*" if prefix else r"(?![^\W_])") for w, prefix in words
-    )
-    pattern = re.compile(r"(?<![^\W_])(?:" + alternatives + ")", re.IGNORECASE)
+    if substrings:
+        alternatives = "|".join(re.escape(w) for w, _ in sorted(words, key=lambda x: -len(x[0])))
+        pattern = re.compile(alternatives, re.IGNORECASE)
+    else:
+        alternatives = "|".join(
+            re.escape(w) + (r"[^\W_]*" if prefix else r"(?![^\W_])") for w, prefix in words
+        )
+        pattern = re.compile(r"(?<![^\W_])(?:" + alternatives + ")", re.IGNORECASE)
     m = pattern.search(text)
     at = m.start() if m else 0
     before = text[max(0, at - 300) : at].split()[-(size // 3) :]
@@ -117,10 +146,17 @@ def long_snippet(text: str, words: Sequence[tuple[str, bool]], size: int = SNIPP
     return start + window + "…"
 
 
-def _term(text: str, prefix: bool = False, phrase: bool = False) -> Term | None:
+def _term(
+    text: str, prefix: bool = False, phrase: bool = False, substrings: bool = False
+) -> Term | None:
     tokens = tuple(_TOKEN.findall(text.lower()))
     if not tokens:
         return None
+    if substrings:  # the text as written (less the punctuation around a word)
+        sub = (text if phrase else text.strip(_AROUND)).strip().lower()
+        if not sub:
+            return None
+        return Term(text, (sub,), literal=sub if len(sub) < TRIGRAM else None, substring=True)
     literal = None
     if not phrase:
         word = text.strip(_AROUND).rstrip(".")
@@ -132,22 +168,22 @@ def _term(text: str, prefix: bool = False, phrase: bool = False) -> Term | None:
 _PIECE = re.compile(r'(-?)"([^"]*)("?)|(\S+)')
 
 
-def parse(query: str) -> Plain:
+def parse(query: str, substrings: bool = False) -> Plain:
     """A plain query's terms. Unknown syntax is never an error: a term with
     no word in it (``*``, ``++``) is dropped, an unterminated quote runs to
-    the end."""
+    the end. ``substrings``: for a trigram index (see the module header)."""
     plain = Plain()
     for m in _PIECE.finditer(query):
         negate = False
         if m.group(4) is None:  # "a phrase", maybe -"a phrase"
             negate = bool(m.group(1))
-            term = _term(m.group(2), phrase=True)
+            term = _term(m.group(2), phrase=True, substrings=substrings)
         else:
             word = m.group(4)
             if word.startswith("-") and len(word) > 1:
                 negate, word = True, word[1:]
             prefix = word.endswith("*") and bool(word.strip("*"))
-            term = _term(word.strip("*"), prefix=prefix)
+            term = _term(word.strip("*"), prefix=prefix, substrings=substrings)
         if term is not None:
             (plain.excluded if negate else plain.terms).append(term)
     return plain

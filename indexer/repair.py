@@ -14,7 +14,7 @@ import re
 import sqlite3
 
 from indexer import store
-from indexer.store import schema_sql, statements
+from indexer.store import schema_sql, statements, tokenize_of
 
 _CREATE = re.compile(r"CREATE\s+(?:VIRTUAL\s+)?(?:TABLE|VIEW|TRIGGER|INDEX)\s+\[?(\w+)\]?", re.I)
 
@@ -28,15 +28,19 @@ def schema_is_whole(conn: sqlite3.Connection) -> bool:
 # against sqlite_master at every run, the file is read only when one is missing.
 SCHEMA_OBJECTS = frozenset(
     [
-        *("documents", "documents_stat", "pages", "pages_fts", "pages_ad", "pages_au"),
+        *("documents", "documents_stat", "documents_sha256", "documents_duplicate"),
+        *("pages", "pages_fts", "pages_ad", "pages_au"),
+        *("documents_fts", "documents_ai", "documents_ad", "documents_au"),
         *("scan_errors", "errors", "jobs", "runs"),
     ]
 )
 
 
-def schema_objects() -> list[tuple[str, str]]:
-    """(name, CREATE statement) of each table, view and trigger of schema.sql."""
-    return [(m.group(1), st) for st in statements(schema_sql()) if (m := _CREATE.match(st))]
+def schema_objects(tokenize: str | None = None) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of each table, view and trigger of schema.sql
+    (its FTS tables made with ``tokenize``: see ``store.schema_sql``)."""
+    sql = schema_sql() if tokenize is None else schema_sql(tokenize)
+    return [(m.group(1), st) for st in statements(sql) if (m := _CREATE.match(st))]
 
 
 def _missing(conn: sqlite3.Connection) -> list[tuple[str, str]]:
@@ -44,7 +48,7 @@ def _missing(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     present = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
     if SCHEMA_OBJECTS <= present:
         return []
-    return [(name, st) for name, st in schema_objects() if name not in present]
+    return [(name, st) for name, st in schema_objects(tokenize_of(conn)) if name not in present]
 
 
 def repair_schema(conn: sqlite3.Connection) -> list[str]:
@@ -69,6 +73,11 @@ def repair_schema(conn: sqlite3.Connection) -> list[str]:
         if "pages" in names or {"pages_fts", "pages_ad", "pages_au"} & set(names):
             store.rebuild_full_text(conn)
             notes.append("repaired the index: the full-text index was rebuilt from the pages")
+        if {"documents", "documents_fts", "documents_ai", "documents_ad", "documents_au"} & set(
+            names
+        ):
+            store.rebuild_documents_fts(conn)
+            notes.append("repaired the index: the titles' full-text index was rebuilt")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

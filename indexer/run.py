@@ -23,7 +23,7 @@ from typing import Any
 
 from indexer import repair, store
 from indexer.config import Config
-from indexer.errors import DatabaseError, ExitStatus
+from indexer.errors import DatabaseError, ExitStatus, UsageError
 from indexer.launch import prestart
 from indexer.lock import RunLock
 from indexer.machine import check_address_space, check_descriptors, own_usage
@@ -142,12 +142,14 @@ def index(
     reporter: Reporter | None = None,
     cpu: CpuSample | None = None,
     checks: Checks | None = None,
+    tokenizer: str | None = None,
 ) -> RunSummary:
     """Index ``paths`` into ``config.db``; see the module header. ``cpu``: a
     sample of the machine's CPU use started earlier (the CLI starts one first
     thing), so sizing the pool need not wait for one. ``checks``: how hard
     the planner looks (``plan.Checks``; ``repair`` also rebuilds the
-    full-text index), with ``config.retry_errors`` as well."""
+    full-text index), with ``config.retry_errors`` as well. ``tokenizer``: a
+    ``store.TOKENIZERS`` name for a new index (an existing one must have it)."""
     started = time.monotonic()
     reporter = reporter or Reporter.silent_reporter()
     roots = normalize_roots(paths)
@@ -173,11 +175,22 @@ def index(
         # said before the planner opens it: a read-only connection to it would
         # leave a -wal and a -shm beside it for nothing
         raise DatabaseError(f"cannot write the index {db}: the file or its directory is read-only")
+    if tokenizer is not None and tokenizer not in store.TOKENIZERS:
+        raise UsageError(
+            f"no tokenizer {tokenizer!r}", hint="one of: " + ", ".join(store.TOKENIZERS)
+        )
+    if tokenizer is not None and db.is_file():
+        conn = store.connect(db)
+        try:
+            store.check_tokenizer(conn, db, tokenizer)
+        finally:
+            conn.close()
     check_address_space()
     lock = RunLock(db).acquire(wait=wait)
     try:
         with _StopOnSignals() as stop:
-            return _Run(roots, db, config, reporter, started, stop, cpu, checks=checks).run()
+            run = _Run(roots, db, config, reporter, started, stop, cpu, checks, tokenizer)
+            return run.run()
     finally:
         lock.release()
 
@@ -250,9 +263,9 @@ class _Run:
         reporter: Reporter,
         started: float,
         stop: _StopOnSignals,
-        cpu: CpuSample | None = None,
-        *,
+        cpu: CpuSample | None,
         checks: Checks,
+        tokenizer: str | None = None,
     ) -> None:
         self.stop = stop
         self.cpu = cpu
@@ -263,7 +276,7 @@ class _Run:
         self.started = started
         self.summary = RunSummary()
         self.writer = WriterHandle(
-            str(db), roots, config.batch_rows, config.batch_seconds, WRITER_QUEUE
+            str(db), roots, config.batch_rows, config.batch_seconds, WRITER_QUEUE, tokenizer
         )
         self.writer.on_slow_open = reporter.note
         self.pool: Pool | None = None

@@ -8,15 +8,23 @@ like the indexed text.
 
 Two scopes:
 
-* ``page`` (the default): pages that hold every word. Pages where the words
-  stand within ``query.NEAR_TOKENS`` of each other come first, each tier by
-  FTS5's bm25 ``rank``.
-* ``doc``: documents that hold every word somewhere, on any of their pages,
-  ranked by the sum of each word's best page rank, each shown with that best
-  page per word; ``-word`` leaves out documents that have it anywhere.
+* ``page`` (the default): pages that hold every word, in three tiers. First
+  the documents whose title, authors, subject or keywords hold every word
+  (``documents_fts``, bm25 with the title weighing most), each with its best
+  page (or its first, when the words are only in its title); then pages
+  where the words stand within ``query.NEAR_TOKENS`` of each other; then the
+  rest, each tier by FTS5's bm25 ``rank``.
+* ``doc``: documents that hold every word somewhere, in their metadata or on
+  any of their pages: those whose metadata holds them all first, then by the
+  sum of each word's best page rank, each shown with that best page per
+  word; ``-word`` leaves out documents that have it anywhere.
+
+Identical files are indexed once (``documents.duplicate_of``): a hit names
+its document's copies (``copies``) rather than showing the same page again.
 
 Filters (``Filters``: folders or globs, formats, file times) are conditions on
-the documents a hit joins, checked after the MATCH. Snippets carry
+the documents a hit joins, checked after the MATCH (a path filter also
+accepts a document one of whose copies it names). Snippets carry
 ``HL_START``/``HL_END`` control characters around the matched words; the CLI
 turns them into bold on a terminal or ``[`` ``]`` in a pipe.
 """
@@ -28,7 +36,7 @@ import sqlite3
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from indexer import query as query_mod
 from indexer import store
@@ -49,6 +57,12 @@ _META = "d.title, d.authors, p.label"
 _NO_META = "NULL AS title, NULL AS authors, NULL AS label"
 _DOC_META = "d.title, d.authors"
 _DOC_NO_META = "NULL AS title, NULL AS authors"
+# documents_fts columns: title, authors, subject, keywords
+_META_WEIGHTS = "10.0, 5.0, 2.0, 2.0"
+_META_TEXT = (
+    "lower(coalesce(d.title, '') || ' ' || coalesce(d.authors, '') || ' ' || "
+    "coalesce(d.subject, '') || ' ' || coalesce(d.keywords, ''))"
+)
 
 _FROM = """FROM pages_fts
 JOIN pages p ON p.id = pages_fts.rowid
@@ -65,6 +79,8 @@ class Hit:
     title: str | None = None
     authors: str | None = None
     label: str | None = None  # the printed page number, where it differs from ``page``
+    copies: tuple[str, ...] = ()  # other paths with the same bytes (indexed once)
+    in_meta: bool = False  # the words are in its title, authors, subject or keywords
 
     def marked(self, start: str = "[", end: str = "]") -> str:
         return mark(self.snippet, start, end)
@@ -90,6 +106,8 @@ class DocHit:
     pages: list[WordPage]
     title: str | None = None
     authors: str | None = None
+    copies: tuple[str, ...] = ()
+    in_meta: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,9 +116,16 @@ class SearchResult:
     hits: list[Hit] = field(default_factory=list)
     docs: list[DocHit] = field(default_factory=list)
 
-    def paths(self) -> list[str]:
-        """The matching documents' paths, best first, each once."""
-        return list(dict.fromkeys(h.path for h in self.hits)) + [d.path for d in self.docs]
+    def paths(self, copies: bool = False) -> list[str]:
+        """The matching documents' paths, best first, each once (and after
+        each, with ``copies``, the paths of its copies)."""
+        found = [(h.path, h.copies) for h in self.hits] + [(d.path, d.copies) for d in self.docs]
+        out: dict[str, None] = {}
+        for path, others in found:
+            out[path] = None
+            if copies:
+                out.update(dict.fromkeys(others))
+        return list(out)
 
 
 @dataclass(frozen=True)
@@ -113,17 +138,26 @@ class Filters:
     before_ns: int | None = None  # exclusive
     languages: tuple[str, ...] = ()  # "en" matches en, en-US, en-GB
 
-    def sql(self) -> tuple[str, list[object]]:
-        """Conditions on ``d`` (documents), each with a leading AND."""
+    def sql(self, copies: bool = True) -> tuple[str, list[object]]:
+        """Conditions on ``d`` (documents), each with a leading AND.
+        ``copies``: the index knows them (schema 4)."""
         parts: list[str] = []
         params: list[object] = []
         if self.paths:
             either = []
             for p in self.paths:
                 cond, args = _path_condition(p)
-                either.append(cond)
+                either.append(cond.replace("path", "d.path"))
                 params.extend(args)
-            parts.append("(" + " OR ".join(either) + ")")
+            cond = " OR ".join(either)
+            if copies:
+                cond += (
+                    " OR EXISTS (SELECT 1 FROM documents c WHERE c.duplicate_of = d.id AND ("
+                    + " OR ".join(either).replace("d.path", "c.path")
+                    + "))"
+                )
+                params *= 2
+            parts.append("(" + cond + ")")
         if self.formats:
             parts.append(f"d.kind IN ({','.join('?' * len(self.formats))})")
             params.extend(self.formats)
@@ -148,12 +182,11 @@ def _path_condition(pattern: str) -> tuple[str, tuple[str, ...]]:
     under it."""
     if any(c in pattern for c in "*?["):
         if os.sep not in pattern:
-            return "d.path GLOB ?", ("*" + os.sep + pattern,)
+            return "path GLOB ?", ("*" + os.sep + pattern,)
         if not os.path.isabs(pattern):
             pattern = os.path.join(os.getcwd(), pattern)
-        return "d.path GLOB ?", (text_path(pattern),)
-    cond, args = store.under_root(os.path.abspath(pattern))
-    return cond.replace("path", "d.path"), args
+        return "path GLOB ?", (text_path(pattern),)
+    return store.under_root(os.path.abspath(pattern))
 
 
 def mark(snippet: str, start: str = "[", end: str = "]") -> str:
@@ -185,38 +218,100 @@ def search(
             "--scope doc takes plain words, not FTS5 syntax",
             hint='leave out --fts: words, "a phrase", word*, -word',
         )
-    plain = None if fts else _plain(query)
     conn = store.connect(db)
     try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] < 3:
-            if filters.languages:
-                raise UsageError(
-                    f"{db} was made by an older indexer and knows no languages yet",
-                    hint="an `indexer index --reindex` run reads them",
-                )
-            cols, doc_cols = _NO_META, _DOC_NO_META
-        else:
-            cols, doc_cols = _META, _DOC_META
+        ix = _Index.of(conn, db, filters)
+        plain = None if fts else _plain(query, ix.substrings)
         if scope == "doc":
             assert plain is not None
-            docs = _docs(conn, doc_cols, plain, filters, limit, offset)
-            return SearchResult(plain.match(), docs=docs)
+            return SearchResult(plain.match(), docs=_docs(ix, plain, limit, offset))
         if plain is None:
-            hits = _fts_pages(conn, cols, query, filters, limit, offset)
-            return SearchResult(query, hits=hits)
-        return SearchResult(plain.match(), hits=_pages(conn, cols, plain, filters, limit, offset))
+            return SearchResult(query, hits=_fts_pages(ix, query, limit, offset))
+        return SearchResult(plain.match(), hits=_pages(ix, plain, limit, offset))
     finally:
         conn.close()
 
 
-def _plain(query: str) -> query_mod.Plain:
-    plain = query_mod.parse(query)
+@dataclass
+class _Index:
+    """An open index, what its version can answer, and the search's filters."""
+
+    conn: sqlite3.Connection
+    version: int
+    filters: Filters
+    substrings: bool  # a trigram index (query.py)
+
+    @classmethod
+    def of(cls, conn: sqlite3.Connection, db: str | Path, filters: Filters) -> _Index:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version < 3 and filters.languages:
+            raise UsageError(
+                f"{db} was made by an older indexer and knows no languages yet",
+                hint="an `indexer index --reindex` run reads them",
+            )
+        return cls(conn, version, filters, store.tokenizer_of(conn) == "trigram")
+
+    @property
+    def snippet(self) -> str:
+        # a trigram index's tokens are three letters: its snippets are made in Python
+        return "NULL" if self.substrings else _SNIPPET
+
+    @property
+    def cols(self) -> str:
+        return _META if self.version >= 3 else _NO_META
+
+    @property
+    def doc_cols(self) -> str:
+        return _DOC_META if self.version >= 3 else _DOC_NO_META
+
+    def where(self) -> tuple[str, list[object]]:
+        return self.filters.sql(copies=self.version >= 4)
+
+    def copies(self, doc_ids: list[int]) -> dict[int, tuple[str, ...]]:
+        """Each document's copies (other paths, same bytes), where it has some."""
+        if self.version < 4 or not doc_ids:
+            return {}
+        out: dict[int, list[str]] = {}
+        marks = ",".join("?" * len(doc_ids))
+        for doc_id, path in self.conn.execute(
+            f"SELECT duplicate_of, path FROM documents WHERE duplicate_of IN ({marks}) "
+            "ORDER BY path",
+            doc_ids,
+        ):
+            out.setdefault(doc_id, []).append(path)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def meta_docs(self, plain: query_mod.Plain, want: int) -> list[sqlite3.Row]:
+        """Documents whose title, authors, subject or keywords hold every
+        term (and none of the excluded ones), best first (schema 4)."""
+        if self.version < 4 or not plain.match():
+            return []
+        where, params = self.where()
+        literals = [t.literal for t in plain.terms if t.literal]
+        lit = "".join(f" AND instr({_META_TEXT}, ?) > 0" for _ in literals)
+        sql = (
+            f"SELECT d.id, d.path, d.kind, {self.doc_cols}, "
+            f"bm25(documents_fts, {_META_WEIGHTS}) AS rank FROM documents_fts "
+            "JOIN documents d ON d.id = documents_fts.rowid "
+            f"WHERE documents_fts MATCH ? AND d.duplicate_of IS NULL{where}{lit} "
+            "ORDER BY rank LIMIT ?"
+        )
+        return _run(self.conn, sql, [plain.match(), *params, *literals, want])
+
+
+def _plain(query: str, substrings: bool = False) -> query_mod.Plain:
+    plain = query_mod.parse(query, substrings)
     shown = query if len(query) <= 60 else query[:59] + "…"
     if not plain.terms:
         raise QueryError(
             f"no words to search for in {shown!r}"
             + (": -word only leaves pages out" if plain.excluded else ""),
             hint='words, "a phrase", word*, -word; --fts for FTS5 syntax',
+        )
+    if short := [t.text for t in plain.excluded if t.short]:
+        raise QueryError(
+            f"-{short[0]}: a word left out needs {query_mod.TRIGRAM} characters or more "
+            "in an index made with the trigram tokenizer"
         )
     return plain
 
@@ -243,13 +338,24 @@ def _is_syntax_error(msg: str) -> bool:
     )
 
 
-def _page_sql(cols: str, extra: str = "") -> str:
-    return f"""SELECT d.path, p.id, p.page, d.kind, {cols}, pages_fts.rank AS rank,
-       {_SNIPPET} AS snippet
+def _page_sql(ix: _Index, extra: str = "") -> str:
+    return f"""SELECT d.id AS doc_id, d.path, p.id, p.page, d.kind, {ix.cols},
+       pages_fts.rank AS rank, {ix.snippet} AS snippet
 {_FROM}
 WHERE pages_fts MATCH ?{extra}
 ORDER BY pages_fts.rank
 LIMIT ?"""
+
+
+def _scan_sql(ix: _Index, extra: str) -> str:
+    """Pages found by their literals alone, in index order (a trigram
+    index's words too short for it: the query has nothing to MATCH)."""
+    return f"""SELECT d.id AS doc_id, d.path, p.id, p.page, d.kind, {ix.cols},
+       0.0 AS rank, NULL AS snippet
+FROM pages p JOIN documents d ON d.id = p.doc_id
+WHERE 1{extra}
+ORDER BY p.id
+LIMIT ? OFFSET ?"""
 
 
 def _literal_sql(literals: list[str]) -> tuple[str, list[object]]:
@@ -257,90 +363,134 @@ def _literal_sql(literals: list[str]) -> tuple[str, list[object]]:
     return "".join(" AND instr(lower(p.text), ?) > 0" for _ in literals), list(literals)
 
 
-def _snippet(conn: sqlite3.Connection, row: sqlite3.Row, words: list[tuple[str, bool]]) -> str:
+def _snippet(ix: _Index, row: sqlite3.Row, words: list[tuple[str, bool]]) -> str:
     if row["snippet"] is not None:
         return _fold(row["snippet"])
-    (text,) = conn.execute("SELECT text FROM pages WHERE id = ?", (row["id"],)).fetchone()
-    return query_mod.long_snippet(text, words)
+    (text,) = ix.conn.execute("SELECT text FROM pages WHERE id = ?", (row["id"],)).fetchone()
+    return query_mod.long_snippet(text, words, substrings=ix.substrings)
 
 
-def _hits(
-    conn: sqlite3.Connection, rows: list[sqlite3.Row], words: list[tuple[str, bool]]
-) -> list[Hit]:
+def _hits(ix: _Index, rows: list[sqlite3.Row], words: list[tuple[str, bool]]) -> list[Hit]:
+    copies = ix.copies(list({r["doc_id"] for r in rows}))
     return [
         Hit(
             r["path"],
             r["page"],
             r["kind"],
             r["rank"],
-            _snippet(conn, r, words),
+            _snippet(ix, r, words),
             r["title"],
             r["authors"],
             r["label"],
+            copies.get(r["doc_id"], ()),
+            "in_meta" in r.keys(),
         )
         for r in rows
     ]
 
 
-def _fts_pages(
-    conn: sqlite3.Connection, cols: str, text: str, filters: Filters, limit: int, offset: int
-) -> list[Hit]:
-    where, params = filters.sql()
-    rows = _run(conn, _page_sql(cols, where) + " OFFSET ?", [text, *params, limit, offset])
-    return _hits(conn, rows, query_mod.fts_words(text))
+def _fts_pages(ix: _Index, text: str, limit: int, offset: int) -> list[Hit]:
+    where, params = ix.where()
+    rows = _run(ix.conn, _page_sql(ix, where) + " OFFSET ?", [text, *params, limit, offset])
+    return _hits(ix, rows, query_mod.fts_words(text))
 
 
-def _pages(
-    conn: sqlite3.Connection,
-    cols: str,
-    plain: query_mod.Plain,
-    filters: Filters,
-    limit: int,
-    offset: int,
-) -> list[Hit]:
-    """Near pages first, then the others: each tier is one FTS5 query, so the
-    ranking costs what one query costs, and paging runs across both."""
-    where, params = filters.sql()
+def _pages(ix: _Index, plain: query_mod.Plain, limit: int, offset: int) -> list[Hit]:
+    """The documents whose metadata holds the words first (their best page
+    each), then near pages, then the others: each tier is one FTS5 query, so
+    the ranking costs what one query costs, and paging runs across them."""
+    where, params = ix.where()
     lit, lit_params = _literal_sql(plain.literals())
-    sql = _page_sql(cols, where + lit)
+    if not plain.match():  # (a trigram index, every word shorter than 3)
+        rows = _run(ix.conn, _scan_sql(ix, where + lit), [*params, *lit_params, limit, offset])
+        return _hits(ix, rows, plain.words())
+    sql = _page_sql(ix, where + lit)
     want = offset + limit
+    rows = [r for doc in ix.meta_docs(plain, want) if (r := _meta_page(ix, doc, plain))]
+    seen = {r["id"] for r in rows}
     near = plain.near()
     tiers = (
         [plain.match()]
         if near is None
         else [_near_tier(plain, near), f"({plain.match()}) NOT {near}"]
     )
-    rows: list[sqlite3.Row] = []
     for text in tiers:
         if len(rows) >= want:
             break
-        rows += _run(conn, sql, [text, *params, *lit_params, want - len(rows)])
-    return _hits(conn, rows[offset:want], plain.words())
+        more = _run(ix.conn, sql, [text, *params, *lit_params, want - len(rows) + len(seen)])
+        rows += [r for r in more if r["id"] not in seen][: want - len(rows)]
+    return _hits(ix, rows[offset:want], plain.words())
+
+
+def _meta_page(ix: _Index, doc: sqlite3.Row, plain: query_mod.Plain) -> sqlite3.Row | None:
+    """The page a metadata hit shows: its best page for the words, else its
+    first page (the words are only in its title; None where a -word rules
+    the pages out); a row like a page tier's."""
+    lit, lit_params = _literal_sql(plain.literals())
+    low, high = _page_range(ix.conn, doc["id"])
+    best = f"pages_fts MATCH ? AND pages_fts.rowid BETWEEN ? AND ? AND p.doc_id = ?{lit}"
+    row = ix.conn.execute(
+        f"SELECT p.id, p.page, {_label(ix)} AS label, {ix.snippet} AS snippet "
+        f"FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid WHERE {best} "
+        "ORDER BY pages_fts.rank LIMIT 1",
+        (plain.match(), low, high, doc["id"], *lit_params),
+    ).fetchone()
+    if row is None and plain.excluded:
+        return None
+    if row is None:  # the first page, its first words
+        row = ix.conn.execute(
+            f"SELECT id, page, {_label(ix)} AS label, substr(text, 1, 400) AS snippet "
+            "FROM pages WHERE doc_id = ? ORDER BY page LIMIT 1",
+            (doc["id"],),
+        ).fetchone()
+    page = {"id": None, "page": 1, "label": None, "snippet": ""} if row is None else dict(row)
+    return cast(
+        sqlite3.Row,
+        {**dict(doc), **page, "doc_id": doc["id"], "in_meta": True},
+    )
+
+
+def _label(ix: _Index) -> str:
+    return "label" if ix.version >= 3 else "NULL"
+
+
+def _page_range(conn: sqlite3.Connection, doc_id: int) -> tuple[int, int]:
+    """A document's pages as a rowid range, which FTS5 seeks to, rather than a
+    scan of every page the word is on."""
+    low, high = conn.execute(
+        "SELECT min(id), max(id) FROM pages WHERE doc_id = ?", (doc_id,)
+    ).fetchone()
+    return low or 0, high or 0
 
 
 def _near_tier(plain: query_mod.Plain, near: str) -> str:
     return near + "".join(f" NOT {t.fts()}" for t in plain.excluded)
 
 
-def _docs(
-    conn: sqlite3.Connection,
-    cols: str,
-    plain: query_mod.Plain,
-    filters: Filters,
-    limit: int,
-    offset: int,
-) -> list[DocHit]:
-    """Documents with every term on some page: one grouped scan per term,
-    joined on the document; then each document's best page per term."""
-    where, params = filters.sql()
+def _docs(ix: _Index, plain: query_mod.Plain, limit: int, offset: int) -> list[DocHit]:
+    """Documents whose metadata holds every term, then those with every term
+    on some page: one grouped scan per term, joined on the document; then
+    each document's best page per term."""
+    where, params = ix.where()
     ctes, args, names = [], [], []
     for i, term in enumerate(plain.terms):
         lit, lit_params = _literal_sql([term.literal] if term.literal else [])
-        ctes.append(
-            f"t{i} AS (SELECT p.doc_id AS doc_id, min(pages_fts.rank) AS r {_FROM} "
-            f"WHERE pages_fts MATCH ?{lit} GROUP BY p.doc_id)"
-        )
-        args += [term.fts(), *lit_params]
+        if term.short:  # by its literal alone
+            found = f"SELECT p.doc_id AS doc_id, 0.0 AS r FROM pages p WHERE 1{lit}"
+            args += lit_params
+        else:
+            found = f"SELECT p.doc_id AS doc_id, pages_fts.rank AS r {_FROM} "
+            found += f"WHERE pages_fts MATCH ?{lit}"
+            args += [term.fts(), *lit_params]
+        if ix.version >= 4 and not term.short:  # or in its title, authors, subject, keywords
+            meta_lit = f" AND instr({_META_TEXT}, ?) > 0" if term.literal else ""
+            found += (
+                f" UNION ALL SELECT d.id, bm25(documents_fts, {_META_WEIGHTS}) FROM documents_fts "
+                "JOIN documents d ON d.id = documents_fts.rowid "
+                f"WHERE documents_fts MATCH ? AND d.duplicate_of IS NULL{meta_lit}"
+            )
+            args += [term.fts(), *lit_params]
+        ctes.append(f"t{i} AS (SELECT doc_id, min(r) AS r FROM ({found}) GROUP BY doc_id)")
         names.append(f"t{i}")
     joins = "".join(f" JOIN {n} USING (doc_id)" for n in names[1:])
     score = " + ".join(f"{n}.r" for n in names)
@@ -349,45 +499,71 @@ def _docs(
         "pages_fts.rowid WHERE pages_fts MATCH ?)"
         for _ in plain.excluded
     )
+    want = offset + limit
+    meta = [r for r in ix.meta_docs(plain, want) if not _has_any(ix, r["id"], plain.excluded)]
     sql = (
         f"WITH {', '.join(ctes)} SELECT d.id, d.path, d.kind, "
-        f"{cols}, {score} AS score "
+        f"{ix.doc_cols}, {score} AS score "
         f"FROM t0{joins} JOIN documents d ON d.id = t0.doc_id WHERE 1{where}{excluded} "
-        "ORDER BY score LIMIT ? OFFSET ?"
+        "ORDER BY score LIMIT ?"
     )
-    rows = _run(conn, sql, [*args, *params, *(t.fts() for t in plain.excluded), limit, offset])
+    excluded_args = [t.fts() for t in plain.excluded]
+    rows = _run(ix.conn, sql, [*args, *params, *excluded_args, want + len(meta)])
+    shown = {r["id"] for r in meta}
+    ranked = [(r, r["rank"], True) for r in meta]
+    ranked += [(r, r["score"], False) for r in rows if r["id"] not in shown]
+    ranked = ranked[offset:want]
+    copies = ix.copies([r["id"] for r, _, _ in ranked])
     return [
         DocHit(
             r["path"],
             r["kind"],
-            r["score"],
-            _best_pages(conn, r["id"], plain.terms),
+            score,
+            _best_pages(ix, r["id"], plain.terms),
             r["title"],
             r["authors"],
+            copies.get(r["id"], ()),
+            in_meta,
         )
-        for r in rows
+        for r, score, in_meta in ranked
     ]
 
 
-def _best_pages(
-    conn: sqlite3.Connection, doc_id: int, terms: list[query_mod.Term]
-) -> list[WordPage]:
-    # the document's pages as a rowid range, which FTS5 seeks to, rather than
-    # a scan of every page the word is on
-    low, high = conn.execute(
-        "SELECT min(id), max(id) FROM pages WHERE doc_id = ?", (doc_id,)
-    ).fetchone()
+def _has_any(ix: _Index, doc_id: int, terms: list[query_mod.Term]) -> bool:
+    if not terms:
+        return False
+    low, high = _page_range(ix.conn, doc_id)
+    match = " OR ".join(t.fts() for t in terms)
+    return (
+        ix.conn.execute(
+            "SELECT 1 FROM pages_fts WHERE pages_fts MATCH ? AND rowid BETWEEN ? AND ? LIMIT 1",
+            (match, low, high),
+        ).fetchone()
+        is not None
+    )
+
+
+def _best_pages(ix: _Index, doc_id: int, terms: list[query_mod.Term]) -> list[WordPage]:
+    low, high = _page_range(ix.conn, doc_id)
     out = []
     for term in terms:
         lit, lit_params = _literal_sql([term.literal] if term.literal else [])
-        row = conn.execute(
-            f"SELECT p.id, p.page, {_SNIPPET} AS snippet FROM pages_fts "
-            "JOIN pages p ON p.id = pages_fts.rowid "
-            f"WHERE pages_fts MATCH ? AND pages_fts.rowid BETWEEN ? AND ? AND p.doc_id = ?{lit} "
-            "ORDER BY pages_fts.rank LIMIT 1",
-            (term.fts(), low, high, doc_id, *lit_params),
-        ).fetchone()
+        if term.short:
+            sql = (
+                "SELECT p.id, p.page, NULL AS snippet FROM pages p "
+                f"WHERE p.doc_id = ?{lit} ORDER BY p.page LIMIT 1"
+            )
+            args: tuple[object, ...] = (doc_id, *lit_params)
+        else:
+            sql = (
+                f"SELECT p.id, p.page, {ix.snippet} AS snippet FROM pages_fts "
+                "JOIN pages p ON p.id = pages_fts.rowid WHERE pages_fts MATCH ? "
+                f"AND pages_fts.rowid BETWEEN ? AND ? AND p.doc_id = ?{lit} "
+                "ORDER BY pages_fts.rank LIMIT 1"
+            )
+            args = (term.fts(), low, high, doc_id, *lit_params)
+        row = ix.conn.execute(sql, args).fetchone()
         if row is not None:
             words = [(tok, term.prefix) for tok in term.tokens]
-            out.append(WordPage(term.text, row["page"], _snippet(conn, row, words)))
+            out.append(WordPage(term.text, row["page"], _snippet(ix, row, words)))
     return out

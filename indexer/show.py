@@ -49,13 +49,22 @@ def show(db: str | Path, path: str, page: str | None = None) -> Shown:
             )
         fields = {k: row[k] for k in row.keys() if row[k] is not None and k not in ("id", "path")}
         label = "label" if v3 else "NULL AS label"
+        doc_id = row["id"]
+        if fields.get("duplicate_of") is not None:  # its pages are its original's
+            doc_id = fields.pop("duplicate_of")
+            (fields["copy_of"],) = conn.execute(
+                "SELECT path FROM documents WHERE id = ?", (doc_id,)
+            ).fetchone()
+        copies = [r[0] for r in conn.execute(_COPIES, (row["id"],))] if v4(conn) else []
+        if copies:
+            fields["copies"] = "; ".join(copies)
         if page is None:
             rows = conn.execute(
                 f"SELECT page, {label}, '' AS text FROM pages WHERE doc_id = ? ORDER BY page",
-                (row["id"],),
+                (doc_id,),
             ).fetchall()
         else:
-            rows = _page(conn, row["id"], page, label)
+            rows = _page(conn, doc_id, page, label)
             if not rows:
                 raise UsageError(
                     f"{path} has no page {page!r} with text",
@@ -64,6 +73,13 @@ def show(db: str | Path, path: str, page: str | None = None) -> Shown:
     finally:
         conn.close()
     return Shown(stored, fields, [Page(r[0], r[1], r[2]) for r in rows])
+
+
+_COPIES = "SELECT path FROM documents WHERE duplicate_of = ? ORDER BY path"
+
+
+def v4(conn: sqlite3.Connection) -> bool:
+    return bool(conn.execute("PRAGMA user_version").fetchone()[0] >= 4)
 
 
 def _page(conn: sqlite3.Connection, doc_id: int, page: str, label: str) -> list[sqlite3.Row]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -27,11 +28,22 @@ from indexer.errors import DatabaseError
 from indexer.extract.base import Meta
 from indexer.names import text_path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # search and stats read an index from this version on (its tables are the
 # same; only the form of some paths differs: upgrade.py)
 OLDEST_READABLE = 1
 BUSY_TIMEOUT_MS = 10_000
+# The FTS5 tokenizers an index can be made with (``indexer index --tokenizer``),
+# all standard SQLite, so any sqlite3 still searches the file. The one an
+# index was made with is the one in its CREATE VIRTUAL TABLE statements
+# (``tokenizer_of``): every later run and search uses it.
+TOKENIZERS = {
+    "unicode61": "unicode61 remove_diacritics 2",  # words; accents fold
+    "porter": "porter unicode61 remove_diacritics 2",  # English stemming: running ~ run
+    "trigram": "trigram",  # substrings: CJK and other scripts without spaces
+}
+DEFAULT_TOKENIZER = "unicode61"
+_TOKENIZE = re.compile(r"tokenize\s*=\s*'([^']*)'")
 
 
 def utcnow() -> str:
@@ -150,9 +162,11 @@ def _open_for_reading(path: Path) -> sqlite3.Connection:
     raise AssertionError("unreachable")
 
 
-def open_for_writing(path: str | Path) -> sqlite3.Connection:
+def open_for_writing(path: str | Path, tokenizer: str | None = None) -> sqlite3.Connection:
     """The writer's connection: creates or upgrades the schema, WAL mode, manual
-    transactions (``isolation_level=None``)."""
+    transactions (``isolation_level=None``). ``tokenizer`` (a ``TOKENIZERS``
+    name) is for a new file; an existing one keeps its own, and asking for
+    another is an error."""
     path = Path(path)
     conn: sqlite3.Connection | None = None
     try:
@@ -168,9 +182,11 @@ def open_for_writing(path: str | Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         if version == 0:
-            _create(conn)
-        elif version < SCHEMA_VERSION:
-            _upgrade(conn, version)
+            _create(conn, tokenizer or DEFAULT_TOKENIZER)
+        else:
+            check_tokenizer(conn, path, tokenizer)
+            if version < SCHEMA_VERSION:
+                _upgrade(conn, version)
     except (sqlite3.Error, DatabaseError) as e:
         if conn is not None:
             conn.close()  # (the last connection removes the -wal and -shm it made)
@@ -180,10 +196,10 @@ def open_for_writing(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def _create(conn: sqlite3.Connection) -> None:
+def _create(conn: sqlite3.Connection, tokenizer: str) -> None:
     conn.execute("BEGIN EXCLUSIVE")
     try:
-        for statement in statements(schema_sql()):
+        for statement in statements(schema_sql(TOKENIZERS[tokenizer])):
             conn.execute(statement)
         conn.execute("COMMIT")
     except BaseException:
@@ -191,8 +207,41 @@ def _create(conn: sqlite3.Connection) -> None:
         raise
 
 
-def schema_sql() -> str:
-    return resources.files("indexer").joinpath("schema.sql").read_text(encoding="utf-8")
+def schema_sql(tokenize: str = TOKENIZERS[DEFAULT_TOKENIZER]) -> str:
+    """schema.sql, its FTS tables made with ``tokenize``."""
+    sql = resources.files("indexer").joinpath("schema.sql").read_text(encoding="utf-8")
+    return sql.replace(f"tokenize='{TOKENIZERS[DEFAULT_TOKENIZER]}'", f"tokenize='{tokenize}'")
+
+
+def tokenize_of(conn: sqlite3.Connection) -> str:
+    """The FTS5 ``tokenize`` argument the index was made with (read from
+    whichever of its FTS tables is there; the default when neither is)."""
+    for (sql,) in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name IN ('pages_fts', 'documents_fts') "
+        "ORDER BY name DESC"
+    ):
+        if m := _TOKENIZE.search(sql or ""):
+            return m.group(1)
+    return TOKENIZERS[DEFAULT_TOKENIZER]
+
+
+def tokenizer_of(conn: sqlite3.Connection) -> str:
+    """The ``TOKENIZERS`` name of the index's tokenizer (or its own
+    ``tokenize`` text, for an index another tool made with another one)."""
+    tokenize = tokenize_of(conn)
+    names = [name for name, arg in TOKENIZERS.items() if arg == tokenize]
+    return names[0] if names else tokenize
+
+
+def check_tokenizer(conn: sqlite3.Connection, path: Path, wanted: str | None) -> None:
+    if wanted is None:
+        return
+    have = tokenizer_of(conn)
+    if have != wanted:
+        raise DatabaseError(
+            f"{path} was made with the {have} tokenizer, not {wanted}",
+            hint=f"leave out --tokenizer, or index into a new file for {wanted}",
+        )
 
 
 def statements(sql: str) -> Iterable[str]:
@@ -341,6 +390,7 @@ def pageless_under(conn: sqlite3.Connection, roots: Iterable[str]) -> set[str]:
         cond, args = under_root(root)
         sql = (
             f"SELECT path FROM documents d WHERE {cond} AND status = 'ok' "
+            "AND duplicate_of IS NULL "
             "AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.doc_id = d.id)"
         )
         out.update(r[0] for r in conn.execute(sql, args))
@@ -358,6 +408,12 @@ def rebuild_full_text(conn: sqlite3.Connection) -> None:
     """Rebuild pages_fts from the pages (it may be out of step after another
     tool wrote to pages without the triggers)."""
     conn.execute("INSERT INTO pages_fts (pages_fts) VALUES ('rebuild')")
+
+
+def rebuild_documents_fts(conn: sqlite3.Connection) -> None:
+    """Rebuild documents_fts from the documents' titles, authors, subjects
+    and keywords."""
+    conn.execute("INSERT INTO documents_fts (documents_fts) VALUES ('rebuild')")
 
 
 def jobs_under(conn: sqlite3.Connection, roots: Iterable[str]) -> dict[str, sqlite3.Row]:
@@ -483,24 +539,60 @@ def _meta(meta: Meta) -> tuple[str | None, ...]:
     return (meta.title, meta.authors, meta.language, meta.subject, meta.keywords, meta.created)
 
 
-def insert_document(conn: sqlite3.Connection, row: DocRow, meta: Meta | None = None) -> int:
+def insert_document(
+    conn: sqlite3.Connection, row: DocRow, meta: Meta | None = None, copy_of: int | None = None
+) -> int:
+    """``copy_of``: the document with the same bytes whose pages this one shares."""
     cur = conn.execute(
         "INSERT INTO documents (title, authors, language, subject, keywords, created, "
-        "kind, size, mtime_ns, sha256, status, pages, error, failed_ranges, indexed_at, path) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        _meta(meta or Meta()) + _columns(row),
+        "duplicate_of, kind, size, mtime_ns, sha256, status, pages, error, failed_ranges, "
+        "indexed_at, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _meta(meta or Meta()) + (copy_of,) + _columns(row),
     )
     return int(cur.lastrowid or 0)
 
 
-def update_document(conn: sqlite3.Connection, row: DocRow, meta: Meta | None = None) -> None:
+def update_document(
+    conn: sqlite3.Connection, row: DocRow, meta: Meta | None = None, copy_of: int | None = None
+) -> None:
     """``meta`` None keeps what is stored (a retry of ranges that did not read page 1)."""
     set_meta = "" if meta is None else "".join(f"{c} = ?, " for c in META_COLUMNS)
     conn.execute(
-        f"UPDATE documents SET {set_meta}kind = ?, size = ?, mtime_ns = ?, sha256 = ?, "
-        "status = ?, pages = ?, error = ?, failed_ranges = ?, indexed_at = ? WHERE path = ?",
-        (() if meta is None else _meta(meta)) + _columns(row),
+        f"UPDATE documents SET {set_meta}duplicate_of = ?, kind = ?, size = ?, mtime_ns = ?, "
+        "sha256 = ?, status = ?, pages = ?, error = ?, failed_ranges = ?, indexed_at = ? "
+        "WHERE path = ?",
+        (() if meta is None else _meta(meta)) + (copy_of,) + _columns(row),
     )
+
+
+def copy_of(conn: sqlite3.Connection, sha256: str, doc_id: int | None) -> int | None:
+    """The document other than ``doc_id`` that holds the pages of these bytes
+    (identical files are indexed once), if there is one."""
+    row = conn.execute(
+        "SELECT id FROM documents d WHERE sha256 = ? AND status = 'ok' AND duplicate_of IS NULL "
+        "AND id IS NOT ? AND EXISTS (SELECT 1 FROM pages p WHERE p.doc_id = d.id) LIMIT 1",
+        (sha256, doc_id),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _hand_down(conn: sqlite3.Connection, doc_id: int) -> bool:
+    """Before a document's pages go (it changed, failed or was deleted): its
+    pages move to its first copy, which the other copies now share. No text
+    is indexed again (pages_au fires on the text only). False: no copies."""
+    copies = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM documents WHERE duplicate_of = ? ORDER BY id", (doc_id,)
+        )
+    ]
+    if not copies:
+        return False
+    heir = copies[0]
+    conn.execute("UPDATE pages SET doc_id = ? WHERE doc_id = ?", (heir, doc_id))
+    conn.execute("UPDATE documents SET duplicate_of = NULL WHERE id = ?", (heir,))
+    conn.execute("UPDATE documents SET duplicate_of = ? WHERE duplicate_of = ?", (heir, doc_id))
+    return True
 
 
 def _columns(r: DocRow) -> tuple[object, ...]:
@@ -536,8 +628,11 @@ def delete_pages(
     conn: sqlite3.Connection, doc_id: int, ranges: Iterable[tuple[int, int]] | None = None
 ) -> int:
     """Delete a document's pages (only those in ``ranges`` if given); the
-    delete trigger takes them out of pages_fts."""
+    delete trigger takes them out of pages_fts. All of them go to its copy
+    instead, where it has one (``_hand_down``)."""
     if ranges is None:
+        if _hand_down(conn, doc_id):
+            return 1
         return conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,)).rowcount
     deleted = 0
     for first, last in ranges:

@@ -20,6 +20,12 @@ the next run plans and scans them again.
 Version 3: documents carry their title, authors, language, subject, keywords
 and creation date, pages their printed label. The columns are added empty; a
 document gets them when it is next read (``--reindex`` reads them all now).
+
+Version 4: titles, authors, subjects and keywords are searchable
+(``documents_fts``, filled from what version 3 stored); identical files are
+indexed once (``documents.duplicate_of``; copies already indexed twice stay
+so until they next change); the pages' update trigger fires on their text
+only, so moving pages to a copy indexes nothing again.
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ def _upgrade_1(conn: sqlite3.Connection) -> None:
                 continue
         except sqlite3.IntegrityError:  # another row has that path already
             pass
-        store.delete_pages(conn, doc_id)
+        conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))  # (no copies yet)
         conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
     conn.execute("DELETE FROM jobs WHERE instr(path, '\\') > 0")
     conn.execute("DELETE FROM scan_errors WHERE instr(path, '\\') > 0")
@@ -89,4 +95,24 @@ def _upgrade_2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE pages ADD COLUMN label TEXT")
 
 
-UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {1: _upgrade_1, 2: _upgrade_2}
+def _upgrade_3(conn: sqlite3.Connection) -> None:
+    from indexer.repair import schema_objects
+
+    conn.execute(
+        "ALTER TABLE documents ADD COLUMN duplicate_of INTEGER "
+        "REFERENCES documents(id) ON DELETE SET NULL"
+    )
+    conn.execute("DROP TRIGGER IF EXISTS pages_au")
+    new = {"documents_sha256", "documents_duplicate", "pages_au", "documents_fts"}
+    new |= {"documents_ai", "documents_ad", "documents_au"}
+    for name, statement in schema_objects(store.tokenize_of(conn)):
+        if name in new:
+            conn.execute(statement)
+    store.rebuild_documents_fts(conn)
+
+
+UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _upgrade_1,
+    2: _upgrade_2,
+    3: _upgrade_3,
+}

@@ -106,7 +106,7 @@ class _Writer:
         self.stream: _Stream | None = None
         self.waiting: list[ToWriter] = []  # messages that arrived while streaming
         self.run_id = 0
-        self.stats = {"documents": 0, "pages": 0, "commits": 0}
+        self.stats = {"documents": 0, "pages": 0, "commits": 0, "copies": 0}
         # pages with ids above this are written but not yet in pages_fts: they
         # are indexed in one statement before the transaction commits, and
         # before any page is deleted (the delete trigger takes a page out of
@@ -292,8 +292,18 @@ class _Writer:
         )
         meta = d.meta or Meta()
         keep_meta = d.mode == "ranges" and d.meta is None  # a retry that did not read page 1
+        copy = None  # identical bytes already indexed: this document shares their pages
+        if status == "ok" and d.sha256 is not None and d.mode != "ranges":
+            copy = store.copy_of(self.conn, d.sha256, doc_id)
+        if copy is not None:
+            pages = []
+            if st is not None and st.rows:  # (streamed: written in this transaction)
+                self.index_pending()
+                self.tx_rows += store.delete_pages(self.conn, st.doc_id)
+                st.rows = 0
+            self.stats["copies"] += 1
         if doc_id is None:
-            doc_id = store.insert_document(self.conn, row, meta)
+            doc_id = store.insert_document(self.conn, row, meta, copy)
         else:
             if st is not None:
                 pass  # its old pages went when it started streaming
@@ -303,7 +313,7 @@ class _Writer:
             else:
                 self.index_pending()
                 self.tx_rows += store.delete_pages(self.conn, doc_id)
-            store.update_document(self.conn, row, None if keep_meta else meta)
+            store.update_document(self.conn, row, None if keep_meta else meta, copy)
         written = self._write_pages(doc_id, pages, labels) + (st.rows if st is not None else 0)
         store.delete_job(self.conn, d.path)
         self.tx_rows += 1
@@ -335,6 +345,7 @@ def _serve(
     batch_rows: int,
     batch_seconds: float,
     main_pid: int,
+    tokenizer: str | None = None,
 ) -> None:
     """The writer's loop. ``main_pid``: the process that started it (recorded
     in the runs table); when it has died, the writer commits and returns."""
@@ -344,7 +355,7 @@ def _serve(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     main_gone = _watch_main(main_pid)
     try:
-        conn = store.open_for_writing(db_path)
+        conn = store.open_for_writing(db_path, tokenizer)
         notes = repair.repair_schema(conn)
         w = _Writer(conn, batch_rows, batch_seconds)
         outbox.put(Ready(w.start_run(roots, main_pid), notes))
@@ -441,6 +452,7 @@ class WriterHandle:
         batch_rows: int = 5000,
         batch_seconds: float = 2.0,
         queue_size: int = 64,
+        tokenizer: str | None = None,  # for a new index (store.TOKENIZERS)
     ) -> None:
         # Forked from the workers' fork server (launch.worker_context), which
         # has imported everything the writer needs: no Python start-up and
@@ -450,7 +462,16 @@ class WriterHandle:
         self.outbox = ctx.Queue()
         self.process = ctx.Process(
             target=writer_main,
-            args=(self.outbox, db_path, self.inbox, roots, batch_rows, batch_seconds, os.getpid()),
+            args=(
+                self.outbox,
+                db_path,
+                self.inbox,
+                roots,
+                batch_rows,
+                batch_seconds,
+                os.getpid(),
+                tokenizer,
+            ),
             name="indexer-writer",
             daemon=True,
         )

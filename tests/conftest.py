@@ -177,14 +177,20 @@ def db_snapshot(db: Path) -> dict[str, object]:
                 "SELECT path, kind, status, pages, sha256, failed_ranges IS NOT NULL FROM documents"
             )
         )
+        # a copy's pages are those of the document it copies (which of two
+        # identical files holds them depends on the order they were read in)
         pages = sorted(
             conn.execute(
-                "SELECT d.path, p.page, p.text FROM pages p JOIN documents d ON d.id = p.doc_id"
+                "SELECT d.path, p.page, p.text FROM pages p "
+                "JOIN documents d ON coalesce(d.duplicate_of, d.id) = p.doc_id"
             )
         )
         check = conn.execute("PRAGMA integrity_check").fetchone()[0]
         fts_check = conn.execute(
             "INSERT INTO pages_fts (pages_fts, rank) VALUES ('integrity-check', 1)"
+        ).fetchall()
+        fts_check += conn.execute(
+            "INSERT INTO documents_fts (documents_fts, rank) VALUES ('integrity-check', 1)"
         ).fetchall()
     finally:
         conn.close()

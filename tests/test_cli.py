@@ -68,7 +68,10 @@ def test_search_output_formats(fixtures_db: tuple[Path, subprocess.CompletedProc
         ("field-guide.pdf", 1),
         ("field-guide.pdf", 4),
     }
-    assert set(hits[0]) == {"path", "page", "label", "kind", "title", "authors", "rank", "snippet"}
+    assert set(hits[0]) == {
+        *("path", "page", "label", "kind", "title", "authors", "rank", "snippet"),
+        *("in_meta", "copies"),
+    }
     code, out, _ = invoke("search", "narwhal", "--db", db)
     assert (code, out) == (1, "")
 
@@ -96,6 +99,7 @@ def test_search_for_scripts_csv_files_and_documents(
         "rank",
         "word",
         "snippet",
+        "copies",
     }
     code, out, _ = invoke("search", "lamp OR kerosene OR mast", "--fts", "--db", db, "--files")
     assert code == 0 and len(out.splitlines()) == len(set(out.splitlines())) >= 2

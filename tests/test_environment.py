@@ -717,7 +717,7 @@ def test_another_program_holds_a_write_transaction_on_the_index(tmp_path: Path) 
         f"waiting for the index {m.db}: another program may be writing to it (for up to 10 s)",
         f"error: cannot write the index {m.db}: another program is writing to it (waited 10 s)",
         "hint: close that program (a sqlite3 shell, a database browser) or run again later",
-    ]
+    ], proc.stderr
     assert m.index().returncode == 0
     assert db_snapshot(m.db) == fresh_copy(m)
 

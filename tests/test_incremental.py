@@ -393,3 +393,63 @@ def test_verify_finds_content_changed_under_an_unchanged_stat(tmp_path: Path) ->
     assert texts(db)["note.txt"] == "the new harbour pier"
     again = run_cli("index", str(root), "--db", str(db), "--verify", "--json")
     assert json.loads(again.stdout)["unchanged"] == 2
+
+
+def test_identical_files_are_indexed_once_and_outlive_each_other(tmp_path: Path) -> None:
+    """Three copies of one PDF: its pages are stored once and each hit names
+    the other copies; deleting or changing the copy that holds the pages
+    hands them to another, and the index stays what a fresh run makes."""
+    from indexer.search import search
+
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    write_pdf(root / "a.pdf", ["the kraken wakes", "the kraken sleeps"])
+    shutil.copy(root / "a.pdf", root / "b.pdf")
+    shutil.copy(root / "a.pdf", root / "sub" / "c.pdf")
+    (root / "other.txt").write_text("a kraken of its own\n")
+    db = tmp_path / "i.db"
+    copies = {str(root / n) for n in ("a.pdf", "b.pdf", "sub/c.pdf")}
+
+    def stored_pages() -> int:
+        conn = sqlite3.connect(db)
+        try:
+            return int(conn.execute("SELECT count(*) FROM pages").fetchone()[0])
+        finally:
+            conn.close()
+
+    def holder() -> str:
+        conn = sqlite3.connect(db)
+        try:
+            rows = conn.execute(
+                "SELECT DISTINCT d.path FROM pages p JOIN documents d ON d.id = p.doc_id "
+                "WHERE d.kind = 'pdf'"
+            ).fetchall()
+        finally:
+            conn.close()
+        assert len(rows) == 1
+        return str(rows[0][0])
+
+    summary = run(root, db)
+    assert summary.new == 4 and stored_pages() == 3
+    hits = [h for h in search(db, "kraken").hits if h.kind == "pdf"]
+    assert [h.page for h in hits] == [1, 2]  # once each, not once per copy
+    assert {hits[0].path, *hits[0].copies} == copies
+    found = search(db, "kraken").paths(copies=True)
+    assert sorted(found) == sorted([*copies, str(root / "other.txt")])
+
+    first = holder()
+    os.unlink(first)  # the copy with the pages goes: another one gets them
+    run(root, db)
+    second = holder()
+    assert second != first and stored_pages() == 3
+    assert {h.path for h in search(db, "wakes").hits} == {second}
+
+    write_pdf(Path(second), ["a squid now"])  # the holder changes: the last copy keeps the text
+    run(root, db)
+    (last,) = copies - {first, second}
+    assert {h.path for h in search(db, "wakes").hits} == {last}
+    assert {h.path for h in search(db, "squid").hits} == {second}
+    assert search(db, "wakes").hits[0].copies == ()
+    fresh = tmp_path / "fresh.db"
+    run(root, fresh)
+    assert db_snapshot(db) == db_snapshot(fresh)

@@ -296,3 +296,114 @@ def test_hits_carry_title_authors_and_printed_page(tmp_path: Path) -> None:
     out = io.StringIO()
     output.write(search(db, "harpoon", filters=Filters(formats=("pdf",))), "json", out)
     assert '"label": "1"' in out.getvalue() and '"title": "Field Guide"' in out.getvalue()
+
+
+def test_a_title_or_author_hit_ranks_first(tmp_path: Path) -> None:
+    """Through a real run: a book whose title holds the words comes before
+    pages that repeat them; an author's name alone finds the book; at
+    --scope doc a word of the title and a word of a page together find it;
+    a copy of the book is named, not shown again."""
+    import io
+    import re
+    import shutil
+
+    from indexer import output
+    from tests.conftest import run_cli
+    from tools.docgen import write_pdf
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    write_pdf(
+        root / "moby.pdf",
+        ["Call me Ishmael.", "The white whale surfaced."],
+        metadata={"title": "Moby Dick", "author": "Herman Melville"},
+    )
+    shutil.copy(root / "moby.pdf", root / "moby-copy.pdf")
+    (root / "essay.txt").write_text("moby dick " * 40 + "\n")  # the words, over and over
+    (root / "notes.md").write_text("# Notes\n\nmoby, dick and whales.\n")
+    db = tmp_path / "i.db"
+    assert run_cli("index", root, "--db", db, "-q").returncode == 0
+
+    hits = search(db, "moby dick").hits
+    assert [Path(h.path).name for h in hits][0] in ("moby.pdf", "moby-copy.pdf")
+    assert hits[0].in_meta and not hits[1].in_meta
+    assert {Path(hits[0].path).name, *(Path(c).name for c in hits[0].copies)} == {
+        "moby.pdf",
+        "moby-copy.pdf",
+    }
+    assert {Path(h.path).name for h in hits[1:]} == {"essay.txt", "notes.md"}
+    # the words only in the metadata: the book's first page
+    (by_author,) = search(db, "melville").hits
+    assert (by_author.page, by_author.in_meta, by_author.marked()) == (1, True, "Call me Ishmael.")
+    assert search(db, "melville -ishmael").hits == []  # a -word still rules pages out
+    # --scope doc: one word in the authors, one on a page
+    (doc,) = search(db, "melville whale", scope="doc").docs
+    assert [(wp.word, wp.page) for wp in doc.pages] == [("whale", 2)]
+    assert search(db, "melville whale").hits == []  # a page needs both
+    out = io.StringIO()
+    output.write(search(db, "melville"), "terminal", out)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue()).splitlines()
+    assert shown[0] == f"Moby Dick — Herman Melville  {by_author.path}"
+    assert shown[1] == f"  also at {by_author.copies[0]}"
+    assert shown[2] == "  p. 1: Call me Ishmael."
+
+
+def test_a_trigram_index_finds_cjk_words_a_unicode61_index_misses(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Real Chinese and Japanese documents: unicode61 makes one token of a run
+    of characters between punctuation, so a word inside it is not found; an
+    index made with --tokenizer trigram finds it, and a two-character word
+    through the pages' text. The tokenizer is recorded in the file."""
+    import shutil
+
+    from indexer import store
+    from tests.conftest import run_cli
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    shutil.copy(corpus / "pdf/cjk/pymupdf-test_4182.pdf", root / "zh.pdf")
+    shutil.copy(corpus / "html/chardet-utf-8-japanese.html", root / "ja.html")
+    (root / "en.txt").write_text("The C++ programmers were running home.\n")
+    words, trigram = tmp_path / "words.db", tmp_path / "trigram.db"
+    assert run_cli("index", root, "--db", words, "-q").returncode == 0
+    assert run_cli("index", root, "--db", trigram, "--tokenizer", "trigram", "-q").returncode == 0
+    for query, name in [("拟人产品", "zh.pdf"), ("鬼退治", "ja.html"), ("老夫婦", "ja.html")]:
+        assert search(words, query).hits == [], query
+        hits = search(trigram, query).hits
+        assert [Path(h.path).name for h in hits] == [name], query
+        assert f"{HL_START}{query}{HL_END}" in hits[0].snippet
+    (short,) = search(trigram, "桃").hits  # one character: found in the text itself
+    assert Path(short.path).name == "ja.html" and f"{HL_START}桃{HL_END}" in short.snippet
+    assert [Path(h.path).name for h in search(trigram, "c++ runn").hits] == ["en.txt"]
+    assert [Path(h.path).name for h in search(trigram, "拟人 数字", scope="doc").docs] == ["zh.pdf"]
+    with pytest.raises(QueryError, match="3 characters"):
+        search(trigram, "鬼退治 -桃")
+    # recorded: a later run keeps it, another tokenizer for this file is one line, exit 2
+    conn = store.connect(trigram)
+    assert store.tokenizer_of(conn) == "trigram"
+    conn.close()
+    assert run_cli("index", root, "--db", trigram, "-q").returncode == 0
+    refused = run_cli("index", root, "--db", trigram, "--tokenizer", "porter")
+    assert refused.returncode == 2
+    first = refused.stderr.splitlines()[0]
+    assert first.endswith("was made with the trigram tokenizer, not porter")
+
+
+def test_a_porter_index_stems_english(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "a.txt").write_text("She was running home.\n")
+    (root / "b.txt").write_text("He runs.\n")
+    (root / "c.txt").write_text("Café crème, à la française.\n")
+    porter, words = tmp_path / "porter.db", tmp_path / "words.db"
+    assert run_cli("index", root, "--db", porter, "--tokenizer", "porter", "-q").returncode == 0
+    assert run_cli("index", root, "--db", words, "-q").returncode == 0
+    assert {Path(h.path).name for h in search(porter, "run").hits} == {"a.txt", "b.txt"}
+    assert search(words, "run").hits == []
+    for db in (porter, words):  # accents fold either way
+        assert [Path(h.path).name for h in search(db, "cafe creme francaise").hits] == ["c.txt"]
+    bad = run_cli("index", root, "--db", tmp_path / "x.db", "--tokenizer", "snowball")
+    assert bad.returncode == 2 and "no tokenizer 'snowball'" in bad.stderr

@@ -17,11 +17,21 @@ from indexer import store, upgrade
 from indexer.search import search
 from tests.conftest import db_snapshot, run_cli
 
+SCHEMA_3 = Path(__file__).with_name("schema_3.sql")  # schema.sql as version 3 had it
+
+
+def _schema_3(db: Path) -> sqlite3.Connection:
+    """A new index as version 3 made it (autocommit, like the writer's)."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    for statement in store.statements(SCHEMA_3.read_text(encoding="utf-8")):
+        conn.execute(statement)
+    return conn
+
 
 def _schema_1_index(db: Path, paths: list[str]) -> None:
     """An index as schema 1 left it: its tables (the same as now) and one ok
     document with one page per path, stored as given."""
-    conn = store.open_for_writing(db)
+    conn = _schema_3(db)
     for i, path in enumerate(paths):
         cur = conn.execute(
             "INSERT INTO documents (path, kind, size, mtime_ns, sha256, status, pages, "
@@ -79,7 +89,7 @@ def test_each_stored_path_gets_the_form_of_the_file_it_names(tmp_path: Path) -> 
     _schema_1_index(db, list(stored.values()))
 
     conn = store.open_for_writing(db)  # the writer upgrades it
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 4
     paths = {p for (p,) in conn.execute("SELECT path FROM documents")}
     assert paths == {
         f"{d}/lit\\\\xe9.txt",
@@ -150,7 +160,7 @@ def test_a_schema_2_index_gets_the_metadata_columns_and_keeps_its_pages(tmp_path
     created and pages' label, empty: the pages stay searchable, the next
     reading of a file fills them."""
     db = tmp_path / "i.db"
-    conn = store.open_for_writing(db)
+    conn = _schema_3(db)
     cur = conn.execute(
         "INSERT INTO documents (path, kind, size, mtime_ns, sha256, status, pages, "
         "indexed_at) VALUES ('/a.txt', 'txt', 5, 1, 'x', 'ok', 1, 'then')"
@@ -166,6 +176,36 @@ def test_a_schema_2_index_gets_the_metadata_columns_and_keeps_its_pages(tmp_path
     columns = {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
     assert set(store.META_COLUMNS) <= columns
     assert "label" in {r[1] for r in conn.execute("PRAGMA table_info(pages)")}
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
     conn.close()
     assert [h.path for h in search(db, "kraken").hits] == ["/a.txt"]
+
+
+def test_a_schema_3_index_gets_searchable_titles_and_keeps_its_pages(tmp_path: Path) -> None:
+    """Version 4 indexes the titles and authors version 3 stored, makes the
+    pages' update trigger fire on their text only, and adds duplicate_of."""
+    db = tmp_path / "i.db"
+    conn = _schema_3(db)
+    for i, (title, text) in enumerate([("Moby Dick", "whale"), (None, "kraken whale")]):
+        cur = conn.execute(
+            "INSERT INTO documents (path, kind, size, mtime_ns, sha256, status, pages, "
+            "indexed_at, title, authors) VALUES (?, 'txt', 5, 1, 'x', 'ok', 1, 'then', ?, ?)",
+            (f"/{i}.txt", title, "Herman Melville" if title else None),
+        )
+        conn.execute(
+            "INSERT INTO pages (doc_id, page, text) VALUES (?, 1, ?)", (cur.lastrowid, text)
+        )
+    conn.execute("INSERT INTO pages_fts (rowid, text) SELECT id, text FROM pages")
+    conn.close()
+    assert [h.path for h in search(db, "melville").hits] == []  # read as it is: no titles yet
+    conn = store.open_for_writing(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert "duplicate_of" in {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
+    trigger = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'pages_au'").fetchone()[0]
+    assert "UPDATE OF [text]" in trigger
+    conn.execute("PRAGMA integrity_check")
+    conn.execute("INSERT INTO documents_fts (documents_fts) VALUES ('integrity-check')")
+    conn.close()
+    assert [h.path for h in search(db, "melville").hits] == ["/0.txt"]
+    assert [h.path for h in search(db, "whale").hits][0] == "/0.txt"  # its title says it
+    assert [h.path for h in search(db, "kraken").hits] == ["/1.txt"]
