@@ -304,6 +304,13 @@ def search(
     lang: Annotated[
         str | None, typer.Option(help="Only documents in these languages, e.g. en,fr.")
     ] = None,
+    stem: Annotated[
+        str | None,
+        typer.Option(
+            help="Also find the words' other forms: each word as a prefix of its stem in "
+            "this language (en, fr, de, ru, ...).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per hit, for scripts.")
     ] = False,
@@ -352,6 +359,7 @@ def search(
             fts=fts,
             scope="doc" if scope == "doc" else "page",
             filters=filters,
+            stem=stem,
         )
     except IndexerError as e:
         _fail(e)

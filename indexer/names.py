@@ -10,6 +10,11 @@ free text that may quote one (a reason, a line for stderr) through
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import quote
+
+# the escapes text_path writes: a doubled backslash, or an undecodable byte
+_STORED_ESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2})")
 
 
 def text_path(path: str) -> str:
@@ -49,3 +54,23 @@ def raw_bytes(text: str) -> bytes:
         return os.fsencode(text)
     except UnicodeEncodeError:  # a surrogate that no file name produced
         return text.encode("utf-8", "surrogatepass")
+
+
+def stored_bytes(stored: str) -> bytes:
+    r"""The file name a stored path stands for, as bytes (``text_path``'s
+    inverse: ``\\`` is a backslash, ``\xNN`` the byte NN)."""
+    if "\\" not in stored:
+        return raw_bytes(stored)
+    out, at = bytearray(), 0
+    for m in _STORED_ESCAPE.finditer(stored):
+        out += stored[at : m.start()].encode("utf-8", "surrogatepass")
+        out += b"\\" if m.group(1) == "\\" else bytes([int(m.group(1)[1:], 16)])
+        at = m.end()
+    return bytes(out + stored[at:].encode("utf-8", "surrogatepass"))
+
+
+def file_url(stored: str, page: int | None = None) -> str:
+    """A ``file://`` link to a stored path; ``#page=N`` opens a PDF at its
+    page N in browsers' and most viewers' PDF readers."""
+    url = "file://" + quote(stored_bytes(stored))
+    return url if page is None else f"{url}#page={page}"

@@ -48,7 +48,7 @@ def _json(result: SearchResult, out: IO[str]) -> None:
     for h in result.hits:
         line = {"path": h.path, "page": h.page, "label": h.label, "kind": h.kind}
         line |= {"title": h.title, "authors": h.authors, "rank": h.rank, "snippet": h.marked()}
-        line |= {"in_meta": h.in_meta, "copies": list(h.copies)}
+        line |= {"in_meta": h.in_meta, "copies": list(h.copies), "url": h.url()}
         out.write(json.dumps(line, ensure_ascii=False) + "\n")
     for d in result.docs:
         pages = [{"word": wp.word, "page": wp.page, "snippet": wp.marked()} for wp in d.pages]
@@ -73,6 +73,7 @@ def _csv(result: SearchResult, out: IO[str]) -> None:
 
 def _terminal(result: SearchResult, out: IO[str]) -> None:
     from rich.console import Console
+    from rich.style import Style
     from rich.text import Text
 
     console = Console(file=out, highlight=False, soft_wrap=True, force_terminal=True)
@@ -101,7 +102,9 @@ def _terminal(result: SearchResult, out: IO[str]) -> None:
             heading(h.title, h.authors, h.path, h.copies)
             shown = h.path
         where = f"p. {h.label} (PDF {h.page})" if h.label else f"p. {h.page}"
-        console.print(snippet(Text(f"  {where}: ", style="dim"), h.snippet))
+        # the page is a link (OSC 8) that opens the file, a PDF at the page
+        text = Text("  ").append(where, style=Style(dim=True, link=h.url())).append(": ")
+        console.print(snippet(text, h.snippet))
     for d in result.docs:
         heading(d.title, d.authors, d.path, d.copies)
         for wp in d.pages:

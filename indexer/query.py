@@ -19,13 +19,21 @@ An index made with the ``trigram`` tokenizer matches substrings (``parse(...,
 substrings=True)``): a term is its text as written, ``C++`` and ``東京都``
 alike; FTS5 needs three characters for that, so a shorter term (``東京``) is
 a literal the pages must hold, checked without the full-text index.
+
+``stemmed`` turns each plain word into a prefix of its stem (``search --stem
+LANG``: Snowball's stemmer, given as a function): ``разорение`` becomes
+``разорен*``, which finds ``разорения``, and the index stays as any sqlite3
+reads it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from indexer.errors import UsageError
 
 # a token as unicode61 sees one, near enough: letters, digits, marks
 _TOKEN = re.compile(r"[^\W_]+")
@@ -53,6 +61,7 @@ class Term:
     prefix: bool = False
     literal: str | None = None  # must appear in the page text (lower case)
     substring: bool = False  # a trigram index's term: its text is one substring
+    quoted: bool = False  # typed as "a phrase": searched as it is
 
     def fts(self) -> str:
         if self.substring:
@@ -156,13 +165,68 @@ def _term(
         sub = (text if phrase else text.strip(_AROUND)).strip().lower()
         if not sub:
             return None
-        return Term(text, (sub,), literal=sub if len(sub) < TRIGRAM else None, substring=True)
+        literal = sub if len(sub) < TRIGRAM else None
+        return Term(text, (sub,), literal=literal, substring=True, quoted=phrase)
     literal = None
     if not phrase:
         word = text.strip(_AROUND).rstrip(".")
         if _SYMBOLS.intersection(word):
             literal = word.lower()
-    return Term(text, tokens, prefix, literal)
+    return Term(text, tokens, prefix, literal, quoted=phrase)
+
+
+# a stem shorter than this is searched as the word itself (``ru*`` would
+# find every word that starts with ru)
+MIN_STEM = 3
+
+
+def fold(word: str) -> str:
+    """A word as ``remove_diacritics`` indexes it: accents gone."""
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def stemmed(plain: Plain, stem: Callable[[str], str]) -> Plain:
+    """Each one-word term (not a phrase, a prefix or a word with symbols) as
+    a prefix of its stem, where the stem is shorter than the word and has at
+    least ``MIN_STEM`` letters. The excluded terms stay as they are."""
+
+    def one(t: Term) -> Term:
+        if len(t.tokens) != 1 or t.prefix or t.literal or t.substring or t.quoted:
+            return t
+        s = fold(stem(t.tokens[0]))
+        if len(s) < MIN_STEM or s == fold(t.tokens[0]):
+            return t
+        return replace(t, tokens=(s,), prefix=True)
+
+    return Plain([one(t) for t in plain.terms], plain.excluded)
+
+
+# ISO 639-1 codes of the languages Snowball stems (its own names work too)
+_SNOWBALL = {
+    "ar": "arabic", "ca": "catalan", "cs": "czech", "da": "danish", "de": "german",
+    "el": "greek", "en": "english", "es": "spanish", "eu": "basque", "fi": "finnish",
+    "fr": "french", "ga": "irish", "hi": "hindi", "hu": "hungarian", "hy": "armenian",
+    "id": "indonesian", "it": "italian", "lt": "lithuanian", "ne": "nepali", "nl": "dutch",
+    "no": "norwegian", "nb": "norwegian", "pl": "polish", "pt": "portuguese",
+    "ro": "romanian", "ru": "russian", "sr": "serbian", "sv": "swedish", "ta": "tamil",
+    "tr": "turkish", "fa": "persian", "yi": "yiddish",
+}  # fmt: skip
+
+
+def stemmer(language: str) -> Callable[[str], str]:
+    """Snowball's stemmer for a language code (``en``, ``pt-BR``) or name."""
+    import snowballstemmer  # type: ignore[import-untyped]
+
+    name = language.strip().lower()
+    name = _SNOWBALL.get(name.split("-")[0].split("_")[0], name)
+    if name not in snowballstemmer.algorithms():
+        raise UsageError(
+            f"--stem {language}: no stemmer for that language",
+            hint="a language code (en, fr, de, ru, ...) or a Snowball name (english, french)",
+        )
+    stem: Callable[[str], str] = snowballstemmer.stemmer(name).stemWord
+    return stem
 
 
 _PIECE = re.compile(r'(-?)"([^"]*)("?)|(\S+)')

@@ -41,12 +41,23 @@ from typing import Literal, cast
 from indexer import query as query_mod
 from indexer import store
 from indexer.errors import QueryError, UsageError
-from indexer.names import text_path
+from indexer.names import file_url, text_path
 from indexer.query import HL_END, HL_START, SNIPPET_TOKENS
 
 Scope = Literal["page", "doc"]
 # pages longer than this (characters) get their snippet from query.long_snippet
 LONG_PAGE = 50_000
+# What bm25 costs (docs/search.md): FTS5 counts, once per query, every page
+# that holds each word of the query (its IDF: 70 ms for a word on a million
+# pages, whatever the other words), then scores every matching page (3-5 us
+# each). So a tier ranks by the words whose pages add up to at most
+# IDF_BUDGET (a word on most pages weighs next to nothing in bm25 anyway),
+# newest first where every word is that common, and only its RANK_ROWS
+# newest matching pages.
+IDF_BUDGET = 300_000
+RANK_ROWS = 5_000
+# how many of a word's newest pages are read to estimate how many hold it
+PROBE = 2_000
 
 _SNIPPET = (
     f"CASE WHEN length(p.text) <= {LONG_PAGE} THEN "
@@ -84,6 +95,10 @@ class Hit:
 
     def marked(self, start: str = "[", end: str = "]") -> str:
         return mark(self.snippet, start, end)
+
+    def url(self) -> str:
+        """A link that opens the file (a PDF at the page)."""
+        return file_url(self.path, self.page if self.kind == "pdf" else None)
 
 
 @dataclass(frozen=True)
@@ -206,7 +221,10 @@ def search(
     fts: bool = False,
     scope: Scope = "page",
     filters: Filters | None = None,
+    stem: str | None = None,
 ) -> SearchResult:
+    """``stem``: a language (``en``, ``french``): each plain word is searched
+    as a prefix of its Snowball stem (``query.stemmed``)."""
     query = unicodedata.normalize("NFKC", query).strip()
     if not query:
         raise UsageError("the search query is empty")
@@ -218,10 +236,15 @@ def search(
             "--scope doc takes plain words, not FTS5 syntax",
             hint='leave out --fts: words, "a phrase", word*, -word',
         )
+    if fts and stem:
+        raise UsageError("--stem takes plain words, not FTS5 syntax", hint="leave out --fts")
+    stem_word = None if stem is None else query_mod.stemmer(stem)
     conn = store.connect(db)
     try:
         ix = _Index.of(conn, db, filters)
         plain = None if fts else _plain(query, ix.substrings)
+        if plain is not None and stem_word is not None:
+            plain = query_mod.stemmed(plain, stem_word)
         if scope == "doc":
             assert plain is not None
             return SearchResult(plain.match(), docs=_docs(ix, plain, limit, offset))
@@ -240,6 +263,8 @@ class _Index:
     version: int
     filters: Filters
     substrings: bool  # a trigram index (query.py)
+    _pages_with: dict[str, int] = field(default_factory=dict)
+    _span: tuple[int, int] | None = None  # the pages' smallest and largest id
 
     @classmethod
     def of(cls, conn: sqlite3.Connection, db: str | Path, filters: Filters) -> _Index:
@@ -266,6 +291,59 @@ class _Index:
 
     def where(self) -> tuple[str, list[object]]:
         return self.filters.sql(copies=self.version >= 4)
+
+    def idf_cost(self, term: query_mod.Term) -> int:
+        """The pages bm25 reads to weigh the term: those of each of its words
+        (a phrase's too: FTS5 checks it on every page that has them all)."""
+        if len(term.tokens) == 1 or term.substring:
+            return self.pages_with(term.fts())
+        return sum(self.pages_with(f'"{tok}"') for tok in term.tokens)
+
+    def pages_with(self, match: str) -> int:
+        """About how many pages match: exact below ``PROBE``, else estimated
+        from how far back its ``PROBE`` newest pages reach."""
+        if match in self._pages_with:
+            return self._pages_with[match]
+        row = self.conn.execute(
+            "SELECT rowid FROM pages_fts WHERE pages_fts MATCH ? ORDER BY rowid DESC "
+            "LIMIT 1 OFFSET ?",
+            (match, PROBE),
+        ).fetchone()
+        if row is None:
+            n = PROBE
+        else:
+            if self._span is None:
+                low, high = self.conn.execute(  # (two subqueries: each one a seek)
+                    "SELECT (SELECT min(id) FROM pages), (SELECT max(id) FROM pages)"
+                ).fetchone()
+                self._span = (int(low), int(high))
+            low, high = self._span
+            n = int(PROBE * (high - low + 1) / max(1, high - int(row[0])))
+        self._pages_with[match] = n
+        return n
+
+    def rank_terms(self, terms: list[query_mod.Term]) -> list[query_mod.Term]:
+        """The terms bm25 ranks by: the rarest ones whose pages add up to at
+        most ``IDF_BUDGET`` (all of them, usually)."""
+        kept, pages = [], 0
+        for term in sorted((t for t in terms if not t.short), key=self.idf_cost):
+            pages += self.idf_cost(term)
+            if pages > IDF_BUDGET:
+                break
+            kept.append(term)
+        return kept
+
+    def window(self, text: str, extra: str, args: list[object]) -> str:
+        """A condition that keeps a tier's ranking to its ``RANK_ROWS``
+        newest matching pages (that pass the filters), "" when it has fewer."""
+        joins = " JOIN pages p ON p.id = pages_fts.rowid JOIN documents d ON d.id = p.doc_id"
+        row = _run(
+            self.conn,
+            f"SELECT pages_fts.rowid FROM pages_fts{joins if extra else ''} "
+            f"WHERE pages_fts MATCH ?{extra} ORDER BY pages_fts.rowid DESC LIMIT 1 OFFSET ?",
+            [text, *args, RANK_ROWS],
+        )
+        return "" if not row else f" AND pages_fts.rowid >= {int(row[0][0])}"
 
     def copies(self, doc_ids: list[int]) -> dict[int, tuple[str, ...]]:
         """Each document's copies (other paths, same bytes), where it has some."""
@@ -338,12 +416,18 @@ def _is_syntax_error(msg: str) -> bool:
     )
 
 
-def _page_sql(ix: _Index, extra: str = "") -> str:
+_TIER = "(SELECT rowid FROM pages_fts WHERE pages_fts MATCH ?)"
+
+
+def _page_sql(
+    ix: _Index, extra: str = "", order: str = "pages_fts.rank", snippet: str | None = None
+) -> str:
+    rank = "0.0" if order != "pages_fts.rank" else order
     return f"""SELECT d.id AS doc_id, d.path, p.id, p.page, d.kind, {ix.cols},
-       pages_fts.rank AS rank, {ix.snippet} AS snippet
+       {rank} AS rank, {snippet or ix.snippet} AS snippet
 {_FROM}
 WHERE pages_fts MATCH ?{extra}
-ORDER BY pages_fts.rank
+ORDER BY {order}
 LIMIT ?"""
 
 
@@ -391,7 +475,8 @@ def _hits(ix: _Index, rows: list[sqlite3.Row], words: list[tuple[str, bool]]) ->
 
 def _fts_pages(ix: _Index, text: str, limit: int, offset: int) -> list[Hit]:
     where, params = ix.where()
-    rows = _run(ix.conn, _page_sql(ix, where) + " OFFSET ?", [text, *params, limit, offset])
+    sql = _page_sql(ix, where) + " OFFSET ?"
+    rows = _run(ix.conn, sql, [text, *params, limit, offset])
     return _hits(ix, rows, query_mod.fts_words(text))
 
 
@@ -404,7 +489,6 @@ def _pages(ix: _Index, plain: query_mod.Plain, limit: int, offset: int) -> list[
     if not plain.match():  # (a trigram index, every word shorter than 3)
         rows = _run(ix.conn, _scan_sql(ix, where + lit), [*params, *lit_params, limit, offset])
         return _hits(ix, rows, plain.words())
-    sql = _page_sql(ix, where + lit)
     want = offset + limit
     rows = [r for doc in ix.meta_docs(plain, want) if (r := _meta_page(ix, doc, plain))]
     seen = {r["id"] for r in rows}
@@ -414,10 +498,27 @@ def _pages(ix: _Index, plain: query_mod.Plain, limit: int, offset: int) -> list[
         if near is None
         else [_near_tier(plain, near), f"({plain.match()}) NOT {near}"]
     )
+    ranked_by = ix.rank_terms(plain.terms)
     for text in tiers:
         if len(rows) >= want:
             break
-        more = _run(ix.conn, sql, [text, *params, *lit_params, want - len(rows) + len(seen)])
+        args: list[object] = [*params, *lit_params]
+        need = want - len(rows) + len(seen)
+        if not ranked_by:  # every word on most pages: the newest pages first
+            sql = _page_sql(ix, where + lit, order="pages_fts.rowid DESC")
+            more = _run(ix.conn, sql, [text, *args, need])
+            rows += [r for r in more if r["id"] not in seen][: want - len(rows)]
+            continue
+        # no window where the tier has few pages: a filter's costs 6 us a page
+        fewest = min(ix.pages_with(t.fts()) for t in ranked_by)
+        small = fewest <= (RANK_ROWS * 4 if where + lit else RANK_ROWS)
+        window = "" if small else ix.window(text, where + lit, args)
+        if len(ranked_by) == len(plain.terms):  # bm25 over every word
+            more = _run(ix.conn, _page_sql(ix, window + where + lit), [text, *args, need])
+        else:  # bm25 over the rarer words, of the pages that match the tier
+            keep = " ".join(t.fts() for t in ranked_by)
+            extra = window + " AND pages_fts.rowid IN " + _TIER + where + lit
+            more = _run(ix.conn, _page_sql(ix, extra, snippet="NULL"), [keep, text, *args, need])
         rows += [r for r in more if r["id"] not in seen][: want - len(rows)]
     return _hits(ix, rows[offset:want], plain.words())
 
@@ -432,7 +533,7 @@ def _meta_page(ix: _Index, doc: sqlite3.Row, plain: query_mod.Plain) -> sqlite3.
     row = ix.conn.execute(
         f"SELECT p.id, p.page, {_label(ix)} AS label, {ix.snippet} AS snippet "
         f"FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid WHERE {best} "
-        "ORDER BY pages_fts.rank LIMIT 1",
+        f"ORDER BY {_best(ix, plain.terms)} LIMIT 1",
         (plain.match(), low, high, doc["id"], *lit_params),
     ).fetchone()
     if row is None and plain.excluded:
@@ -448,6 +549,14 @@ def _meta_page(ix: _Index, doc: sqlite3.Row, plain: query_mod.Plain) -> sqlite3.
         sqlite3.Row,
         {**dict(doc), **page, "doc_id": doc["id"], "in_meta": True},
     )
+
+
+def _best(ix: _Index, terms: list[query_mod.Term]) -> str:
+    """How a document's best page for these terms is chosen: by bm25, or its
+    first page with them where bm25 would first count the pages of words on
+    more than ``RANK_ROWS`` pages (once for each document shown)."""
+    cheap = sum(ix.idf_cost(t) for t in terms if not t.short) <= RANK_ROWS
+    return "pages_fts.rank" if cheap else "pages_fts.rowid"
 
 
 def _label(ix: _Index) -> str:
@@ -559,7 +668,7 @@ def _best_pages(ix: _Index, doc_id: int, terms: list[query_mod.Term]) -> list[Wo
                 f"SELECT p.id, p.page, {ix.snippet} AS snippet FROM pages_fts "
                 "JOIN pages p ON p.id = pages_fts.rowid WHERE pages_fts MATCH ? "
                 f"AND pages_fts.rowid BETWEEN ? AND ? AND p.doc_id = ?{lit} "
-                "ORDER BY pages_fts.rank LIMIT 1"
+                f"ORDER BY {_best(ix, [term])} LIMIT 1"
             )
             args = (term.fts(), low, high, doc_id, *lit_params)
         row = ix.conn.execute(sql, args).fetchone()

@@ -70,7 +70,7 @@ def test_search_output_formats(fixtures_db: tuple[Path, subprocess.CompletedProc
     }
     assert set(hits[0]) == {
         *("path", "page", "label", "kind", "title", "authors", "rank", "snippet"),
-        *("in_meta", "copies"),
+        *("in_meta", "copies", "url"),
     }
     code, out, _ = invoke("search", "narwhal", "--db", db)
     assert (code, out) == (1, "")
@@ -384,3 +384,55 @@ def test_show_prints_a_document_or_one_page_by_label_or_number(tmp_path: Path) -
     ]:
         proc = run_cli("show", *args, "--db", db)
         assert proc.returncode == 2 and proc.stderr.splitlines()[0] == message, proc.stderr
+
+
+def test_search_on_a_pseudo_terminal_highlights_words_and_links_pages(
+    fixtures_db: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """A real pseudo-terminal: the matched words are bold red and nothing else
+    is, the page is an OSC 8 link to file:///...#page=N, and no matches says
+    so on stderr."""
+    import os
+    import pty
+    import re
+    import sys
+
+    db, _ = fixtures_db
+
+    def on_a_terminal(*args: str) -> tuple[int, str]:
+        leader, follower = pty.openpty()
+        env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "300", "TERM": "xterm-256color"}
+        env.pop("NO_COLOR", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "indexer", *args, "--db", str(db)],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=env,
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the other end is closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(leader)
+        return proc.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
+
+    code, out = on_a_terminal("search", "kerosene", "--format", "pdf")
+    assert code == 0
+    bold_red = re.findall(r"\x1b\[1;31m([^\x1b]*)\x1b\[0m", out)
+    assert bold_red and {w.lower() for w in bold_red} == {"kerosene"}
+    links = re.findall(r"\x1b\]8;[^;]*;(file://[^\x1b\x07]+)", out)
+    assert links and all(re.fullmatch(r"file:///\S+\.pdf#page=\d+", u) for u in links)
+    plain = re.sub(r"\x1b\]8;[^\x1b\x07]*(\x1b\\|\x07)|\x1b\[[0-9;]*m", "", out)
+    assert "p. " in plain and "kerosene" in plain.lower()
+    code, out = on_a_terminal("search", "zzzznothing")
+    assert code == 1 and out.strip() == "no matches"
+    code, out, _ = invoke("search", "kerosene", "--format", "pdf", "--json", "--db", db)
+    (first, *_) = [json.loads(line) for line in out.splitlines()]
+    assert first["url"] == Path(first["path"]).as_uri() + f"#page={first['page']}"

@@ -63,7 +63,7 @@ def test_every_option_of_every_command_is_in_its_readme_section() -> None:
 
 
 def test_the_design_pages_exist_and_the_readme_links_them() -> None:
-    for page in ("architecture", "pool", "incremental", "performance"):
+    for page in ("architecture", "pool", "incremental", "performance", "search"):
         path = REPO / "docs" / f"{page}.md"
         assert path.is_file() and path.read_text().startswith("# "), path
         assert f"(docs/{page}.md)" in README

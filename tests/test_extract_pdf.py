@@ -191,3 +191,14 @@ def test_metadata_and_printed_page_labels(tmp_path: Path) -> None:
     assert later.meta is None and later.labels == {3: "1", 4: "2"}
     plain = pdf.extract_pdf(str(write_pdf(tmp_path / "plain.pdf", ["text"])))
     assert plain.meta is None and plain.labels == {}
+
+
+def test_a_word_broken_at_a_line_end_is_joined(tmp_path: Path) -> None:
+    """exam-/ple at a line's end is the word example again (pymupdf's
+    dehyphenation); a hyphen inside a line stays."""
+    from tools.docgen import write_pdf
+
+    path = tmp_path / "hyphen.pdf"
+    write_pdf(path, ["An exam-\nple of self-contained text."])
+    ((_, text),) = pdf.extract_pdf(str(path)).pages
+    assert "example" in text and "self-contained" in text, text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from indexer.errors import UsageError
 from indexer.query import parse
 
 
@@ -54,3 +55,20 @@ def test_long_snippet_marks_the_words_around_the_first_match() -> None:
         ("ahab", False),
         ("moby", True),
     ]
+
+
+def test_stemmed_words_become_prefixes_of_their_stems() -> None:
+    from indexer.query import fold, stemmed, stemmer
+
+    russian = stemmed(parse("разорение"), stemmer("ru"))
+    assert russian.match() == '"разорен"*'
+    english = stemmed(parse('running "running" run* C++ e-mail is -runs'), stemmer("en"))
+    # a phrase, a prefix, a word with symbols, one of several tokens, a stem
+    # too short and an excluded word are searched as typed
+    assert english.match() == '"run"* "running" "run"* "c" "e mail" "is" NOT "runs"'
+    # accents fold like the index's: générale's stem général is searched as general*
+    for word in ("générale", "généraux"):
+        assert stemmed(parse(word), stemmer("french")).match() == '"general"*'
+    assert fold("Ça crée") == "Ca cree"
+    with pytest.raises(UsageError, match="no stemmer for that language"):
+        stemmer("klingon")

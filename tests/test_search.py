@@ -288,7 +288,7 @@ def test_hits_carry_title_authors_and_printed_page(tmp_path: Path) -> None:
     ]
     out = io.StringIO()
     output.write(search(db, "harpoon", filters=Filters(formats=("pdf",))), "terminal", out)
-    shown = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue()).splitlines()
+    shown = re.sub(r"\x1b\]8;[^\x1b]*\x1b\\|\x1b\[[0-9;]*m", "", out.getvalue()).splitlines()
     assert shown == [
         f"Field Guide — Ann Author  {guide.path}",
         "  p. 1 (PDF 3): The harpoon is thrown",
@@ -342,7 +342,7 @@ def test_a_title_or_author_hit_ranks_first(tmp_path: Path) -> None:
     assert search(db, "melville whale").hits == []  # a page needs both
     out = io.StringIO()
     output.write(search(db, "melville"), "terminal", out)
-    shown = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue()).splitlines()
+    shown = re.sub(r"\x1b\]8;[^\x1b]*\x1b\\|\x1b\[[0-9;]*m", "", out.getvalue()).splitlines()
     assert shown[0] == f"Moby Dick — Herman Melville  {by_author.path}"
     assert shown[1] == f"  also at {by_author.copies[0]}"
     assert shown[2] == "  p. 1: Call me Ishmael."
@@ -403,7 +403,51 @@ def test_a_porter_index_stems_english(tmp_path: Path) -> None:
     assert run_cli("index", root, "--db", words, "-q").returncode == 0
     assert {Path(h.path).name for h in search(porter, "run").hits} == {"a.txt", "b.txt"}
     assert search(words, "run").hits == []
+    # query-time stemming keeps the default index: running is run*, which finds runs
+    found = search(words, "running", stem="en").hits
+    assert {Path(h.path).name for h in found} == {"a.txt", "b.txt"}
+    (hit,) = search(words, "running", stem="en", filters=Filters(paths=("*b.txt",))).hits
+    assert hit.marked() == "He [runs]."
     for db in (porter, words):  # accents fold either way
         assert [Path(h.path).name for h in search(db, "cafe creme francaise").hits] == ["c.txt"]
     bad = run_cli("index", root, "--db", tmp_path / "x.db", "--tokenizer", "snowball")
     assert bad.returncode == 2 and "no tokenizer 'snowball'" in bad.stderr
+
+
+def test_ranking_keeps_to_its_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget of docs/search.md, made small: a word on every page comes
+    newest first, unranked; with a rare word beside it the rare word ranks;
+    a word on more pages than RANK_ROWS ranks only its newest ones."""
+    from indexer import search as search_mod
+
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), ["/"])
+    w.start()
+    for d in range(40):  # 40 documents of 5 pages: every page has "common"
+        pages = []
+        for n in range(1, 6):
+            words = ["common"] * 3 + ["filler"] * 20
+            if n % 2:
+                words += ["middle"] * (1 + (d * 5 + n) % 4)
+            if d in (3, 30) and n == 2:
+                words += ["rare"] * (1 if d == 3 else 5)
+            pages.append((n, " ".join(words)))
+        w.send(Document(f"/d{d:02d}.txt", "txt", 1, 1, f"{d}", None, 5, pages))
+    w.finish("ok", {})
+    monkeypatch.setattr(search_mod, "PROBE", 10)
+    monkeypatch.setattr(search_mod, "IDF_BUDGET", 150)
+    monkeypatch.setattr(search_mod, "RANK_ROWS", 30)
+
+    hits = search(db, "common", limit=5).hits  # 200 pages: newest first
+    assert [(h.path, h.page) for h in hits] == [("/d39.txt", n) for n in (5, 4, 3, 2, 1)]
+    assert {h.rank for h in hits} == {0.0}
+    # "rare" ranks (5 occurrences before 1); "common" must still be there
+    assert [h.path for h in search(db, "common rare").hits] == ["/d30.txt", "/d03.txt"]
+    assert search(db, "common rare -filler").hits == []
+    # "middle" is on 120 pages: the 30 newest are ranked, best first
+    ranked = search(db, "middle", limit=30).hits
+    assert all(h.path >= "/d28.txt" for h in ranked)
+    assert [h.rank for h in ranked] == sorted(h.rank for h in ranked)
+    monkeypatch.setattr(search_mod, "RANK_ROWS", 10_000)  # the whole index ranked
+    best = search(db, "middle", limit=30).hits
+    assert any(h.path < "/d28.txt" for h in best)

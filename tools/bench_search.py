@@ -94,7 +94,7 @@ def build(db: Path, pages: int, per_doc: int, words: int) -> float:
             print(f"  {(d + 1) * per_doc:,} pages written", file=sys.stderr)
     w.finish("ok", {})
     seconds = time.perf_counter() - started
-    conn = sqlite3.connect(db)
+    conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("INSERT INTO pages_fts (pages_fts) VALUES ('optimize')")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -112,7 +112,8 @@ def queries(repeat: int, docs: int) -> dict[str, list[tuple[str, dict[str, objec
         "two common words": [(f"{word(i)} {word(i + 1)}", {}) for i in r],
         "common + rare": [(f"{word(i)} {word(40_000 + i)}", {}) for i in r],
         "phrase of common words": [(f'"{word(i)} {word(i + 1)}"', {}) for i in r],
-        "prefix (2 letters)": [(word(i)[:2] + "*", {}) for i in r],
+        "prefix (3 letters)": [(word(i)[:3] + "*", {}) for i in r],
+        "prefix (4 letters, mid word)": [(word(1000 + i)[:4] + "*", {}) for i in r],
         "title words": [(word(100 + i), {}) for i in r],
         "scope doc, two mid words": [
             (f"{word(1000 + i)} {word(2000 + i)}", {"scope": "doc"}) for i in r
