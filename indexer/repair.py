@@ -30,7 +30,7 @@ SCHEMA_OBJECTS = frozenset(
     [
         *("documents", "documents_stat", "documents_sha256", "documents_duplicate"),
         *("pages", "pages_fts", "pages_ad", "pages_au"),
-        *("documents_fts", "documents_ai", "documents_ad", "documents_au"),
+        *("documents_fts", "documents_ad", "documents_au"),
         *("scan_errors", "errors", "jobs", "runs"),
     ]
 )
@@ -73,9 +73,7 @@ def repair_schema(conn: sqlite3.Connection) -> list[str]:
         if "pages" in names or {"pages_fts", "pages_ad", "pages_au"} & set(names):
             store.rebuild_full_text(conn)
             notes.append("repaired the index: the full-text index was rebuilt from the pages")
-        if {"documents", "documents_fts", "documents_ai", "documents_ad", "documents_au"} & set(
-            names
-        ):
+        if {"documents", "documents_fts", "documents_ad", "documents_au"} & set(names):
             store.rebuild_documents_fts(conn)
             notes.append("repaired the index: the titles' full-text index was rebuilt")
         conn.execute("COMMIT")

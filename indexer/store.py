@@ -674,6 +674,21 @@ def index_pages_after(conn: sqlite3.Connection, top: int) -> None:
     )
 
 
+def largest_document_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM documents").fetchone()[0])
+
+
+def index_documents_after(conn: sqlite3.Connection, top: int) -> None:
+    """Index in documents_fts the documents whose ids are above ``top`` (see
+    schema.sql), in the transaction that wrote them and before any of them
+    is updated or deleted (their triggers take the old values out)."""
+    conn.execute(
+        "INSERT INTO documents_fts (rowid, title, authors, subject, keywords) "
+        "SELECT id, title, authors, subject, keywords FROM documents WHERE id > ?",
+        (top,),
+    )
+
+
 def move_document(conn: sqlite3.Connection, old: str, new: str, size: int, mtime_ns: int) -> int:
     """The document at ``old`` is now at ``new`` (an error record there goes)."""
     conn.execute("DELETE FROM documents WHERE path = ? AND status = 'error'", (new,))

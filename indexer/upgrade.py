@@ -104,7 +104,7 @@ def _upgrade_3(conn: sqlite3.Connection) -> None:
     )
     conn.execute("DROP TRIGGER IF EXISTS pages_au")
     new = {"documents_sha256", "documents_duplicate", "pages_au", "documents_fts"}
-    new |= {"documents_ai", "documents_ad", "documents_au"}
+    new |= {"documents_ad", "documents_au"}
     for name, statement in schema_objects(store.tokenize_of(conn)):
         if name in new:
             conn.execute(statement)

@@ -112,6 +112,8 @@ class _Writer:
         # before any page is deleted (the delete trigger takes a page out of
         # pages_fts, which must hold it then). None: nothing waits.
         self.unindexed_after: int | None = None
+        # the same for new documents rows and documents_fts
+        self.docs_unindexed_after: int | None = None
 
     # -- transactions --------------------------------------------------------
     def begin(self) -> None:
@@ -129,10 +131,19 @@ class _Writer:
             self.stats["commits"] += 1
 
     def index_pending(self) -> None:
-        """Index the pages written since the last time (see ``unindexed_after``)."""
+        """Index the pages and documents written since the last time (see
+        ``unindexed_after``)."""
         if self.unindexed_after is not None:
             store.index_pages_after(self.conn, self.unindexed_after)
             self.unindexed_after = None
+        if self.docs_unindexed_after is not None:
+            store.index_documents_after(self.conn, self.docs_unindexed_after)
+            self.docs_unindexed_after = None
+
+    def _new_document(self) -> None:
+        """A documents row is about to be inserted: it waits for index_pending."""
+        if self.docs_unindexed_after is None:
+            self.docs_unindexed_after = store.largest_document_id(self.conn)
 
     def due(self) -> bool:
         return (
@@ -202,6 +213,7 @@ class _Writer:
             case Started(paths):
                 store.mark_started(c, paths, self.run_id)
             case Move(old, new, size, mtime_ns):
+                self.index_pending()  # (it may delete an error record)
                 self.tx_rows += store.move_document(c, old, new, size, mtime_ns)
             case Touch(path, size, mtime_ns):
                 self.tx_rows += store.touch_document(c, path, size, mtime_ns)
@@ -238,6 +250,7 @@ class _Writer:
         self.conn.execute("SAVEPOINT stream")
         doc_id = store.document_id(self.conn, path)
         if doc_id is None:  # a placeholder row, completed by the Document message
+            self._new_document()
             doc_id = store.insert_placeholder(self.conn, path, new.kind, new.size, new.mtime_ns)
         else:
             self.index_pending()
@@ -303,6 +316,7 @@ class _Writer:
                 st.rows = 0
             self.stats["copies"] += 1
         if doc_id is None:
+            self._new_document()
             doc_id = store.insert_document(self.conn, row, meta, copy)
         else:
             if st is not None:
@@ -313,6 +327,7 @@ class _Writer:
             else:
                 self.index_pending()
                 self.tx_rows += store.delete_pages(self.conn, doc_id)
+            self.index_pending()  # (documents_au takes the stored metadata out)
             store.update_document(self.conn, row, None if keep_meta else meta, copy)
         written = self._write_pages(doc_id, pages, labels) + (st.rows if st is not None else 0)
         store.delete_job(self.conn, d.path)
