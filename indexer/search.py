@@ -300,8 +300,8 @@ class _Index:
         return sum(self.pages_with(f'"{tok}"') for tok in term.tokens)
 
     def pages_with(self, match: str) -> int:
-        """About how many pages match: exact below ``PROBE``, else estimated
-        from how far back its ``PROBE`` newest pages reach."""
+        """About how many pages match: ``PROBE`` for at most that many, else
+        an estimate from how far back its ``PROBE`` newest pages reach."""
         if match in self._pages_with:
             return self._pages_with[match]
         row = self.conn.execute(
@@ -588,7 +588,9 @@ def _docs(ix: _Index, plain: query_mod.Plain, limit: int, offset: int) -> list[D
             found = f"SELECT p.doc_id AS doc_id, 0.0 AS r FROM pages p WHERE 1{lit}"
             args += lit_params
         else:
-            found = f"SELECT p.doc_id AS doc_id, pages_fts.rank AS r {_FROM} "
+            # a word on more than RANK_ROWS pages does not weigh (docs/search.md)
+            rank = "pages_fts.rank" if ix.pages_with(term.fts()) <= RANK_ROWS else "0.0"
+            found = f"SELECT p.doc_id AS doc_id, {rank} AS r {_FROM} "
             found += f"WHERE pages_fts MATCH ?{lit}"
             args += [term.fts(), *lit_params]
         if ix.version >= 4 and not term.short:  # or in its title, authors, subject, keywords
@@ -614,7 +616,7 @@ def _docs(ix: _Index, plain: query_mod.Plain, limit: int, offset: int) -> list[D
         f"WITH {', '.join(ctes)} SELECT d.id, d.path, d.kind, "
         f"{ix.doc_cols}, {score} AS score "
         f"FROM t0{joins} JOIN documents d ON d.id = t0.doc_id WHERE 1{where}{excluded} "
-        "ORDER BY score LIMIT ?"
+        "ORDER BY score, d.id DESC LIMIT ?"
     )
     excluded_args = [t.fts() for t in plain.excluded]
     rows = _run(ix.conn, sql, [*args, *params, *excluded_args, want + len(meta)])
