@@ -326,7 +326,7 @@ def search(
     """
     from indexer import output
     from indexer.extract import KINDS
-    from indexer.search import Filters
+    from indexer.filters import Filters
     from indexer.search import search as run_search
 
     try:
@@ -413,11 +413,12 @@ def show(
         _fail(e)
     except Exception as e:
         _internal(e)
-    pages = [{"page": p.page, "label": p.label} for p in shown.pages]
+    pages = [{"page": p.page, "label": p.label, "line": p.line} for p in shown.pages]
     if page is not None:
         (one,) = shown.pages
         if as_json:
-            line = {"path": shown.path, "page": one.page, "label": one.label, "text": one.text}
+            line = {"path": shown.path, "page": one.page, "label": one.label, "line": one.line}
+            line["text"] = one.text
             typer.echo(json.dumps(line, ensure_ascii=False))
         else:  # line by line: printable escapes the newlines of one string
             for text_line in one.text.split("\n"):
@@ -428,7 +429,14 @@ def show(
         typer.echo(printable(shown.path))
         for key, value in shown.fields.items():
             typer.echo(printable(f"  {key}: {value}"))
-        listed = [f"{p.label} ({p.page})" if p.label else str(p.page) for p in shown.pages]
+        listed = [
+            f"{p.label} ({p.page})"
+            if p.label
+            else f"{p.page} (line {p.line})"
+            if p.line
+            else str(p.page)
+            for p in shown.pages
+        ]
         typer.echo(printable(f"  pages with text: {', '.join(listed) or 'none'}"))
 
 

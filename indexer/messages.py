@@ -163,6 +163,7 @@ class Document:
     # ranges that did not read page 1, which keeps what is stored)
     meta: Meta | None = None
     labels: dict[int, str] = field(default_factory=dict)  # printed page labels
+    lines: dict[int, int] = field(default_factory=dict)  # a text file's: page -> first line
 
     def in_text_form(self) -> Document:
         return replace(

@@ -48,7 +48,7 @@ def _json(result: SearchResult, out: IO[str]) -> None:
     for h in result.hits:
         line = {"path": h.path, "page": h.page, "label": h.label, "kind": h.kind}
         line |= {"title": h.title, "authors": h.authors, "rank": h.rank, "snippet": h.marked()}
-        line |= {"in_meta": h.in_meta, "copies": list(h.copies), "url": h.url()}
+        line |= {"in_meta": h.in_meta, "copies": list(h.copies), "url": h.url(), "line": h.line}
         out.write(json.dumps(line, ensure_ascii=False) + "\n")
     for d in result.docs:
         pages = [{"word": wp.word, "page": wp.page, "snippet": wp.marked()} for wp in d.pages]
@@ -102,6 +102,8 @@ def _terminal(result: SearchResult, out: IO[str]) -> None:
             heading(h.title, h.authors, h.path, h.copies)
             shown = h.path
         where = f"p. {h.label} (PDF {h.page})" if h.label else f"p. {h.page}"
+        if h.line is not None:
+            where += f" (line {h.line})"
         # the page is a link (OSC 8) that opens the file, a PDF at the page
         text = Text("  ").append(where, style=Style(dim=True, link=h.url())).append(": ")
         console.print(snippet(text, h.snippet))

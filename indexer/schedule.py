@@ -211,6 +211,7 @@ class _Doc:
     hashed: Callable[[], str | None] | None = None  # the main process's hash, when done
     meta: Meta | None = None  # from the task that read page 1
     labels: dict[int, str] = field(default_factory=dict)  # held with the pages
+    lines: dict[int, int] = field(default_factory=dict)  # (a text file's)
 
 
 # start_hash(path, (size, mtime_ns)) -> a function that waits for the digest
@@ -306,7 +307,7 @@ class DocumentTracker:
             new = None if doc.job.ranges else NewFile(e.kind, e.size, e.mtime_ns)
             step.messages.append(PageRange(e.path, x.first, x.last, x.pages, new, x.labels))
         else:
-            doc.pages, doc.labels = x.pages, x.labels
+            doc.pages, doc.labels, doc.lines = x.pages, x.labels, x.lines
         self._resolved(step, doc)
 
     def _changed(self, doc: _Doc) -> None:
@@ -352,6 +353,7 @@ class DocumentTracker:
                 retried=list(job.ranges),
                 meta=doc.meta,
                 labels=doc.labels if status != "error" else {},
+                lines=doc.lines if status != "error" else {},
             )
         )
         t = self.tally
@@ -366,4 +368,4 @@ class DocumentTracker:
             t.empty += rows == 0 and not job.ranges
         t.pages += rows
         step.closed.append(Closed(e.path, status or "ok", error, rows))
-        doc.pages, doc.labels = [], {}
+        doc.pages, doc.labels, doc.lines = [], {}, {}

@@ -56,6 +56,7 @@ CREATE TABLE pages (
     page    INTEGER NOT NULL,                -- 1-based page / spine position
     text    TEXT NOT NULL,
     label   TEXT,                            -- printed page number (PDF page labels: xii, 237) where it differs
+    line    INTEGER,                         -- a text or Markdown file's: the line the page starts at
     UNIQUE (doc_id, page)
 );
 

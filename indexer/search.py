@@ -31,7 +31,6 @@ turns them into bold on a terminal or ``[`` ``]`` in a pipe.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import unicodedata
 from dataclasses import dataclass, field
@@ -41,7 +40,8 @@ from typing import Literal, cast
 from indexer import query as query_mod
 from indexer import store
 from indexer.errors import QueryError, UsageError
-from indexer.names import file_url, text_path
+from indexer.filters import Filters as Filters  # (re-exported: search.Filters)
+from indexer.names import file_url
 from indexer.query import HL_END, HL_START, SNIPPET_TOKENS
 
 Scope = Literal["page", "doc"]
@@ -92,6 +92,7 @@ class Hit:
     label: str | None = None  # the printed page number, where it differs from ``page``
     copies: tuple[str, ...] = ()  # other paths with the same bytes (indexed once)
     in_meta: bool = False  # the words are in its title, authors, subject or keywords
+    line: int | None = None  # a text file's page: the line of the file it starts at
 
     def marked(self, start: str = "[", end: str = "]") -> str:
         return mark(self.snippet, start, end)
@@ -141,67 +142,6 @@ class SearchResult:
             if copies:
                 out.update(dict.fromkeys(others))
         return list(out)
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Which documents a hit may come from (all of them when empty)."""
-
-    paths: tuple[str, ...] = ()  # folders, files or globs (any of them)
-    formats: tuple[str, ...] = ()  # document kinds: pdf, epub, txt, md, html
-    since_ns: int | None = None  # file modification time, inclusive
-    before_ns: int | None = None  # exclusive
-    languages: tuple[str, ...] = ()  # "en" matches en, en-US, en-GB
-
-    def sql(self, copies: bool = True) -> tuple[str, list[object]]:
-        """Conditions on ``d`` (documents), each with a leading AND.
-        ``copies``: the index knows them (schema 4)."""
-        parts: list[str] = []
-        params: list[object] = []
-        if self.paths:
-            either = []
-            for p in self.paths:
-                cond, args = _path_condition(p)
-                either.append(cond.replace("path", "d.path"))
-                params.extend(args)
-            cond = " OR ".join(either)
-            if copies:
-                cond += (
-                    " OR EXISTS (SELECT 1 FROM documents c WHERE c.duplicate_of = d.id AND ("
-                    + " OR ".join(either).replace("d.path", "c.path")
-                    + "))"
-                )
-                params *= 2
-            parts.append("(" + cond + ")")
-        if self.formats:
-            parts.append(f"d.kind IN ({','.join('?' * len(self.formats))})")
-            params.extend(self.formats)
-        if self.since_ns is not None:
-            parts.append("d.mtime_ns >= ?")
-            params.append(self.since_ns)
-        if self.before_ns is not None:
-            parts.append("d.mtime_ns < ?")
-            params.append(self.before_ns)
-        if self.languages:
-            either = []
-            for lang in self.languages:
-                either.append("(lower(d.language) = ? OR lower(d.language) LIKE ?)")
-                params += [lang.lower(), lang.lower() + "-%"]
-            parts.append("(" + " OR ".join(either) + ")")
-        return "".join(f" AND {p}" for p in parts), params
-
-
-def _path_condition(pattern: str) -> tuple[str, tuple[str, ...]]:
-    """A glob (``*``, ``?``, ``[``) matches the whole path, or the file name
-    when it has no ``/``; anything else is a folder or a file and everything
-    under it."""
-    if any(c in pattern for c in "*?["):
-        if os.sep not in pattern:
-            return "path GLOB ?", ("*" + os.sep + pattern,)
-        if not os.path.isabs(pattern):
-            pattern = os.path.join(os.getcwd(), pattern)
-        return "path GLOB ?", (text_path(pattern),)
-    return store.under_root(os.path.abspath(pattern))
 
 
 def mark(snippet: str, start: str = "[", end: str = "]") -> str:
@@ -283,7 +223,8 @@ class _Index:
 
     @property
     def cols(self) -> str:
-        return _META if self.version >= 3 else _NO_META
+        line = ", p.line" if self.version >= 4 else ", NULL AS line"
+        return (_META if self.version >= 3 else _NO_META) + line
 
     @property
     def doc_cols(self) -> str:
@@ -468,6 +409,7 @@ def _hits(ix: _Index, rows: list[sqlite3.Row], words: list[tuple[str, bool]]) ->
             r["label"],
             copies.get(r["doc_id"], ()),
             "in_meta" in r.keys(),
+            r["line"],
         )
         for r in rows
     ]
@@ -531,7 +473,8 @@ def _meta_page(ix: _Index, doc: sqlite3.Row, plain: query_mod.Plain) -> sqlite3.
     low, high = _page_range(ix.conn, doc["id"])
     best = f"pages_fts MATCH ? AND pages_fts.rowid BETWEEN ? AND ? AND p.doc_id = ?{lit}"
     row = ix.conn.execute(
-        f"SELECT p.id, p.page, {_label(ix)} AS label, {ix.snippet} AS snippet "
+        f"SELECT p.id, p.page, {_label(ix)} AS label, {_line(ix)} AS line, "
+        f"{ix.snippet} AS snippet "
         f"FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid WHERE {best} "
         f"ORDER BY {_best(ix, plain.terms)} LIMIT 1",
         (plain.match(), low, high, doc["id"], *lit_params),
@@ -540,11 +483,13 @@ def _meta_page(ix: _Index, doc: sqlite3.Row, plain: query_mod.Plain) -> sqlite3.
         return None
     if row is None:  # the first page, its first words
         row = ix.conn.execute(
-            f"SELECT id, page, {_label(ix)} AS label, substr(text, 1, 400) AS snippet "
+            f"SELECT id, page, {_label(ix)} AS label, {_line(ix)} AS line, "
+            "substr(text, 1, 400) AS snippet "
             "FROM pages WHERE doc_id = ? ORDER BY page LIMIT 1",
             (doc["id"],),
         ).fetchone()
-    page = {"id": None, "page": 1, "label": None, "snippet": ""} if row is None else dict(row)
+    page = {"id": None, "page": 1, "label": None, "line": None, "snippet": ""}
+    page = page if row is None else dict(row)
     return cast(
         sqlite3.Row,
         {**dict(doc), **page, "doc_id": doc["id"], "in_meta": True},
@@ -561,6 +506,10 @@ def _best(ix: _Index, terms: list[query_mod.Term]) -> str:
 
 def _label(ix: _Index) -> str:
     return "label" if ix.version >= 3 else "NULL"
+
+
+def _line(ix: _Index) -> str:
+    return "line" if ix.version >= 4 else "NULL"
 
 
 def _page_range(conn: sqlite3.Connection, doc_id: int) -> tuple[int, int]:

@@ -24,6 +24,7 @@ class Page:
     page: int
     label: str | None
     text: str
+    line: int | None = None  # a text file's page: the line it starts at
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def show(db: str | Path, path: str, page: str | None = None) -> Shown:
             )
         fields = {k: row[k] for k in row.keys() if row[k] is not None and k not in ("id", "path")}
         label = "label" if v3 else "NULL AS label"
+        label += ", line" if v4(conn) else ", NULL AS line"
         doc_id = row["id"]
         if fields.get("duplicate_of") is not None:  # its pages are its original's
             doc_id = fields.pop("duplicate_of")
@@ -72,7 +74,7 @@ def show(db: str | Path, path: str, page: str | None = None) -> Shown:
                 )
     finally:
         conn.close()
-    return Shown(stored, fields, [Page(r[0], r[1], r[2]) for r in rows])
+    return Shown(stored, fields, [Page(r[0], r[1], r[3], r[2]) for r in rows])
 
 
 _COPIES = "SELECT path FROM documents WHERE duplicate_of = ? ORDER BY path"
@@ -84,7 +86,7 @@ def v4(conn: sqlite3.Connection) -> bool:
 
 def _page(conn: sqlite3.Connection, doc_id: int, page: str, label: str) -> list[sqlite3.Row]:
     sql = f"SELECT page, {label}, text FROM pages WHERE doc_id = ? AND "
-    if label == "label":
+    if label.startswith("label"):
         rows = conn.execute(sql + "label = ? LIMIT 1", (doc_id, page)).fetchall()
         if rows:
             return rows

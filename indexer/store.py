@@ -652,15 +652,16 @@ def write_pages(
     doc_id: int,
     pages: list[tuple[int, str]],
     labels: dict[int, str] | None = None,
+    lines: dict[int, int] | None = None,
 ) -> int:
     """Insert pages, not yet indexed (see schema.sql: no per-row insert
     trigger; ``index_pages_after`` indexes them, in the same transaction). New
     rows get ids above the current largest. ``labels``: printed page labels
     where they differ from the number."""
-    get = (labels or {}).get
+    label, line = (labels or {}).get, (lines or {}).get
     conn.executemany(
-        "INSERT INTO pages (doc_id, page, text, label) VALUES (?, ?, ?, ?)",
-        [(doc_id, n, text, get(n)) for n, text in pages],
+        "INSERT INTO pages (doc_id, page, text, label, line) VALUES (?, ?, ?, ?, ?)",
+        [(doc_id, n, text, label(n), line(n)) for n, text in pages],
     )
     return len(pages)
 

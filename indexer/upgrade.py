@@ -25,7 +25,8 @@ Version 4: titles, authors, subjects and keywords are searchable
 (``documents_fts``, filled from what version 3 stored); identical files are
 indexed once (``documents.duplicate_of``; copies already indexed twice stay
 so until they next change); the pages' update trigger fires on their text
-only, so moving pages to a copy indexes nothing again.
+only, so moving pages to a copy indexes nothing again; a text file's pages
+record the line they start at (``pages.line``, filled when it is next read).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def _upgrade_3(conn: sqlite3.Connection) -> None:
         "ALTER TABLE documents ADD COLUMN duplicate_of INTEGER "
         "REFERENCES documents(id) ON DELETE SET NULL"
     )
+    conn.execute("ALTER TABLE pages ADD COLUMN line INTEGER")
     conn.execute("DROP TRIGGER IF EXISTS pages_au")
     new = {"documents_sha256", "documents_duplicate", "pages_au", "documents_fts"}
     new |= {"documents_ad", "documents_au"}

@@ -259,13 +259,17 @@ class _Writer:
         self.stream = _Stream(path, doc_id, early=self.parts.pop(path, []))
 
     def _write_pages(
-        self, doc_id: int, pages: list[tuple[int, str]], labels: dict[int, str]
+        self,
+        doc_id: int,
+        pages: list[tuple[int, str]],
+        labels: dict[int, str],
+        lines: dict[int, int] | None = None,
     ) -> int:
         if not pages:
             return 0
         if self.unindexed_after is None:
             self.unindexed_after = store.largest_page_id(self.conn)
-        written = store.write_pages(self.conn, doc_id, pages, labels)
+        written = store.write_pages(self.conn, doc_id, pages, labels, lines)
         self.tx_rows += written
         return written
 
@@ -329,7 +333,8 @@ class _Writer:
                 self.tx_rows += store.delete_pages(self.conn, doc_id)
             self.index_pending()  # (documents_au takes the stored metadata out)
             store.update_document(self.conn, row, None if keep_meta else meta, copy)
-        written = self._write_pages(doc_id, pages, labels) + (st.rows if st is not None else 0)
+        written = self._write_pages(doc_id, pages, labels, d.lines)
+        written += st.rows if st is not None else 0
         store.delete_job(self.conn, d.path)
         self.tx_rows += 1
         self.stats["documents"] += 1

@@ -70,7 +70,7 @@ def test_search_output_formats(fixtures_db: tuple[Path, subprocess.CompletedProc
     }
     assert set(hits[0]) == {
         *("path", "page", "label", "kind", "title", "authors", "rank", "snippet"),
-        *("in_meta", "copies", "url"),
+        *("in_meta", "copies", "url", "line"),
     }
     code, out, _ = invoke("search", "narwhal", "--db", db)
     assert (code, out) == (1, "")
@@ -377,7 +377,8 @@ def test_show_prints_a_document_or_one_page_by_label_or_number(tmp_path: Path) -
     assert run_cli("show", pdf, "--page", "i", "--db", db).stdout == "Preface page\n"
     assert run_cli("show", pdf, "--page", "4", "--db", db).stdout == "Second chapter\n"
     code, out, _ = invoke("show", pdf, "--page", "2", "--json", "--db", db)
-    assert json.loads(out) == {"path": str(pdf), "page": 4, "label": "2", "text": "Second chapter"}
+    shown = {"path": str(pdf), "page": 4, "label": "2", "line": None, "text": "Second chapter"}
+    assert json.loads(out) == shown
     for args, message in [
         ((pdf, "--page", "ii"), f"error: {pdf} has no page 'ii' with text"),  # blank
         ((root / "other.pdf",), f"error: {root / 'other.pdf'} is not in the index"),
@@ -436,3 +437,38 @@ def test_search_on_a_pseudo_terminal_highlights_words_and_links_pages(
     code, out, _ = invoke("search", "kerosene", "--format", "pdf", "--json", "--db", db)
     (first, *_) = [json.loads(line) for line in out.splitlines()]
     assert first["url"] == Path(first["path"]).as_uri() + f"#page={first['page']}"
+
+
+def test_a_text_files_pages_say_which_line_they_start_at(tmp_path: Path) -> None:
+    """A long text file is cut into pages; each page records the line of the
+    file it starts at, which show, a hit on a terminal and --json report, so
+    an editor can open the file there."""
+    import io
+    import re
+
+    from indexer import output
+    from indexer.search import search
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    paragraphs = [f"Paragraph {i} of the log.\n" + "word " * 150 + "\n" for i in range(60)]
+    paragraphs[41] = "The kraken surfaced here.\n" + "word " * 150 + "\n"
+    text = "\n".join(paragraphs)
+    (root / "log.txt").write_text(text)
+    db = tmp_path / "i.db"
+    assert run_cli("index", root, "--db", db, "-q").returncode == 0
+    (hit,) = search(db, "kraken").hits
+    lines = text.split("\n")
+    assert hit.page > 1 and hit.line is not None
+    # the page's first line in the file is the page's first line of text
+    code, out, _ = invoke("show", root / "log.txt", "--page", str(hit.page), "--db", db)
+    assert code == 0 and out.splitlines()[0] == lines[hit.line - 1]
+    assert "The kraken surfaced here." in out
+    code, out, _ = invoke("show", root / "log.txt", "--json", "--db", db)
+    listed = json.loads(out)["pages_with_text"]
+    assert listed[0] == {"page": 1, "label": None, "line": 1}
+    assert [p["line"] for p in listed] == sorted(p["line"] for p in listed)
+    out_io = io.StringIO()
+    output.write(search(db, "kraken"), "terminal", out_io)
+    plain = re.sub(r"\x1b\]8;[^\x1b]*\x1b\\|\x1b\[[0-9;]*m", "", out_io.getvalue())
+    assert f"p. {hit.page} (line {hit.line}): " in plain

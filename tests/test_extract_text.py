@@ -201,3 +201,18 @@ def test_titles_of_markdown_and_html(tmp_path: Path) -> None:
         "d": "Ship & Sea",
         "e": "The Log",
     }
+
+
+@given(st.text(alphabet=st.sampled_from("ab \n\f"), max_size=3000))
+def test_each_page_records_the_line_it_starts_at(text: str) -> None:
+    """The line a page starts at holds the start of the page's text, for any
+    text (blank lines and form feeds before it included; a page cut at a
+    space or a form feed starts inside a line)."""
+    from indexer.extract import base
+
+    x = base.text_pages(text, lines=True)
+    file_lines = text.replace("\f", "").split("\n")
+    assert set(x.lines) == {n for n, _ in x.pages}
+    for n, page in x.pages:
+        assert page.split("\n")[0].strip() in file_lines[x.lines[n] - 1]
+    assert base.text_pages(text).lines == {}  # text out of markup: no lines

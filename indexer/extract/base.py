@@ -54,6 +54,8 @@ class Extracted:
     meta: Meta | None = None  # from the range that starts at page 1
     # printed page labels ("xii", "237") where they differ from the number
     labels: dict[int, str] = field(default_factory=dict)
+    # a text file's pages: the line of the file each one starts at (1-based)
+    lines: dict[int, int] = field(default_factory=dict)
 
 
 _on_page_read: Callable[[], None] | None = None
@@ -130,16 +132,25 @@ def split_pages(text: str, size: int = PAGE_CHARS) -> list[str]:
     return pages
 
 
-def text_pages(text: str) -> Extracted:
+def text_pages(text: str, lines: bool = False) -> Extracted:
     """A whole text as a document of pages (``split_pages``), each cleaned;
-    a page left empty keeps its number."""
+    a page left empty keeps its number. ``lines``: the text is the file's
+    (not text taken out of markup), so record the line each page starts at
+    (``show`` and a viewer can point into the file)."""
     pieces = split_pages(text)
-    pages = []
+    pages, starts, line = [], {}, 1
     for n, piece in enumerate(pieces, 1):
         cleaned = clean_text(piece)
         if cleaned:
             pages.append((n, cleaned))
-    return Extracted(page_count=len(pieces), first=1, last=len(pieces), pages=pages)
+            # the first line with text (clean_text drops the blank ones before it)
+            lead = piece[: len(piece) - len(piece.lstrip())]
+            starts[n] = line + lead.count("\n")
+        line += piece.count("\n")
+    x = Extracted(page_count=len(pieces), first=1, last=len(pieces), pages=pages)
+    if lines:
+        x.lines = starts
+    return x
 
 
 _MAGIC = (

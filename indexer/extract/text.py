@@ -155,7 +155,7 @@ def extract_text(path: str) -> Extracted:
     """A .txt or .md file in pages of about ``base.PAGE_CHARS`` characters,
     broken at form feeds and paragraphs. An empty file is an empty document."""
     text = decode_bytes(read_bytes(path))
-    x = text_pages(text)
+    x = text_pages(text, lines=True)
     if path.lower().endswith((".md", ".markdown")):
         heading = _HEADING.search(text[:20_000])
         x.meta = Meta.of(title=(heading.group(1) or heading.group(2)) if heading else None)
