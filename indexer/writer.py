@@ -50,7 +50,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +309,9 @@ class _Writer:
         )
         meta = d.meta or Meta()
         keep_meta = d.mode == "ranges" and d.meta is None  # a retry that did not read page 1
+        if meta.title is None and status != "error":
+            # a title falls back to the file's name, which is then searchable too
+            meta = replace(meta, title=os.path.splitext(os.path.basename(d.path))[0])
         copy = None  # identical bytes already indexed: this document shares their pages
         if status == "ok" and d.sha256 is not None and d.mode != "ranges":
             copy = store.copy_of(self.conn, d.sha256, doc_id)

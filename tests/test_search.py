@@ -451,3 +451,23 @@ def test_ranking_keeps_to_its_budget(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(search_mod, "RANK_ROWS", 10_000)  # the whole index ranked
     best = search(db, "middle", limit=30).hits
     assert any(h.path < "/d28.txt" for h in best)
+
+
+def test_a_document_without_a_title_is_found_by_its_file_name(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "annual-report_2023.txt").write_text("Revenue grew.\n")
+    (root / "notes.md").write_text("# Harbour Notes\n\nRevenue fell.\n")
+    db = tmp_path / "i.db"
+    assert run_cli("index", root, "--db", db, "-q").returncode == 0
+    (hit,) = search(db, "annual report 2023").hits  # the words are only in the name
+    assert (Path(hit.path).name, hit.title, hit.in_meta) == (
+        "annual-report_2023.txt",
+        "annual-report_2023",
+        True,
+    )
+    # a heading is a title, and the name is not searched then
+    assert [h.title for h in search(db, "harbour").hits] == ["Harbour Notes"]
+    assert search(db, "notes revenue").hits[0].title == "Harbour Notes"
