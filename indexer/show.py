@@ -41,7 +41,7 @@ def show(db: str | Path, path: str, page: str | None = None) -> Shown:
     stored = text_path(os.path.abspath(path))
     conn = store.connect(db)
     try:
-        v3 = conn.execute("PRAGMA user_version").fetchone()[0] >= 3
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
         row = conn.execute("SELECT * FROM documents WHERE path = ?", (stored,)).fetchone()
         if row is None:
             raise UsageError(
@@ -49,15 +49,15 @@ def show(db: str | Path, path: str, page: str | None = None) -> Shown:
                 hint="indexer search --files lists the paths it holds",
             )
         fields = {k: row[k] for k in row.keys() if row[k] is not None and k not in ("id", "path")}
-        label = "label" if v3 else "NULL AS label"
-        label += ", line" if v4(conn) else ", NULL AS line"
+        label = "label" if version >= 3 else "NULL AS label"
+        label += ", line" if version >= 4 else ", NULL AS line"
         doc_id = row["id"]
         if fields.get("duplicate_of") is not None:  # its pages are its original's
             doc_id = fields.pop("duplicate_of")
             (fields["copy_of"],) = conn.execute(
                 "SELECT path FROM documents WHERE id = ?", (doc_id,)
             ).fetchone()
-        copies = [r[0] for r in conn.execute(_COPIES, (row["id"],))] if v4(conn) else []
+        copies = [r[0] for r in conn.execute(_COPIES, (row["id"],))] if version >= 4 else []
         if copies:
             fields["copies"] = "; ".join(copies)
         if page is None:
@@ -78,10 +78,6 @@ def show(db: str | Path, path: str, page: str | None = None) -> Shown:
 
 
 _COPIES = "SELECT path FROM documents WHERE duplicate_of = ? ORDER BY path"
-
-
-def v4(conn: sqlite3.Connection) -> bool:
-    return bool(conn.execute("PRAGMA user_version").fetchone()[0] >= 4)
 
 
 def _page(conn: sqlite3.Connection, doc_id: int, page: str, label: str) -> list[sqlite3.Row]:
