@@ -16,12 +16,14 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
 from indexer import config as config_mod
-from indexer.errors import ExitStatus, IndexerError, UsageError
+from indexer.cli_common import ConfigOpt, DbOpt, fail, internal
+from indexer.cli_read import open_target, search, show
+from indexer.errors import ExitStatus, IndexerError
 
 app = typer.Typer(
     add_completion=False,
@@ -29,51 +31,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Index folders of PDFs, EPUBs and text files into one SQLite FTS5 file, and search it.",
 )
-
-MAX_HITS = 2**62  # SQLite's integers are 64-bit: a larger --offset was an OverflowError
-
-DbOpt = Annotated[
-    Path | None,
-    typer.Option("--db", help="The index file. [env: INDEXER_DB; default: index.db]"),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", help="TOML config file. [env: INDEXER_CONFIG]"),
-]
-
-
-def _fail(e: IndexerError) -> NoReturn:
-    from indexer.progress import printable  # (a message may quote a file name or a query)
-
-    typer.echo(f"error: {printable(e.message)}", err=True)
-    if e.hint:
-        typer.echo(f"hint: {printable(e.hint)}", err=True)
-    raise typer.Exit(code=int(e.exit_status))
-
-
-def _internal(e: BaseException) -> NoReturn:
-    if os.environ.get("INDEXER_DEBUG") == "1":
-        raise e
-    from indexer.progress import printable
-
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    typer.echo(f"error: internal error: {type(e).__name__}: {printable(msg)}", err=True)
-    typer.echo("hint: run again with INDEXER_DEBUG=1 for the traceback, and report it", err=True)
-    raise typer.Exit(code=int(ExitStatus.FATAL))
-
-
-def _typed_text(arg: str) -> str:
-    """A command-line word as the text the user typed. Under a locale that is
-    not UTF-8, Python hands over the bytes it could not decode as lone
-    surrogates, which SQLite cannot take; terminals send UTF-8, so decode them
-    as that (a file name, by contrast, stays as it is: it names bytes)."""
-    try:
-        arg.encode("utf-8")
-        return arg
-    except UnicodeEncodeError:
-        from indexer.names import raw_bytes
-
-        return raw_bytes(arg).decode("utf-8", "replace")
 
 
 def _sigterm_as_interrupt() -> None:
@@ -245,13 +202,13 @@ def index(
         )
     except IndexerError as e:
         reporter.stop()
-        _fail(e)
+        fail(e)
     except KeyboardInterrupt:
         reporter.stop()
         typer.echo("interrupted", err=True)
         raise typer.Exit(code=int(ExitStatus.INTERRUPTED)) from None
     except Exception as e:
-        _internal(e)
+        internal(e)
     if dry_run and verbose:
         for line in planned_lines(summary):
             typer.echo(line)
@@ -263,181 +220,9 @@ def index(
     raise typer.Exit(code=int(summary.exit_status))
 
 
-@app.command()
-def search(
-    query: Annotated[
-        str,
-        typer.Argument(
-            metavar="QUERY",
-            help='Words (all of them), "a phrase", word* (a prefix), -word (without it).',
-        ),
-    ],
-    db: DbOpt = None,
-    limit: Annotated[
-        int, typer.Option("--limit", "-n", help="Hits to show at most.", min=0, max=MAX_HITS)
-    ] = 20,
-    offset: Annotated[
-        int, typer.Option(help="Skip this many hits first.", min=0, max=MAX_HITS)
-    ] = 0,
-    fts: Annotated[
-        bool, typer.Option("--fts", help="QUERY is FTS5 syntax (NEAR, OR, NOT, columns).")
-    ] = False,
-    scope: Annotated[
-        str,
-        typer.Option(
-            help="page: pages with every word; doc: documents with every word on any page."
-        ),
-    ] = "page",
-    paths: Annotated[
-        list[str] | None,
-        typer.Option("--path", help="Only under this folder, or matching this glob (repeatable)."),
-    ] = None,
-    formats: Annotated[
-        str | None, typer.Option("--format", help="Only these kinds, e.g. pdf,epub.")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Only files modified on or after this date (YYYY-MM-DD).")
-    ] = None,
-    before: Annotated[
-        str | None, typer.Option(help="Only files modified before this date (YYYY-MM-DD).")
-    ] = None,
-    lang: Annotated[
-        str | None, typer.Option(help="Only documents in these languages, e.g. en,fr.")
-    ] = None,
-    stem: Annotated[
-        str | None,
-        typer.Option(
-            help="Also find the words' other forms: each word as a prefix of its stem in "
-            "this language (en, fr, de, ru, ...).",
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per hit, for scripts.")
-    ] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
-    files: Annotated[
-        bool, typer.Option("--files", help="The matching files' paths only, best first.")
-    ] = False,
-    config_file: ConfigOpt = None,
-) -> None:
-    """Search the index: ranked hits with document, page and a highlighted snippet.
-
-    Exit status: 0 with hits, 1 without, 2 on errors.
-    """
-    from indexer import output
-    from indexer.extract import KINDS
-    from indexer.filters import Filters
-    from indexer.search import search as run_search
-
-    try:
-        if sum((as_json, as_csv, files)) > 1:
-            raise UsageError("--json, --csv and --files are one each", hint="pick one")
-        if scope not in ("page", "doc"):
-            raise UsageError(f"--scope {scope!r}: it is page or doc")
-        kinds = tuple(
-            k.strip().lower().lstrip(".") for k in (formats or "").split(",") if k.strip()
-        )
-        unknown = [k for k in kinds if k not in KINDS]
-        if unknown:
-            raise UsageError(
-                f"--format {','.join(unknown)}: not a kind the index holds",
-                hint="kinds: " + ", ".join(KINDS),
-            )
-        filters = Filters(
-            paths=tuple(_typed_text(p) for p in paths or ()),
-            formats=kinds,
-            since_ns=None if since is None else output.date_ns(since, "--since"),
-            before_ns=None if before is None else output.date_ns(before, "--before"),
-            languages=tuple(x.strip() for x in (lang or "").split(",") if x.strip()),
-        )
-        cfg = config_mod.resolve({"db": db}, config_file=config_file)
-        result = run_search(
-            cfg.db,
-            _typed_text(query),
-            limit=limit,
-            offset=offset,
-            fts=fts,
-            scope="doc" if scope == "doc" else "page",
-            filters=filters,
-            stem=stem,
-        )
-    except IndexerError as e:
-        _fail(e)
-    except Exception as e:
-        _internal(e)
-    form: output.Form = (
-        "json"
-        if as_json
-        else "csv"
-        if as_csv
-        else "files"
-        if files
-        else "terminal"
-        if sys.stdout.isatty()
-        else "plain"
-    )
-    try:
-        output.write(result, form, sys.stdout)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # `indexer search ... | head`: the reader left; exit quietly like ripgrep
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        raise typer.Exit(code=0) from None
-    if not (result.hits or result.docs):
-        if sys.stderr.isatty():
-            typer.echo("no matches", err=True)
-        raise typer.Exit(code=1)
-    raise typer.Exit(code=0)
-
-
-@app.command()
-def show(
-    path: Annotated[str, typer.Argument(metavar="PATH", help="A document in the index.")],
-    page: Annotated[
-        str | None,
-        typer.Option(help="Print this page's text: its printed label (xii, 237) or its number."),
-    ] = None,
-    db: DbOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    config_file: ConfigOpt = None,
-) -> None:
-    """Show a document as the index holds it: its metadata and pages, or one page's text."""
-    from indexer.progress import printable
-    from indexer.show import show as run_show
-
-    try:
-        cfg = config_mod.resolve({"db": db}, config_file=config_file)
-        shown = run_show(cfg.db, _typed_text(path), page)
-    except IndexerError as e:
-        _fail(e)
-    except Exception as e:
-        _internal(e)
-    pages = [{"page": p.page, "label": p.label, "line": p.line} for p in shown.pages]
-    if page is not None:
-        (one,) = shown.pages
-        if as_json:
-            line = {"path": shown.path, "page": one.page, "label": one.label, "line": one.line}
-            line["text"] = one.text
-            typer.echo(json.dumps(line, ensure_ascii=False))
-        else:  # line by line: printable escapes the newlines of one string
-            for text_line in one.text.split("\n"):
-                typer.echo(printable(text_line))
-    elif as_json:
-        typer.echo(json.dumps({"path": shown.path, **shown.fields, "pages_with_text": pages}))
-    else:
-        typer.echo(printable(shown.path))
-        for key, value in shown.fields.items():
-            typer.echo(printable(f"  {key}: {value}"))
-        listed = [
-            f"{p.label} ({p.page})"
-            if p.label
-            else f"{p.page} (line {p.line})"
-            if p.line
-            else str(p.page)
-            for p in shown.pages
-        ]
-        typer.echo(printable(f"  pages with text: {', '.join(listed) or 'none'}"))
+app.command()(search)
+app.command()(show)
+app.command("open")(open_target)
 
 
 @app.command()
@@ -472,7 +257,7 @@ def stats(
         finally:
             conn.close()
     except IndexerError as e:
-        _fail(e)
+        fail(e)
     if as_json:
         out: dict[str, Any] = dict(counts)
         if errors:
@@ -525,7 +310,7 @@ def show_config(
     try:
         cfg = config_mod.resolve({"db": db}, config_file=config_file)
     except IndexerError as e:
-        _fail(e)
+        fail(e)
     rows = config_mod.describe(cfg)
     width = max(len(r[0]) for r in rows)
     vwidth = max(len(r[1]) for r in rows)

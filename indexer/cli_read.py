@@ -1,0 +1,279 @@
+"""The commands that read the index: ``search``, ``show`` and ``open``.
+
+Why this module exists: ``cli.py`` holds the index run and the commands
+about the index's state; the reading commands are as many lines again. Each
+parses its options, calls one library function (``search.search``,
+``show.show``, ``viewer.command``) and prints the result; ``cli.py``
+registers them on the app in the order ``--help`` lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from indexer import config as config_mod
+from indexer.cli_common import MAX_HITS, ConfigOpt, DbOpt, fail, internal, typed_text
+from indexer.errors import IndexerError, UsageError
+
+
+def search(
+    query: Annotated[
+        str,
+        typer.Argument(
+            metavar="QUERY",
+            help='Words (all of them), "a phrase", word* (a prefix), -word (without it).',
+        ),
+    ],
+    db: DbOpt = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="Hits to show at most.", min=0, max=MAX_HITS)
+    ] = 20,
+    offset: Annotated[
+        int, typer.Option(help="Skip this many hits first.", min=0, max=MAX_HITS)
+    ] = 0,
+    fts: Annotated[
+        bool, typer.Option("--fts", help="QUERY is FTS5 syntax (NEAR, OR, NOT, columns).")
+    ] = False,
+    scope: Annotated[
+        str,
+        typer.Option(
+            help="page: pages with every word; doc: documents with every word on any page."
+        ),
+    ] = "page",
+    paths: Annotated[
+        list[str] | None,
+        typer.Option("--path", help="Only under this folder, or matching this glob (repeatable)."),
+    ] = None,
+    formats: Annotated[
+        str | None, typer.Option("--format", help="Only these kinds, e.g. pdf,epub.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only files modified on or after this date (YYYY-MM-DD).")
+    ] = None,
+    before: Annotated[
+        str | None, typer.Option(help="Only files modified before this date (YYYY-MM-DD).")
+    ] = None,
+    lang: Annotated[
+        str | None, typer.Option(help="Only documents in these languages, e.g. en,fr.")
+    ] = None,
+    stem: Annotated[
+        str | None,
+        typer.Option(
+            help="Also find the words' other forms: each word as a prefix of its stem in "
+            "this language (en, fr, de, ru, ...).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per hit, for scripts.")
+    ] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
+    files: Annotated[
+        bool, typer.Option("--files", help="The matching files' paths only, best first.")
+    ] = False,
+    config_file: ConfigOpt = None,
+) -> None:
+    """Search the index: ranked hits with document, page and a highlighted snippet.
+
+    Exit status: 0 with hits, 1 without, 2 on errors.
+    """
+    from indexer import output
+    from indexer.extract import KINDS
+    from indexer.filters import Filters
+    from indexer.search import search as run_search
+
+    try:
+        if sum((as_json, as_csv, files)) > 1:
+            raise UsageError("--json, --csv and --files are one each", hint="pick one")
+        if scope not in ("page", "doc"):
+            raise UsageError(f"--scope {scope!r}: it is page or doc")
+        kinds = tuple(
+            k.strip().lower().lstrip(".") for k in (formats or "").split(",") if k.strip()
+        )
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise UsageError(
+                f"--format {','.join(unknown)}: not a kind the index holds",
+                hint="kinds: " + ", ".join(KINDS),
+            )
+        filters = Filters(
+            paths=tuple(typed_text(p) for p in paths or ()),
+            formats=kinds,
+            since_ns=None if since is None else output.date_ns(since, "--since"),
+            before_ns=None if before is None else output.date_ns(before, "--before"),
+            languages=tuple(x.strip() for x in (lang or "").split(",") if x.strip()),
+        )
+        cfg = config_mod.resolve({"db": db}, config_file=config_file)
+        result = run_search(
+            cfg.db,
+            typed_text(query),
+            limit=limit,
+            offset=offset,
+            fts=fts,
+            scope="doc" if scope == "doc" else "page",
+            filters=filters,
+            stem=stem,
+        )
+    except IndexerError as e:
+        fail(e)
+    except Exception as e:
+        internal(e)
+    form: output.Form = (
+        "json"
+        if as_json
+        else "csv"
+        if as_csv
+        else "files"
+        if files
+        else "terminal"
+        if sys.stdout.isatty()
+        else "plain"
+    )
+    try:
+        output.write(result, form, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `indexer search ... | head`: the reader left; exit quietly like ripgrep
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(code=0) from None
+    if not (result.hits or result.docs):
+        if sys.stderr.isatty():
+            typer.echo("no matches", err=True)
+        raise typer.Exit(code=1)
+    raise typer.Exit(code=0)
+
+
+def show(
+    path: Annotated[str, typer.Argument(metavar="PATH", help="A document in the index.")],
+    page: Annotated[
+        str | None,
+        typer.Option(help="Print this page's text: its printed label (xii, 237) or its number."),
+    ] = None,
+    db: DbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config_file: ConfigOpt = None,
+) -> None:
+    """Show a document as the index holds it: its metadata and pages, or one page's text."""
+    from indexer.progress import printable
+    from indexer.show import show as run_show
+
+    try:
+        cfg = config_mod.resolve({"db": db}, config_file=config_file)
+        shown = run_show(cfg.db, typed_text(path), page)
+    except IndexerError as e:
+        fail(e)
+    except Exception as e:
+        internal(e)
+    pages = [{"page": p.page, "label": p.label, "line": p.line} for p in shown.pages]
+    if page is not None:
+        (one,) = shown.pages
+        if as_json:
+            line = {"path": shown.path, "page": one.page, "label": one.label, "line": one.line}
+            line["text"] = one.text
+            typer.echo(json.dumps(line, ensure_ascii=False))
+        else:  # line by line: printable escapes the newlines of one string
+            for text_line in one.text.split("\n"):
+                typer.echo(printable(text_line))
+    elif as_json:
+        typer.echo(json.dumps({"path": shown.path, **shown.fields, "pages_with_text": pages}))
+    else:
+        typer.echo(printable(shown.path))
+        for key, value in shown.fields.items():
+            typer.echo(printable(f"  {key}: {value}"))
+        listed = [
+            f"{p.label} ({p.page})"
+            if p.label
+            else f"{p.page} (line {p.line})"
+            if p.line
+            else str(p.page)
+            for p in shown.pages
+        ]
+        typer.echo(printable(f"  pages with text: {', '.join(listed) or 'none'}"))
+
+
+def open_target(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="HIT",
+            help="A document in the index, or a hit's link as search prints it "
+            "(file:///...#page=N).",
+        ),
+    ],
+    page: Annotated[
+        str | None,
+        typer.Option(help="Open at this page: its printed label (xii, 237) or its number."),
+    ] = None,
+    viewer: Annotated[
+        str | None,
+        typer.Option(
+            help="The command to open it with; {path}, {page}, {line} and {url} are "
+            "filled in. [env: INDEXER_VIEWER; default: the first of zathura, evince, "
+            "okular, qpdfview, mupdf for a PDF, else xdg-open or open]",
+        ),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the viewer to exit (one in the terminal).")
+    ] = False,
+    print_only: Annotated[
+        bool, typer.Option("--print", help="Print the command instead of running it.")
+    ] = False,
+    db: DbOpt = None,
+    config_file: ConfigOpt = None,
+) -> None:
+    """Open a document at a hit's page in a viewer (a PDF at the page itself)."""
+    import shlex
+    import subprocess
+
+    from indexer import viewer as viewer_mod
+    from indexer.show import show as run_show
+
+    try:
+        path, linked_page = viewer_mod.target(target)
+        cfg = config_mod.resolve({"db": db}, config_file=config_file)
+        asked = page if page is not None else None if linked_page is None else str(linked_page)
+        shown = run_show(cfg.db, path, asked)
+        if not os.path.exists(path):
+            raise UsageError(
+                f"{path} is in the index but no longer on disk",
+                hint="the next `indexer index` run purges it",
+            )
+        one = shown.pages[0] if asked is not None else None
+        cmd = viewer_mod.command(
+            str(shown.fields.get("kind", "")),
+            path,
+            None if one is None else one.page,
+            None if one is None else one.line,
+            viewer if viewer is not None else os.environ.get("INDEXER_VIEWER") or None,
+        )
+        if print_only:
+            typer.echo(shlex.join(cmd.argv))
+            return
+        if one is not None and not cmd.at_page:
+            typer.echo(f"note: {cmd.argv[0]} opens it at its start, not at page {asked}", err=True)
+        try:
+            if wait:
+                raise typer.Exit(code=subprocess.run(cmd.argv).returncode)
+            subprocess.Popen(
+                cmd.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # the viewer outlives the command
+            )
+        except OSError as e:
+            raise UsageError(
+                f"cannot run {cmd.argv[0]}: {e.strerror or e}",
+                hint="name another with --viewer or INDEXER_VIEWER",
+            ) from None
+    except IndexerError as e:
+        fail(e)
+    except typer.Exit:
+        raise
+    except Exception as e:
+        internal(e)
