@@ -29,7 +29,7 @@ def schema_is_whole(conn: sqlite3.Connection) -> bool:
 SCHEMA_OBJECTS = frozenset(
     [
         *("documents", "documents_stat", "documents_sha256", "documents_duplicate"),
-        *("pages", "pages_fts", "pages_ad", "pages_au"),
+        *("pages", "pages_doc", "pages_fts", "pages_ad", "pages_au"),
         *("documents_fts", "documents_ad", "documents_au"),
         *("scan_errors", "errors", "jobs", "runs"),
     ]

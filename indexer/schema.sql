@@ -1,4 +1,4 @@
--- The index schema (version 4; upgrade.py upgrades older files). store.py applies it to a new file in one
+-- The index schema (version 5; upgrade.py upgrades older files). store.py applies it to a new file in one
 -- transaction and records the version in PRAGMA user_version; later versions
 -- add upgrade steps in store.py rather than editing this in place.
 --
@@ -59,6 +59,12 @@ CREATE TABLE pages (
     line    INTEGER,                         -- a text or Markdown file's: the line the page starts at
     UNIQUE (doc_id, page)
 );
+
+-- A document's pages as a stretch of page ids, in two seeks: the lowest and
+-- the highest id under its doc_id. A filtered search keeps FTS5 to the
+-- stretch the filtered documents are in (search.py, _Index.bounds), and a
+-- document's best page is looked for within its own.
+CREATE INDEX pages_doc ON pages (doc_id);
 
 -- Written exactly in sqlite-utils' form: its detect_fts() and Datasette's look
 -- for the literal text "content=[pages]" in this statement.
@@ -139,4 +145,4 @@ CREATE TABLE runs (
     summary     TEXT                         -- JSON counts, when finished
 );
 
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;

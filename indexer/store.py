@@ -28,7 +28,7 @@ from indexer.errors import DatabaseError
 from indexer.extract.base import Meta
 from indexer.names import text_path
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # search and stats read an index from this version on (its tables are the
 # same; only the form of some paths differs: upgrade.py)
 OLDEST_READABLE = 1

@@ -462,7 +462,7 @@ CASES = [
         "another tool dropped pages",
         _dropped("pages"),
         0,
-        _repaired_line("pages, pages_ad, pages_au"),
+        _repaired_line("pages, pages_doc, pages_ad, pages_au"),
         kept=_whole_again,
     ),
     Case("FIFOs with document names", _fifo, 0, None),

@@ -471,3 +471,83 @@ def test_a_document_without_a_title_is_found_by_its_file_name(tmp_path: Path) ->
     # a heading is a title, and the name is not searched then
     assert [h.title for h in search(db, "harbour").hits] == ["Harbour Notes"]
     assert search(db, "notes revenue").hits[0].title == "Harbour Notes"
+
+
+def test_a_filtered_search_keeps_to_the_stretch_its_documents_are_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documents indexed together hold one stretch of page ids, and a filter
+    that passes only them searches that stretch (_Index.bounds); a document
+    read again later has its new pages at the end, and is still found."""
+    import sqlite3
+
+    from indexer import search as search_mod
+
+    db = tmp_path / "i.db"
+    for folder, first_time in (("old", 1), ("new", 100)):  # two runs
+        w = WriterHandle(str(db), ["/"])
+        w.start()
+        for d in range(20):
+            pages = [(n, f"common page {n} of {folder} {d}") for n in range(1, 6)]
+            w.send(
+                Document(
+                    f"/{folder}/d{d:02d}.txt",
+                    "txt",
+                    1,
+                    first_time + d,
+                    f"{folder}{d}",
+                    None,
+                    5,
+                    pages,
+                )
+            )
+        w.finish("ok", {})
+    w = WriterHandle(str(db), ["/"])  # /old/d05.txt changes: new pages, new ids
+    w.start()
+    w.send(Document("/old/d05.txt", "txt", 2, 50, "changed", None, 1, [(1, "common kraken")]))
+    w.finish("ok", {})
+
+    conn = sqlite3.connect(db)
+
+    def stretch(folder: str) -> tuple[int, int]:
+        low, high = conn.execute(
+            "SELECT min(p.id), max(p.id) FROM pages p JOIN documents d ON d.id = p.doc_id "
+            "WHERE d.path LIKE ?",
+            (f"/{folder}/%",),
+        ).fetchone()
+        return int(low), int(high)
+
+    def bounds(filters: Filters) -> str:
+        return search_mod._Index.of(conn, db, filters).bounds()
+
+    low, high = stretch("new")
+    assert bounds(Filters(paths=("/new",))) == f" AND pages_fts.rowid BETWEEN {low} AND {high}"
+    assert bounds(Filters(since_ns=100)) == bounds(Filters(paths=("/new",)))
+    assert bounds(Filters(paths=("/old",))) == ""  # d05's new pages are past /new's
+    assert bounds(Filters(paths=("/old/d1*",))) != ""
+    assert bounds(Filters(paths=("/nowhere",))) == " AND pages_fts.rowid BETWEEN 1 AND 0"
+
+    def found(filters: Filters) -> set[str]:
+        return {h.path for h in search(db, "common", limit=1000, filters=filters).hits}
+
+    new = {f"/new/d{d:02d}.txt" for d in range(20)}
+    cases = [
+        (Filters(paths=("/new",)), new),
+        (Filters(since_ns=100), new),
+        (Filters(paths=("/old",)), {f"/old/d{d:02d}.txt" for d in range(20)}),
+        (Filters(before_ns=100), {f"/old/d{d:02d}.txt" for d in range(20)}),
+        (Filters(paths=("/old/d0*",), before_ns=60), {f"/old/d{d:02d}.txt" for d in range(10)}),
+        (Filters(paths=("/nowhere",)), set()),
+    ]
+    for filters, expected in cases:
+        assert found(filters) == expected, filters
+    assert [h.path for h in search(db, "kraken", filters=Filters(paths=("/old",))).hits] == [
+        "/old/d05.txt"
+    ]
+    docs = search(db, "common kraken", scope="doc", filters=Filters(before_ns=100)).docs
+    assert [d.path for d in docs] == ["/old/d05.txt"]
+    monkeypatch.setattr(search_mod, "BOUND_DOCS", 3)  # too many documents to look up
+    assert bounds(Filters(paths=("/new",))) == ""
+    for filters, expected in cases:
+        assert found(filters) == expected, filters
+    conn.close()

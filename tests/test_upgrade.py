@@ -89,7 +89,7 @@ def test_each_stored_path_gets_the_form_of_the_file_it_names(tmp_path: Path) -> 
     _schema_1_index(db, list(stored.values()))
 
     conn = store.open_for_writing(db)  # the writer upgrades it
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 5
     paths = {p for (p,) in conn.execute("SELECT path FROM documents")}
     assert paths == {
         f"{d}/lit\\\\xe9.txt",
@@ -183,7 +183,8 @@ def test_a_schema_2_index_gets_the_metadata_columns_and_keeps_its_pages(tmp_path
 
 def test_a_schema_3_index_gets_searchable_titles_and_keeps_its_pages(tmp_path: Path) -> None:
     """Version 4 indexes the titles and authors version 3 stored, makes the
-    pages' update trigger fire on their text only, and adds duplicate_of."""
+    pages' update trigger fire on their text only, and adds duplicate_of;
+    version 5 indexes the pages by document."""
     db = tmp_path / "i.db"
     conn = _schema_3(db)
     for i, (title, text) in enumerate([("Moby Dick", "whale"), (None, "kraken whale")]):
@@ -199,7 +200,9 @@ def test_a_schema_3_index_gets_searchable_titles_and_keeps_its_pages(tmp_path: P
     conn.close()
     assert [h.path for h in search(db, "melville").hits] == []  # read as it is: no titles yet
     conn = store.open_for_writing(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    # version 5: the pages by document (a filtered search's stretch of page ids)
+    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'pages_doc'").fetchone()
     assert "duplicate_of" in {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
     trigger = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'pages_au'").fetchone()[0]
     assert "UPDATE OF [text]" in trigger

@@ -49,7 +49,7 @@ def test_a_template_fills_in_path_page_line_and_url() -> None:
     [
         ("pdf", None, "no program to open PDF files was found (looked for zathura, "),
         ("epub", None, "no program to open EPUB files was found (looked for xdg-open, open)"),
-        ("pdf", "viewer 'unclosed", "viewer \"viewer 'unclosed\": No closing quotation"),
+        ("pdf", "viewer 'unclosed", 'viewer "viewer \'unclosed": No closing quotation'),
         ("pdf", "  ", "the viewer command is empty"),
     ],
 )

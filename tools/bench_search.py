@@ -131,6 +131,16 @@ def queries(repeat: int, docs: int) -> dict[str, list[tuple[str, dict[str, objec
         "filter --path, common word": [
             (word(i), {"filters": Filters(paths=(f"/lib/shelf{i % 50:02d}",))}) for i in r
         ],
+        # the documents a filter passes are in one stretch of the index
+        "filter oldest 1 % (glob), common": [
+            (word(i), {"filters": Filters(paths=(f"/lib/*/doc00{i % 10}0??.*",))}) for i in r
+        ],
+        "filter --before (oldest 1 %), mid": [
+            (word(1000 + i), {"filters": Filters(before_ns=T0 + docs // 100 * day)}) for i in r
+        ],
+        "filter --since (newest 1 %), mid": [
+            (word(1000 + i), {"filters": Filters(since_ns=T0 + docs * 99 // 100 * day)}) for i in r
+        ],
     }
 
 
@@ -187,12 +197,12 @@ def main() -> None:
             "SELECT count(*) FROM pages_fts WHERE pages_fts MATCH ?", (q,)
         ).fetchone()[0]
     conn.close()
-    head = f"{'query (--limit 20)':32} {'p50 ms':>8} {'p99 ms':>8} {'hits':>5}"
+    head = f"{'query (--limit 20)':36} {'p50 ms':>8} {'p99 ms':>8} {'hits':>5}"
     print(f"\n{head} {'pages matched':>14}")
     for name in classes:
         shown = f"{counts[name]:,}" if name in counts else ""
         print(
-            f"{name:32} {statistics.median(times[name]):8.1f} {pct(times[name], 99):8.1f} "
+            f"{name:36} {statistics.median(times[name]):8.1f} {pct(times[name], 99):8.1f} "
             f"{min(matched[name]):5} {shown:>14}"
         )
     if not args.keep:
