@@ -62,8 +62,19 @@ class Term:
     literal: str | None = None  # must appear in the page text (lower case)
     substring: bool = False  # a trigram index's term: its text is one substring
     quoted: bool = False  # typed as "a phrase": searched as it is
+    # a one-word prefix's words in the pages' vocabulary (``expanded``)
+    words: tuple[str, ...] | None = None
 
     def fts(self) -> str:
+        """The term as FTS5 text for the pages: a prefix whose vocabulary
+        words are known is those words, OR-ed."""
+        if self.words:
+            return "(" + " OR ".join(f'"{w}"' for w in self.words) + ")"
+        return self.phrase()
+
+    def phrase(self) -> str:
+        """The term as one FTS5 phrase (what ``NEAR`` and the documents'
+        own index take)."""
         if self.substring:
             return '"' + self.tokens[0].replace('"', '""') + '"'
         phrase = '"' + " ".join(self.tokens) + '"'
@@ -82,14 +93,16 @@ class Plain:
     terms: list[Term] = field(default_factory=list)
     excluded: list[Term] = field(default_factory=list)
 
-    def match(self) -> str:
+    def match(self, phrases: bool = False) -> str:
         """All the terms, none of the excluded ones, as FTS5 text ("" when
-        every term is too short for a trigram index)."""
-        text = " ".join(t.fts() for t in self.terms if not t.short)
+        every term is too short for a trigram index). ``phrases``: each term
+        as a phrase (``Term.phrase``), for the documents' index."""
+        terms = [t for t in self.terms if not t.short]
+        text = " ".join(t.phrase() for t in terms) if phrases else all_of(terms)
         if not text:
             return ""
         for t in self.excluded:
-            text += f" NOT {t.fts()}"
+            text += f" NOT {t.phrase() if phrases else t.fts()}"
         return text
 
     def near(self) -> str | None:
@@ -97,7 +110,7 @@ class Plain:
         and for a trigram index, whose tokens are not words)."""
         if len(self.terms) < 2 or any(t.substring for t in self.terms):
             return None
-        return f"NEAR({' '.join(t.fts() for t in self.terms)}, {NEAR_TOKENS})"
+        return f"NEAR({' '.join(t.phrase() for t in self.terms)}, {NEAR_TOKENS})"
 
     def literals(self) -> list[str]:
         return [t.literal for t in self.terms if t.literal]
@@ -109,6 +122,12 @@ class Plain:
             for t in self.terms
             for i, tok in enumerate(t.tokens)
         ]
+
+
+def all_of(terms: Sequence[Term]) -> str:
+    """FTS5 text for pages with every term (FTS5 takes ``a b`` for ``a AND
+    b`` between phrases only, not after an OR-ed group)."""
+    return (" AND " if any(t.words for t in terms) else " ").join(t.fts() for t in terms)
 
 
 _OPERATORS = {"AND", "OR", "NOT", "NEAR"}
@@ -227,6 +246,40 @@ def stemmer(language: str) -> Callable[[str], str]:
         )
     stem: Callable[[str], str] = snowballstemmer.stemmer(name).stemWord
     return stem
+
+
+# a prefix is searched as its words (``expanded``) where it has at most this many
+EXPAND_WORDS = 64
+
+
+def expandable(t: Term) -> str | None:
+    """The prefix whose vocabulary words ``t`` may be searched as: a one-word
+    ASCII prefix (the index folds other letters, and this side would have to
+    fold them the same way), else None."""
+    if not t.prefix or t.substring or len(t.tokens) != 1 or not t.tokens[0].isascii():
+        return None
+    return t.tokens[0]
+
+
+def vocabulary_range(prefix: str) -> tuple[str, str]:
+    """``lo <= word < hi`` holds for the words that start with the ASCII
+    ``prefix`` (and for no others)."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def expanded(plain: Plain, words_of: Callable[[str], tuple[str, ...] | None]) -> Plain:
+    """``plain`` with each expandable prefix given its vocabulary words
+    (``words_of(prefix)``: None where there are too many to list). FTS5
+    merges every word a prefix covers into one list before it returns a row,
+    and again for each query that names it (100 ms for a prefix of a word on
+    a million pages); its words, OR-ed, are read as far as the query needs."""
+
+    def one(t: Term) -> Term:
+        prefix = expandable(t)
+        words = None if prefix is None else words_of(prefix)
+        return t if not words else replace(t, words=words)
+
+    return Plain([one(t) for t in plain.terms], [one(t) for t in plain.excluded])
 
 
 _PIECE = re.compile(r'(-?)"([^"]*)("?)|(\S+)')

@@ -191,6 +191,8 @@ def search(
         plain = None if fts else _plain(query, ix.substrings)
         if plain is not None and stem_word is not None:
             plain = query_mod.stemmed(plain, stem_word)
+        if plain is not None and ix.tokenizer == "unicode61":
+            plain = query_mod.expanded(plain, ix.words_of)
         if scope == "doc":
             assert plain is not None
             return SearchResult(plain.match(), docs=_docs(ix, plain, limit, offset))
@@ -208,8 +210,9 @@ class _Index:
     conn: sqlite3.Connection
     version: int
     filters: Filters
-    substrings: bool  # a trigram index (query.py)
+    tokenizer: str  # store.TOKENIZERS' name
     _pages_with: dict[str, int] = field(default_factory=dict)
+    _vocabulary: bool | None = None  # temp.pages_vocab made (None: not tried)
     _span: tuple[int, int] | None = None  # the pages' smallest and largest id
     _bounds: tuple[tuple[int, int] | None] | None = None  # (once looked for)
 
@@ -221,7 +224,12 @@ class _Index:
                 f"{db} was made by an older indexer and knows no languages yet",
                 hint="an `indexer index --reindex` run reads them",
             )
-        return cls(conn, version, filters, store.tokenizer_of(conn) == "trigram")
+        return cls(conn, version, filters, store.tokenizer_of(conn))
+
+    @property
+    def substrings(self) -> bool:
+        """A trigram index (query.py)."""
+        return self.tokenizer == "trigram"
 
     @property
     def snippet(self) -> str:
@@ -264,6 +272,30 @@ class _Index:
             n = int(PROBE * (high - low + 1) / max(1, high - int(row[0])))
         self._pages_with[match] = n
         return n
+
+    def words_of(self, prefix: str) -> tuple[str, ...] | None:
+        """The words of the pages that start with ``prefix``, None where there
+        are more than ``query.EXPAND_WORDS``; each one's page count is noted
+        for ``pages_with`` (the sum: at least as many as the prefix has).
+        fts5vocab reads each word's list of pages to count them: 45-90 ms for
+        a prefix of a word on a million pages, once, where FTS5 would merge
+        the prefix's lists for each query that names it."""
+        if self._vocabulary is None:
+            self._vocabulary = _vocabulary(self.conn)
+        if not self._vocabulary:
+            return None
+        lo, hi = query_mod.vocabulary_range(prefix)
+        rows = self.conn.execute(
+            "SELECT term, doc FROM temp.pages_vocab WHERE term >= ? AND term < ? LIMIT ?",
+            (lo, hi, query_mod.EXPAND_WORDS + 1),
+        ).fetchall()
+        words = tuple(str(t) for t, _ in rows if str(t).startswith(prefix))
+        if len(rows) > query_mod.EXPAND_WORDS or not words:
+            return None
+        term = query_mod.Term(prefix, (prefix,), prefix=True, words=words)
+        low, high = self.span()
+        self._pages_with[term.fts()] = min(high - low + 1, sum(int(n) for _, n in rows))
+        return words
 
     def span(self) -> tuple[int, int]:
         """The pages' smallest and largest id."""
@@ -370,7 +402,25 @@ class _Index:
             f"WHERE documents_fts MATCH ? AND d.duplicate_of IS NULL{where}{lit} "
             "ORDER BY rank LIMIT ?"
         )
-        return _run(self.conn, sql, [plain.match(), *params, *literals, want])
+        return _run(self.conn, sql, [plain.match(phrases=True), *params, *literals, want])
+
+
+def _vocabulary(conn: sqlite3.Connection) -> bool:
+    """Make ``temp.pages_vocab``, the pages' words with their page counts (on
+    this connection only: the index file is not written). False where it
+    cannot be made; prefixes are then searched as FTS5 prefixes."""
+    try:
+        conn.execute("PRAGMA query_only = 0")  # (a search's connection is query_only)
+        try:
+            conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.pages_vocab "
+                "USING fts5vocab(main, pages_fts, 'row')"
+            )
+        finally:
+            conn.execute("PRAGMA query_only = 1")
+    except sqlite3.Error:
+        return False
+    return True
 
 
 def _plain(query: str, substrings: bool = False) -> query_mod.Plain:
@@ -515,7 +565,7 @@ def _pages(ix: _Index, plain: query_mod.Plain, limit: int, offset: int) -> list[
         if len(ranked_by) == len(plain.terms):  # bm25 over every word
             more = _run(ix.conn, _page_sql(ix, window + where + lit), [text, *args, need])
         else:  # bm25 over the rarer words, of the pages that match the tier
-            keep = " ".join(t.fts() for t in ranked_by)
+            keep = query_mod.all_of(ranked_by)
             extra = window + " AND pages_fts.rowid IN " + _TIER + where + lit
             more = _run(ix.conn, _page_sql(ix, extra, snippet="NULL"), [keep, text, *args, need])
         rows += [r for r in more if r["id"] not in seen][: want - len(rows)]
@@ -524,8 +574,8 @@ def _pages(ix: _Index, plain: query_mod.Plain, limit: int, offset: int) -> list[
 
 def _meta_page(ix: _Index, doc: sqlite3.Row, plain: query_mod.Plain) -> sqlite3.Row | None:
     """The page a metadata hit shows: its best page for the words, else its
-    first page (the words are only in its title; None where a -word rules
-    the pages out); a row like a page tier's."""
+    first page (the words are only in its title; None where a -word is on
+    its pages); a row like a page tier's."""
     lit, lit_params = _literal_sql(plain.literals())
     low, high = _page_range(ix.conn, doc["id"])
     best = f"pages_fts MATCH ? AND pages_fts.rowid BETWEEN ? AND ? AND p.doc_id = ?{lit}"
@@ -536,8 +586,8 @@ def _meta_page(ix: _Index, doc: sqlite3.Row, plain: query_mod.Plain) -> sqlite3.
         f"ORDER BY {_best(ix, plain.terms)} LIMIT 1",
         (plain.match(), low, high, doc["id"], *lit_params),
     ).fetchone()
-    if row is None and plain.excluded:
-        return None
+    if row is None and _has_any(ix, doc["id"], plain.excluded):
+        return None  # its pages have the words only beside a -word
     if row is None:  # the first page, its first words
         row = ix.conn.execute(
             f"SELECT id, page, {_label(ix)} AS label, {_line(ix)} AS line, "
@@ -609,7 +659,7 @@ def _docs(ix: _Index, plain: query_mod.Plain, limit: int, offset: int) -> list[D
                 "CROSS JOIN documents d ON d.id = documents_fts.rowid "
                 f"WHERE documents_fts MATCH ? AND d.duplicate_of IS NULL{meta_lit}"
             )
-            args += [term.fts(), *lit_params]
+            args += [term.phrase(), *lit_params]
         ctes.append(f"t{i} AS (SELECT doc_id, min(r) AS r FROM ({found}) GROUP BY doc_id)")
         names.append(f"t{i}")
     joins = "".join(f" JOIN {n} USING (doc_id)" for n in names[1:])

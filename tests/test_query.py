@@ -72,3 +72,30 @@ def test_stemmed_words_become_prefixes_of_their_stems() -> None:
     assert fold("Ça crée") == "Ca cree"
     with pytest.raises(UsageError, match="no stemmer for that language"):
         stemmer("klingon")
+
+
+def test_a_prefix_is_searched_as_the_words_it_covers() -> None:
+    from indexer.query import expanded, vocabulary_range
+
+    vocabulary = {"wha": ("whale", "what"), "sh": None, "zz": ()}
+    asked: list[str] = []
+
+    def words_of(prefix: str) -> tuple[str, ...] | None:
+        asked.append(prefix)
+        return vocabulary[prefix]
+
+    plain = expanded(parse("wha* sh* zz* e-ma* café* whale -wha*"), words_of)
+    # only one-word ASCII prefixes are looked up: the last of several tokens, a
+    # word the index folds (é) stay FTS5 prefixes; too many words (None) or
+    # none at all leave the prefix as it is
+    assert asked == ["wha", "sh", "zz", "wha"]
+    assert plain.match() == (
+        '("whale" OR "what") AND "sh"* AND "zz"* AND "e ma"* AND "café"* AND "whale" '
+        'NOT ("whale" OR "what")'
+    )
+    # the documents' own index and NEAR take each term as one phrase
+    assert plain.match(phrases=True) == '"wha"* "sh"* "zz"* "e ma"* "café"* "whale" NOT "wha"*'
+    assert plain.near() == 'NEAR("wha"* "sh"* "zz"* "e ma"* "café"* "whale", 10)'
+    assert plain.words()[:2] == [("wha", True), ("sh", True)]  # highlighted as prefixes
+    assert vocabulary_range("wha") == ("wha", "whb")
+    assert vocabulary_range("z9") == ("z9", "z:")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from indexer.errors import DatabaseError, QueryError, UsageError
+from indexer.extract.base import Meta
 from indexer.messages import Document
 from indexer.query import HL_END, HL_START
 from indexer.search import Filters, search
@@ -551,3 +552,56 @@ def test_a_filtered_search_keeps_to_the_stretch_its_documents_are_in(
     for filters, expected in cases:
         assert found(filters) == expected, filters
     conn.close()
+
+
+def test_a_prefix_finds_the_pages_of_every_word_it_covers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prefix is searched as its words (query.expanded, from fts5vocab on
+    the search's own connection): the same pages as FTS5's own prefix query,
+    a title word that is on no page still found through the documents' index,
+    on a read-only file too, and as an FTS5 prefix where it covers too many
+    words."""
+    import sqlite3
+
+    from indexer import query as query_mod
+    from indexer import store
+
+    db = tmp_path / "i.db"
+    w = WriterHandle(str(db), ["/"])
+    w.start()
+    texts = ["whale oil", "whaler ship", "what now", "wharf lights", "white wheat", "whale"]
+    for d, text in enumerate(texts):
+        pages = [(1, text), (2, "filler")]
+        w.send(Document(f"/d{d}.txt", "txt", 1, 1, f"{d}", None, 2, pages))
+    meta = Meta(title="Whangarei Harbour")  # a title word on no page
+    w.send(Document("/m.txt", "txt", 1, 1, "m", None, 1, [(1, "harbour")], meta=meta))
+    w.finish("ok", {})
+    conn = sqlite3.connect(db)
+    expected = {
+        r[0] for r in conn.execute("SELECT rowid FROM pages_fts WHERE pages_fts MATCH 'wha*'")
+    }
+    conn.close()
+
+    def found(query: str) -> set[str]:
+        return {h.path for h in search(db, query, limit=50).hits}
+
+    assert len(expected) == 5
+    assert found("wha*") == {"/d0.txt", "/d1.txt", "/d2.txt", "/d3.txt", "/d5.txt", "/m.txt"}
+    assert found("wha* oil") == {"/d0.txt"}
+    assert found("wha* -oil") == {"/d1.txt", "/d2.txt", "/d3.txt", "/d5.txt", "/m.txt"}
+    assert found("whan*") == {"/m.txt"}  # in the title only
+    assert search(db, "wha* oil").query == '("whale" OR "whaler" OR "wharf" OR "what") AND "oil"'
+    snippets = {h.path: h.snippet for h in search(db, "whale*").hits}
+    assert snippets["/d1.txt"] == f"{HL_START}whaler{HL_END} ship"
+    scope_doc = search(db, "wha* lights", scope="doc").docs
+    assert [(d.path, [p.page for p in d.pages]) for d in scope_doc] == [("/d3.txt", [1, 1])]
+    with monkeypatch.context() as m:  # a file it may not write: opened read-only
+        m.setattr(store.os, "access", lambda *a: False)
+        assert search(db, "wha* oil").query.startswith('("whale" OR')
+        assert found("wha* -oil") == {"/d1.txt", "/d2.txt", "/d3.txt", "/d5.txt", "/m.txt"}
+    monkeypatch.setattr(query_mod, "EXPAND_WORDS", 2)  # wha* covers 4 words
+    assert found("wha* -oil") == {"/d1.txt", "/d2.txt", "/d3.txt", "/d5.txt", "/m.txt"}
+    assert search(db, "wha* oil").query == '"wha"* "oil"'
+    assert found("whal*") == {"/d0.txt", "/d1.txt", "/d5.txt"}
+    assert search(db, "whal*").query == '("whale" OR "whaler")'  # 2 words: expanded
