@@ -26,11 +26,31 @@ from indexer.cli_read import open_target, search, show
 from indexer.errors import ExitStatus, IndexerError
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     help="Index folders of PDFs, EPUBs and text files into one SQLite FTS5 file, and search it.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from indexer import __version__
+
+        typer.echo(f"indexer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Index folders of PDFs, EPUBs and text files into one SQLite FTS5 file, and search it."""
 
 
 def _sigterm_as_interrupt() -> None:
@@ -43,7 +63,8 @@ def _sigterm_as_interrupt() -> None:
 @app.command()
 def index(
     paths: Annotated[
-        list[Path], typer.Argument(help="Folders and files to index.", show_default=False)
+        list[Path],
+        typer.Argument(metavar="PATHS...", help="Folders and files to index.", show_default=False),
     ],
     db: DbOpt = None,
     workers: Annotated[
@@ -344,13 +365,34 @@ def _command_line_error(e: Exception) -> int:
     return exit_code
 
 
+class _Argument(typer.core.TyperArgument):
+    """An argument shown in usage as ``QUERY``, not typer's ``{QUERY}``."""
+
+    def make_metavar(self, ctx: Any, *, usage: bool = False) -> str:
+        return (
+            super().make_metavar(ctx, usage=False)
+            if self.required
+            else super().make_metavar(ctx, usage=usage)
+        )
+
+
+def _command() -> Any:
+    """The click command of ``app``, its required arguments shown plainly."""
+    command = typer.main.get_command(app)
+    for sub in getattr(command, "commands", {}).values():
+        for param in sub.params:
+            if type(param) is typer.core.TyperArgument:
+                param.__class__ = _Argument
+    return command
+
+
 def main() -> None:
     """The ``indexer`` command. It ends with ``os._exit`` once the exit handlers
     have run and the output is flushed: tearing down the interpreter's modules
     would only add about 50 ms to every command (every search). Everything the
     commands open (index connections, the writer, the workers) is closed by then."""
     try:
-        rv = app(standalone_mode=False)
+        rv = _command()(standalone_mode=False)
         code: object = rv if isinstance(rv, int) else 0
     except SystemExit as e:
         code = e.code

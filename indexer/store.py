@@ -72,7 +72,10 @@ def explain_error(path: Path, e: sqlite3.Error, doing: str) -> DatabaseError:
         )
     if "unable to open" in msg:
         if path.is_dir():
-            return DatabaseError(f"cannot {doing} {path}: it is a directory, not an index file")
+            return DatabaseError(
+                f"cannot {doing} {path}: it is a directory, not an index file",
+                hint=f"name a file in it: --db {path / 'index.db'}",
+            )
         parent = path.absolute().parent
         if not parent.is_dir():
             return DatabaseError(f"cannot {doing} {path}: directory {parent} does not exist")
@@ -111,7 +114,10 @@ def connect(path: str | Path, *, planning: bool = False) -> sqlite3.Connection:
     them (an older index is upgraded by the writer first)."""
     path = Path(path)
     if path.is_dir():
-        raise DatabaseError(f"{path} is a directory, not an index file")
+        raise DatabaseError(
+            f"{path} is a directory, not an index file",
+            hint=f"name a file in it: --db {path / 'index.db'}",
+        )
     if not path.is_file():
         raise DatabaseError(
             f"no index at {path}", hint="create one with: indexer index PATH --db " + str(path)

@@ -308,13 +308,64 @@ def test_command_line_mistakes_are_one_line_and_a_hint(tmp_path: Path) -> None:
     proc = run_cli("index")
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
-        "error: Missing argument 'paths'.",
+        "error: Missing argument 'PATHS...'.",
         "hint: see python -m indexer index --help",
     ]
     db = tmp_path / "i.db"
     assert run_cli("index", FIXTURES / "good", "--db", db, "-q").returncode == 0
     found = run_cli("search", "--db", db, "--", "-narwhal sextant")
     assert found.returncode == 0 and "sextant" in found.stdout, found.stderr
+
+
+def test_version_help_usage_and_a_folder_given_as_the_index(tmp_path: Path) -> None:
+    """--version and -V print the version; -h is --help; usage names the
+    arguments as the help does (QUERY, not typer's {QUERY}); --db naming a
+    folder says which file to name instead, for each command."""
+    from indexer import __version__
+
+    for flag in ("--version", "-V"):
+        proc = run_cli(flag)
+        assert (proc.returncode, proc.stdout) == (0, f"indexer {__version__}\n")
+    assert run_cli("-h").stdout == run_cli("--help").stdout
+    usage = {
+        "search": "search [OPTIONS] QUERY",
+        "index": "index [OPTIONS] PATHS...",
+        "show": "show [OPTIONS] PATH",
+    }
+    for command, line in usage.items():
+        proc = run_cli(command, "-h")
+        assert proc.returncode == 0 and line in proc.stdout, proc.stdout
+        assert "{" not in proc.stdout.split("\n\n")[1], proc.stdout
+    folder = tmp_path / "here"
+    folder.mkdir()
+    hint = f"hint: name a file in it: --db {folder / 'index.db'}"
+    for args in (("search", "x"), ("index", FIXTURES / "good"), ("stats",)):
+        proc = run_cli(*args, "--db", folder)
+        assert proc.returncode == 2 and proc.stderr.splitlines()[-1] == hint, proc.stderr
+
+
+def test_shell_completion_completes_commands_and_options() -> None:
+    """The script ``indexer --show-completion bash`` prints (what
+    --install-completion installs), sourced in a real bash, completes a
+    command's name and its options through the installed console script."""
+    beside = Path(sys.executable).parent / "indexer"  # (this Python's, not another's on PATH)
+    prog = str(beside) if beside.exists() else shutil.which("indexer")
+    assert prog, "the indexer console script is not installed"
+    script = subprocess.run([prog, "--show-completion", "bash"], capture_output=True, text=True)
+    assert script.returncode == 0 and "_INDEXER_COMPLETE" in script.stdout, script.stderr
+
+    def complete(*words: str) -> list[str]:
+        bash = (
+            f"{script.stdout}\nCOMP_WORDS=({' '.join(words)}); COMP_CWORD={len(words) - 1}; "
+            f"_indexer_completion {prog}; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        )
+        proc = subprocess.run(["bash", "-c", bash], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    assert complete("indexer", "se") == ["search"]
+    assert "--format" in complete("indexer", "search", "--fo")
+    assert complete("indexer", "index", "--no-hid") == ["--no-hidden"]
 
 
 def test_stats_runs_shows_what_each_run_did(tmp_path: Path) -> None:
