@@ -190,7 +190,13 @@ def index(
 
     cpu = CpuSample()  # other processes' CPU use, measured while we start up
     from indexer.plan import Checks
-    from indexer.progress import Reporter, details_line, planned_lines, summary_line
+    from indexer.progress import (
+        Reporter,
+        details_line,
+        planned_lines,
+        summary_line,
+        unsupported_lines,
+    )
     from indexer.run import index as run_index
 
     _sigterm_as_interrupt()
@@ -237,6 +243,8 @@ def index(
         typer.echo(json.dumps(summary.to_dict()))
     reporter.note(summary_line(summary))
     if verbose and not dry_run:
+        for line in unsupported_lines(summary):
+            reporter.info(line)
         reporter.info(details_line(summary))
     raise typer.Exit(code=int(summary.exit_status))
 

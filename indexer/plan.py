@@ -102,6 +102,7 @@ class Plan:
     # jobs not tried again: in progress when SUSPECT_AFTER runs died (with that count)
     suspects: list[tuple[Job, int]] = field(default_factory=list)
     scan_errors: list[tuple[str, str]] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # (scan.ScanResult.unsupported)
 
     def count(self, action: str) -> int:
         return sum(1 for j in self.jobs if j.action == action)
@@ -119,6 +120,7 @@ class Plan:
             "resumed": self.resumed,
             "suspects": len(self.suspects),
             "scan_errors": len(self.scan_errors),
+            "unsupported": len(self.unsupported),
         }
 
 
@@ -181,7 +183,7 @@ def make_plan(
     """The plan for ``scan`` against the index behind ``conn`` (None: no index
     yet); ``checks``: see there (``repair``: a document that lost its pages is
     'ok' with no page rows). ``stop`` and ``stall``: see ``hash_files``."""
-    plan = Plan(roots=scan.roots, scan_errors=list(scan.errors))
+    plan = Plan(roots=scan.roots, scan_errors=list(scan.errors), unsupported=scan.unsupported)
     stats = store.stats_under(conn, scan.roots) if conn is not None else {}
     leftover = store.jobs_under(conn, scan.roots) if conn is not None else {}
     pageless = (

@@ -161,6 +161,7 @@ def summary_line(s: RunSummary) -> str:
             f"{s.deleted} deleted, {s.unchanged + s.touched} unchanged, "
             f"{s.retried} to retry, {s.skipped_errors} failed before (skipped)"
             + (f", {s.suspects} suspected of ending earlier runs" if s.suspects else "")
+            + (f", {s.unsupported:,} of unsupported types" if s.unsupported else "")
         )
     if s.interrupted:
         todo = s.new + s.changed + s.retried
@@ -178,8 +179,6 @@ def summary_line(s: RunSummary) -> str:
         events.append(f"{s.pool.timeouts} timeout(s)")
     if s.governor is not None and s.governor.held_back:
         events.append(f"governor held back {s.governor.held_back}x")
-    if s.unchanged or s.touched:
-        events.append(f"{s.unchanged + s.touched:,} unchanged")
     return (
         f"{s.new} new, {s.changed} changed, {s.moved} moved, "
         f"{s.deleted} deleted, {s.failed} failed"
@@ -187,7 +186,23 @@ def summary_line(s: RunSummary) -> str:
         + (f", {s.retried} retried" if s.retried else "")
         + f"; {s.pages:,} pages in {s.seconds:.1f} s"
         + (f" ({', '.join(events)})" if events else "")
+        + "".join(f"; {part}" for part in _left_alone(s))
     )
+
+
+def _left_alone(s: RunSummary) -> list[str]:
+    """What a run did not read, said in its summary: files that did not
+    change, files that failed before and still fail (they are not tried
+    again, and make the exit status 1), files of no supported type."""
+    parts = []
+    if s.unchanged or s.touched:
+        parts.append(f"{s.unchanged + s.touched:,} unchanged")
+    if s.skipped_errors:
+        parts.append(f"{s.skipped_errors:,} still failing (--retry-errors to retry)")
+    if s.unsupported:
+        many = "s" if s.unsupported > 1 else ""
+        parts.append(f"{s.unsupported:,} file{many} of unsupported types skipped")
+    return parts
 
 
 def details_line(s: RunSummary) -> str:
@@ -213,6 +228,13 @@ def planned_lines(s: RunSummary) -> Iterator[str]:
         ("retry", p.retry),
         ("moved", p.moved),
         ("deleted", p.deleted),
+        ("unsupported", p.unsupported),
     ):
         for path in paths:
             yield f"{action}: {printable(path)}"
+
+
+def unsupported_lines(s: RunSummary) -> Iterator[str]:
+    """The files of no supported type a run skipped (--verbose)."""
+    for path in s.planned.unsupported:
+        yield f"unsupported: {printable(path)}"

@@ -69,6 +69,7 @@ class PlannedPaths:
     retry: list[str] = field(default_factory=list)
     moved: list[str] = field(default_factory=list)  # "old -> new"
     deleted: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)  # listed with --verbose
 
 
 @dataclass
@@ -84,7 +85,8 @@ class RunSummary:
     touched: int = 0
     deleted: int = 0
     unchanged: int = 0
-    skipped_errors: int = 0
+    skipped_errors: int = 0  # failed before, unchanged, not tried again: still failing
+    unsupported: int = 0  # files of no supported type, skipped
     resumed: int = 0
     suspects: int = 0  # not tried again: in progress when several runs died
     indexed: int = 0  # documents published ok or empty
@@ -113,8 +115,8 @@ class RunSummary:
     def exit_status(self) -> ExitStatus:
         if self.interrupted:
             return ExitStatus.INTERRUPTED
-        if self.failed or self.partial:
-            return ExitStatus.SOME_FAILED
+        if self.failed or self.partial or self.skipped_errors:
+            return ExitStatus.SOME_FAILED  # a file under the roots is not (all) indexed
         return ExitStatus.OK
 
     def to_dict(self) -> dict[str, Any]:
@@ -241,6 +243,7 @@ def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
         deleted=c["deleted"],
         unchanged=c["unchanged"],
         skipped_errors=c["skipped_errors"],
+        unsupported=c["unsupported"],
         resumed=c["resumed"],
         suspects=c["suspects"],
         root_devices={text_path(r): d for r, d in plan.devices.items()},
@@ -250,6 +253,7 @@ def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
             retry=[text_path(j.entry.path) for j in plan.jobs if j.action == "retry"],
             moved=[f"{old} -> {text_path(e.path)}" for old, e in plan.moved],
             deleted=list(plan.deleted),
+            unsupported=[text_path(p) for p in plan.unsupported],
         ),
     )
 

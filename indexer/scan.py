@@ -53,6 +53,9 @@ class ScanResult:
     # was indexed (an unmounted disk leaves its empty mount point)
     empty_roots: list[str] = field(default_factory=list)
     devices: dict[str, int] = field(default_factory=dict)
+    # files whose name is no document type's (not hidden ones): counted in
+    # the run's summary, listed with --verbose
+    unsupported: list[str] = field(default_factory=list)
 
 
 def sha256_file(path: str, expect: tuple[int, int] | None = None) -> str | None:
@@ -166,6 +169,7 @@ class _Walk:
                     self.result.empty_roots.append(top)
             subdirs = []
             files, lstat, S_ISREG = self.result.files, os.lstat, stat.S_ISREG
+            unsupported = self.result.unsupported
             hidden = self.include_hidden
             for entry in entries:
                 name = entry.name
@@ -179,6 +183,7 @@ class _Walk:
                     # mostly this loop): a regular file with a document's name
                     kind = kind_of_name(name)
                     if kind is None:
+                        unsupported.append(entry.path)
                         continue
                     if entry.is_symlink():
                         self.add_file(entry.path, entry)

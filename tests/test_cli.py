@@ -368,6 +368,45 @@ def test_shell_completion_completes_commands_and_options() -> None:
     assert complete("indexer", "index", "--no-hid") == ["--no-hidden"]
 
 
+def test_the_summary_says_what_was_left_alone_and_the_exit_status_what_is_not_indexed(
+    tmp_path: Path,
+) -> None:
+    """A run's summary counts what it did not read: unchanged files, files
+    that still fail (exit 1 while any does, though they are not tried again)
+    and files of unsupported types (listed with --verbose, and by a dry run)."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    shutil.copy(FIXTURES / "good" / "notes.txt", root)
+    (root / "broken.pdf").write_bytes(b"not a pdf at all")
+    (root / "photo.jpg").write_bytes(b"\xff\xd8")
+    (root / "notes.odt").write_bytes(b"PK")
+    db = tmp_path / "i.db"
+    first = run_cli("index", root, "--db", db)
+    assert first.returncode == 1
+    assert first.stderr.splitlines()[-1].endswith("; 2 files of unsupported types skipped"), (
+        first.stderr
+    )
+    again = run_cli("index", root, "--db", db, "-v")
+    assert again.returncode == 1, again.stderr  # broken.pdf is still not indexed
+    summary = [line for line in again.stderr.splitlines() if line.startswith("0 new")]
+    assert summary == [
+        "0 new, 0 changed, 0 moved, 0 deleted, 0 failed; 0 pages in "
+        + summary[0].split(" pages in ")[1].split(" s")[0]
+        + " s; 1 unchanged; 1 still failing (--retry-errors to retry); "
+        "2 files of unsupported types skipped"
+    ]
+    listed = sorted(line for line in again.stderr.splitlines() if line.startswith("unsupported"))
+    assert listed == [f"unsupported: {root / 'notes.odt'}", f"unsupported: {root / 'photo.jpg'}"]
+    dry = run_cli("index", root, "--db", db, "--dry-run", "-v")
+    assert f"unsupported: {root / 'photo.jpg'}" in dry.stdout.splitlines()
+    assert "1 failed before (skipped), 2 of unsupported types" in dry.stderr
+    (root / "broken.pdf").unlink()
+    (root / "photo.jpg").unlink()
+    last = run_cli("index", root, "--db", db)
+    assert last.returncode == 0, last.stderr
+    assert "still failing" not in last.stderr and "1 file of unsupported types" in last.stderr
+
+
 def test_stats_runs_shows_what_each_run_did(tmp_path: Path) -> None:
     """Each run stores its figures in the runs table (counts, pages/min,
     worker efficiency, CPU and peak memory by role, errors by kind);
