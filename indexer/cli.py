@@ -249,6 +249,48 @@ def index(
     raise typer.Exit(code=int(summary.exit_status))
 
 
+@app.command()
+def forget(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="PATHS...",
+            help="Folders and files whose documents leave the index (they need not exist).",
+            show_default=False,
+        ),
+    ],
+    db: DbOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the documents that would go, change nothing.")
+    ] = False,
+    config_file: ConfigOpt = None,
+) -> None:
+    """Remove the documents at or below PATHS from the index (a folder you
+    deleted or no longer index). Exit status 1 when a PATH has none."""
+    from indexer.forget import forget as forget_paths
+    from indexer.progress import printable
+
+    try:
+        cfg = config_mod.resolve({"db": db}, config_file=config_file)
+        gone = forget_paths(cfg.db, paths, dry_run=dry_run)
+    except IndexerError as e:
+        fail(e)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing was removed", err=True)
+        raise typer.Exit(code=int(ExitStatus.INTERRUPTED)) from None
+    except Exception as e:
+        internal(e)
+    if dry_run:
+        for path in gone.paths:
+            typer.echo(printable(path))
+    for path in gone.unknown:
+        typer.echo(f"{printable(path)}: nothing in the index at or below it", err=True)
+    many = "" if gone.documents == 1 else "s"
+    done = "would remove" if dry_run else "removed"
+    typer.echo(f"{done} {gone.documents:,} document{many} ({gone.pages:,} pages)", err=True)
+    raise typer.Exit(code=int(ExitStatus.SOME_FAILED if gone.unknown else ExitStatus.OK))
+
+
 app.command()(search)
 app.command()(show)
 app.command("open")(open_target)

@@ -24,6 +24,7 @@ from typing import Any
 from indexer import repair, store
 from indexer.config import Config
 from indexer.errors import DatabaseError, ExitStatus, UsageError
+from indexer.forget import missing_root
 from indexer.launch import prestart
 from indexer.lock import RunLock
 from indexer.machine import check_address_space, check_descriptors, own_usage
@@ -154,8 +155,11 @@ def index(
     ``store.TOKENIZERS`` name for a new index (an existing one must have it)."""
     started = time.monotonic()
     reporter = reporter or Reporter.silent_reporter()
-    roots = normalize_roots(paths)
     db = Path(config.db).absolute()
+    for path in paths:
+        if not os.path.exists(os.path.expanduser(path)):
+            raise missing_root(db, path)
+    roots = normalize_roots(paths)
     checks = checks or Checks()
     checks = replace(checks, retry_errors=checks.retry_errors or config.retry_errors)
 

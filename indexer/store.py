@@ -727,6 +727,11 @@ def delete_documents(conn: sqlite3.Connection, paths: Iterable[str]) -> int:
     return deleted
 
 
+def delete_jobs_under(conn: sqlite3.Connection, root: str) -> None:
+    cond, args = under_root(root)
+    conn.execute(f"DELETE FROM jobs WHERE {cond}", args)
+
+
 def replace_scan_errors(
     conn: sqlite3.Connection, roots: Iterable[str], errors: list[tuple[str, str]]
 ) -> None:
