@@ -135,6 +135,18 @@ def index(
             help="Retry files that failed before even if unchanged. [env: INDEXER_RETRY_ERRORS]",
         ),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="GLOB",
+            help="Leave out files and folders matching this gitignore pattern, on the "
+            "path relative to each folder indexed (repeat it for more; an .indexerignore "
+            "file in any folder adds its own). Documents already indexed there are "
+            "removed. [env: INDEXER_EXCLUDE, comma-separated]",
+            show_default=False,
+        ),
+    ] = None,
     config_file: ConfigOpt = None,
     dry_run: Annotated[
         bool,
@@ -213,6 +225,7 @@ def index(
         "hidden": hidden,
         "follow_symlinks": follow_symlinks,
         "retry_errors": retry_errors,
+        "exclude": exclude or None,
     }
     reporter = Reporter(quiet=quiet, verbose=verbose)
     try:

@@ -71,6 +71,16 @@ def _positive(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return check
 
 
+def _patterns(value: Any) -> tuple[str, ...]:
+    """Gitignore patterns: a list (flags, TOML) or one string (the
+    environment), its patterns one per line or separated by commas."""
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        items = str(value).replace(",", "\n").splitlines()
+    return tuple(p.strip() for p in items if p.strip())
+
+
 def _path(value: Any) -> Path:
     return Path(os.path.expanduser(str(value)))
 
@@ -92,6 +102,7 @@ KNOBS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "hidden": (_bool, "also index hidden files and directories"),
     "follow_symlinks": (_bool, "follow links to files outside the folders being indexed"),
     "retry_errors": (_bool, "retry files that failed before even if unchanged"),
+    "exclude": (_patterns, "gitignore patterns of files and folders not to index"),
 }
 
 
@@ -109,6 +120,7 @@ class Config:
     hidden: bool = False
     follow_symlinks: bool = False
     retry_errors: bool = False
+    exclude: tuple[str, ...] = ()
     # knob -> "flag", "env INDEXER_X", "file PATH" or "default"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     config_file: Path | None = field(default=None, compare=False)

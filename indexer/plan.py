@@ -103,6 +103,7 @@ class Plan:
     suspects: list[tuple[Job, int]] = field(default_factory=list)
     scan_errors: list[tuple[str, str]] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)  # (scan.ScanResult.unsupported)
+    excluded: list[str] = field(default_factory=list)  # of deleted: at or below an exclusion
 
     def count(self, action: str) -> int:
         return sum(1 for j in self.jobs if j.action == action)
@@ -121,11 +122,27 @@ class Plan:
             "suspects": len(self.suspects),
             "scan_errors": len(self.scan_errors),
             "unsupported": len(self.unsupported),
+            "excluded": len(self.excluded),
         }
 
 
 def _below(path: str, dirs: list[str]) -> bool:
     return any(path.startswith(d.rstrip(os.sep) + os.sep) for d in dirs)
+
+
+def _excluded(deleted: list[str], excluded: list[str]) -> list[str]:
+    """The deleted documents that an exclusion left out (not gone from disk)."""
+    if not excluded:
+        return []
+    marks = {text_path(p) for p in excluded}
+    out = []
+    for path in deleted:
+        up = path
+        while up not in marks and os.path.dirname(up) != up:
+            up = os.path.dirname(up)
+        if up in marks:
+            out.append(path)
+    return out
 
 
 def hash_files(paths: list[str], stop: Callable[[], None], stall: float = 60.0) -> list[str | None]:
@@ -278,6 +295,7 @@ def make_plan(
         else:
             plan.jobs.append(Job(entry, "new", digest))
     plan.deleted = sorted(gone)
+    plan.excluded = _excluded(plan.deleted, scan.excluded)
     if not retry_errors:
         _set_suspects_aside(plan, leftover)
     plan.resumed = sum(1 for j in plan.jobs if text_path(j.entry.path) in leftover)

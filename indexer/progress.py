@@ -158,7 +158,7 @@ def summary_line(s: RunSummary) -> str:
     if s.dry_run:
         return (
             f"dry run: {s.new} new, {s.changed} changed, {s.moved} moved, "
-            f"{s.deleted} deleted, {s.unchanged + s.touched} unchanged, "
+            f"{s.deleted} deleted{_of_them_excluded(s)}, {s.unchanged + s.touched} unchanged, "
             f"{s.retried} to retry, {s.skipped_errors} failed before (skipped)"
             + (f", {s.suspects} suspected of ending earlier runs" if s.suspects else "")
             + (f", {s.unsupported:,} of unsupported types" if s.unsupported else "")
@@ -181,13 +181,17 @@ def summary_line(s: RunSummary) -> str:
         events.append(f"governor held back {s.governor.held_back}x")
     return (
         f"{s.new} new, {s.changed} changed, {s.moved} moved, "
-        f"{s.deleted} deleted, {s.failed} failed"
+        f"{s.deleted} deleted{_of_them_excluded(s)}, {s.failed} failed"
         + (f", {s.partial} partial" if s.partial else "")
         + (f", {s.retried} retried" if s.retried else "")
         + f"; {s.pages:,} pages in {s.seconds:.1f} s"
         + (f" ({', '.join(events)})" if events else "")
         + "".join(f"; {part}" for part in _left_alone(s))
     )
+
+
+def _of_them_excluded(s: RunSummary) -> str:
+    return f" ({s.excluded:,} excluded)" if s.excluded else ""
 
 
 def _left_alone(s: RunSummary) -> list[str]:
@@ -228,6 +232,7 @@ def planned_lines(s: RunSummary) -> Iterator[str]:
         ("retry", p.retry),
         ("moved", p.moved),
         ("deleted", p.deleted),
+        ("excluded", p.excluded),
         ("unsupported", p.unsupported),
     ):
         for path in paths:

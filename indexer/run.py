@@ -71,6 +71,7 @@ class PlannedPaths:
     moved: list[str] = field(default_factory=list)  # "old -> new"
     deleted: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)  # listed with --verbose
+    excluded: list[str] = field(default_factory=list)  # documents purged by an exclusion
 
 
 @dataclass
@@ -88,6 +89,7 @@ class RunSummary:
     unchanged: int = 0
     skipped_errors: int = 0  # failed before, unchanged, not tried again: still failing
     unsupported: int = 0  # files of no supported type, skipped
+    excluded: int = 0  # of deleted: documents purged because an exclusion covers them
     resumed: int = 0
     suspects: int = 0  # not tried again: in progress when several runs died
     indexed: int = 0  # documents published ok or empty
@@ -166,7 +168,12 @@ def index(
     if dry_run:
         conn = store.connect(db) if db.exists() else None
         try:
-            scanned = scan(roots, config.hidden, follow_symlinks=config.follow_symlinks)
+            scanned = scan(
+                roots,
+                config.hidden,
+                follow_symlinks=config.follow_symlinks,
+                exclude=config.exclude,
+            )
             plan = make_plan(scanned, conn, checks)
         finally:
             if conn is not None:
@@ -237,6 +244,7 @@ class _StopOnSignals:
 
 def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
     c = plan.counts()
+    excluded = set(plan.excluded)
     return RunSummary(
         dry_run=dry_run,
         new=c["new"],
@@ -248,6 +256,7 @@ def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
         unchanged=c["unchanged"],
         skipped_errors=c["skipped_errors"],
         unsupported=c["unsupported"],
+        excluded=c["excluded"],
         resumed=c["resumed"],
         suspects=c["suspects"],
         root_devices={text_path(r): d for r, d in plan.devices.items()},
@@ -256,7 +265,8 @@ def _plan_summary(plan: Plan, dry_run: bool) -> RunSummary:
             changed=[text_path(j.entry.path) for j in plan.jobs if j.action == "changed"],
             retry=[text_path(j.entry.path) for j in plan.jobs if j.action == "retry"],
             moved=[f"{old} -> {text_path(e.path)}" for old, e in plan.moved],
-            deleted=list(plan.deleted),
+            deleted=[p for p in plan.deleted if p not in excluded],
+            excluded=list(plan.excluded),
             unsupported=[text_path(p) for p in plan.unsupported],
         ),
     )
@@ -316,7 +326,11 @@ class _Run:
             if not existed:
                 prestart()
             scanned = scan(
-                self.roots, cfg.hidden, self.stop.check, follow_symlinks=cfg.follow_symlinks
+                self.roots,
+                cfg.hidden,
+                self.stop.check,
+                follow_symlinks=cfg.follow_symlinks,
+                exclude=cfg.exclude,
             )
             self.stop.check()
             plan = self._plan(scanned, existed)
@@ -449,8 +463,9 @@ class _Run:
         for entry in plan.touched:
             send(Touch(entry.path, entry.size, entry.mtime_ns))
         if plan.deleted:
+            excluded = set(plan.excluded)
             for path in plan.deleted:
-                rep.info(f"deleted: {path}")
+                rep.info(f"{'excluded' if path in excluded else 'deleted'}: {path}")
             send(Delete(plan.deleted))
         if plan.resumed:
             rep.info(f"resuming {plan.resumed} job(s) an interrupted run left unfinished")

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import pathspec
+
 from indexer.errors import UsageError
 from indexer.extract import EXTENSIONS, kind_of, kind_of_name
 
@@ -56,6 +58,9 @@ class ScanResult:
     # files whose name is no document type's (not hidden ones): counted in
     # the run's summary, listed with --verbose
     unsupported: list[str] = field(default_factory=list)
+    # files and folders left out by --exclude or an .indexerignore (nothing
+    # below an excluded folder is listed): their documents are purged
+    excluded: list[str] = field(default_factory=list)
 
 
 def sha256_file(path: str, expect: tuple[int, int] | None = None) -> str | None:
@@ -110,6 +115,33 @@ def normalize_roots(paths: list[str]) -> list[str]:
     return roots
 
 
+# a folder's own exclusions, gitignore patterns relative to it
+IGNORE_FILE = ".indexerignore"
+# (folder, its patterns), outermost first: a deeper folder's decide first
+_Rules = tuple[tuple[str, "pathspec.GitIgnoreSpec"], ...]
+
+
+def _patterns(lines: tuple[str, ...], where: str) -> pathspec.GitIgnoreSpec | None:
+    """Gitignore patterns compiled (None: there are none)."""
+    if not any(line.strip() and not line.startswith("#") for line in lines):
+        return None
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"{where}: not a gitignore pattern: {e}") from None
+
+
+def _excluded(rules: _Rules, path: str, is_dir: bool) -> bool:
+    """Whether the patterns exclude ``path``: the deepest folder with a
+    pattern that matches it decides, its last such pattern (``!`` includes)."""
+    for base, spec in reversed(rules):
+        rel = path[len(base) + 1 :] + ("/" if is_dir else "")
+        decided = spec.check_file(rel).include
+        if decided is not None:
+            return decided
+    return False
+
+
 def _reason(e: OSError) -> str:
     return (e.strerror or type(e).__name__).lower()
 
@@ -119,11 +151,15 @@ def scan(
     include_hidden: bool = False,
     should_stop: Callable[[], None] | None = None,
     follow_symlinks: bool = False,
+    exclude: tuple[str, ...] = (),
 ) -> ScanResult:
     """List the documents under ``roots`` (already normalised). ``should_stop``
-    is called once per directory and may raise to abandon the scan."""
+    is called once per directory and may raise to abandon the scan.
+    ``exclude``: gitignore patterns on the path relative to each root; an
+    ``IGNORE_FILE`` in any folder adds its own, relative to that folder."""
     result = ScanResult(roots=roots)
     walk = _Walk(result, roots, include_hidden, follow_symlinks, should_stop or (lambda: None))
+    walk.exclude = _patterns(exclude, "--exclude")
     for root in roots:
         if os.path.isdir(root):
             walk.tree(root)
@@ -142,6 +178,7 @@ class _Walk:
         should_stop: Callable[[], None],
     ) -> None:
         self.result = result
+        self.exclude: pathspec.GitIgnoreSpec | None = None
         self.include_hidden = include_hidden
         self.should_stop = should_stop
         # where a link may lead: None, anywhere
@@ -150,10 +187,12 @@ class _Walk:
         )
 
     def tree(self, top: str) -> None:
-        stack = [top]
+        stack: list[tuple[str, _Rules]] = [
+            (top, () if self.exclude is None else ((top, self.exclude),))
+        ]
         while stack:
             self.should_stop()
-            directory = stack.pop()
+            directory, rules = stack.pop()
             try:
                 with os.scandir(directory) as it:
                     entries = list(it)
@@ -162,6 +201,8 @@ class _Walk:
             except OSError as e:
                 self._unreadable(directory, _reason(e))
                 continue
+            if any(entry.name == IGNORE_FILE for entry in entries):
+                rules = self._ignore_file(directory, rules)
             if directory == top:
                 with contextlib.suppress(OSError):
                     self.result.devices[top] = os.stat(top).st_dev
@@ -177,11 +218,17 @@ class _Walk:
                     continue
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        subdirs.append(entry.path)
+                        if rules and _excluded(rules, entry.path, True):
+                            self.result.excluded.append(entry.path)
+                        else:
+                            subdirs.append(entry.path)
                         continue
                     # the common case inline (a no-op run of 200,000 files is
                     # mostly this loop): a regular file with a document's name
                     kind = kind_of_name(name)
+                    if rules and _excluded(rules, entry.path, False):
+                        self.result.excluded.append(entry.path)
+                        continue
                     if kind is None:
                         unsupported.append(entry.path)
                         continue
@@ -200,7 +247,25 @@ class _Walk:
                     self._unreadable(directory, f"{_reason(e)} (its entries cannot be examined)")
                     break
             else:
-                stack.extend(subdirs)
+                stack.extend((d, rules) for d in subdirs)
+
+    def _ignore_file(self, directory: str, rules: _Rules) -> _Rules:
+        """``rules`` and those of ``directory``'s ignore file, which an
+        unreadable or undecodable file adds none of (said as a folder error)."""
+        path = os.path.join(directory, IGNORE_FILE)
+        try:
+            with open(path, encoding="utf-8") as f:
+                spec = _patterns(tuple(f.read().splitlines()), path)
+        except UnicodeDecodeError:
+            self.result.errors.append((path, "ignore file not read: not UTF-8 text"))
+            return rules
+        except OSError as e:
+            self.result.errors.append((path, f"ignore file not read: {_reason(e)}"))
+            return rules
+        except UsageError as e:
+            self.result.errors.append((path, f"ignore file not read: {e.message}"))
+            return rules
+        return rules if spec is None else (*rules, (directory, spec))
 
     def _unreadable(self, directory: str, reason: str) -> None:
         self.result.errors.append((directory, reason))

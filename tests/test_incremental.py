@@ -453,3 +453,44 @@ def test_identical_files_are_indexed_once_and_outlive_each_other(tmp_path: Path)
     fresh = tmp_path / "fresh.db"
     run(root, fresh)
     assert db_snapshot(db) == db_snapshot(fresh)
+
+
+def test_excluded_documents_are_purged_and_a_dry_run_names_them(tmp_path: Path) -> None:
+    """What --exclude (or INDEXER_EXCLUDE, or an .indexerignore) leaves out is
+    not indexed, and what the index already held there goes on the next run
+    (a dry run says `excluded: PATH` first); taking the pattern away brings
+    it back."""
+    lib = tmp_path / "lib"
+    (lib / "drafts").mkdir(parents=True)
+    (lib / "books").mkdir()
+    shutil.copy(FIXTURES / "good" / "notes.txt", lib / "drafts" / "notes.txt")
+    shutil.copy(FIXTURES / "good" / "field-guide.pdf", lib / "books")
+    shutil.copy(FIXTURES / "good" / "readme.md", lib / "books" / "old.md")
+    db = tmp_path / "i.db"
+    assert run_cli("index", lib, "--db", db, "-q").returncode == 0
+
+    def paths() -> list[str]:
+        conn = sqlite3.connect(db)
+        try:
+            return [os.path.relpath(r[0], lib) for r in conn.execute("SELECT path FROM documents")]
+        finally:
+            conn.close()
+
+    assert sorted(paths()) == ["books/field-guide.pdf", "books/old.md", "drafts/notes.txt"]
+    (lib / "books" / ".indexerignore").write_text("*.md\n")
+    dry = run_cli("index", lib, "--db", db, "--exclude", "drafts/", "--dry-run", "-v")
+    assert sorted(dry.stdout.splitlines()) == [
+        f"excluded: {lib / 'books' / 'old.md'}",
+        f"excluded: {lib / 'drafts' / 'notes.txt'}",
+    ]
+    assert "2 deleted (2 excluded), 1 unchanged" in dry.stderr
+    assert len(paths()) == 3
+    run = run_cli("index", lib, "--db", db, env={"INDEXER_EXCLUDE": "drafts/,/nothing"})
+    assert run.returncode == 0, run.stderr
+    assert "0 moved, 2 deleted (2 excluded), 0 failed" in run.stderr
+    assert paths() == ["books/field-guide.pdf"]
+    assert run_cli("search", "sextant", "--db", db).returncode == 1  # notes.txt's word
+    (lib / "books" / ".indexerignore").unlink()
+    back = run_cli("index", lib, "--db", db, "--json")
+    assert json.loads(back.stdout)["new"] == 2
+    assert run_cli("search", "sextant", "--db", db).returncode == 0

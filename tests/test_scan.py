@@ -122,3 +122,71 @@ def test_roots_are_checked_and_normalised(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(UsageError, match="not a supported document type"):
         normalize_roots(["photo.jpg"])
     assert list(scan([str(tmp_path / "a.pdf")]).files) == [str(tmp_path / "a.pdf")]
+
+
+def test_exclusions_are_gitignore_patterns_from_the_flag_and_each_folders_ignore_file(
+    tmp_path: Path,
+) -> None:
+    """--exclude patterns are relative to the root; an .indexerignore's to its
+    own folder, and a deeper one decides first (``!`` takes a file back);
+    nothing below an excluded folder is listed; files of no supported type
+    are counted, excluded ones are not."""
+    for rel in [
+        "keep.pdf",
+        "drafts/a.pdf",
+        "drafts/sub/b.pdf",
+        "books/c.pdf",
+        "books/c.tmp.pdf",
+        "books/old/d.pdf",
+        "books/old/keep.tmp.pdf",
+        "books/top.pdf",
+        "top.pdf",
+        "photo.jpg",
+        "books/photo.jpg",
+    ]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    (tmp_path / "books" / ".indexerignore").write_text("# temporary files\n*.tmp.pdf\nold/\n")
+    (tmp_path / "books" / "old" / ".indexerignore").write_text("!keep.tmp.pdf\n")
+    root = str(tmp_path)
+
+    def listed(*exclude: str) -> tuple[list[str], list[str]]:
+        result = scan([root], exclude=exclude)
+        rel = sorted(os.path.relpath(p, root) for p in result.files)
+        return rel, sorted(os.path.relpath(p, root) for p in result.excluded)
+
+    assert listed() == (
+        ["books/c.pdf", "books/top.pdf", "drafts/a.pdf", "drafts/sub/b.pdf", "keep.pdf", "top.pdf"],
+        ["books/c.tmp.pdf", "books/old"],  # (old/ is left out whole: its own file not read)
+    )
+    files, excluded = listed("drafts/", "/top.pdf", "*.jpg")
+    assert files == ["books/c.pdf", "books/top.pdf", "keep.pdf"]
+    assert excluded == [
+        "books/c.tmp.pdf",
+        "books/old",
+        "books/photo.jpg",
+        "drafts",
+        "photo.jpg",
+        "top.pdf",
+    ]
+    (tmp_path / "books" / ".indexerignore").write_text("*.tmp.pdf\n")  # old/ back in
+    assert listed()[0] == [
+        "books/c.pdf",
+        "books/old/d.pdf",
+        "books/old/keep.tmp.pdf",
+        "books/top.pdf",
+        "drafts/a.pdf",
+        "drafts/sub/b.pdf",
+        "keep.pdf",
+        "top.pdf",
+    ]
+    assert sorted(os.path.relpath(p, root) for p in scan([root]).unsupported) == [
+        "books/photo.jpg",
+        "photo.jpg",
+    ]
+    (tmp_path / "books" / ".indexerignore").write_bytes(b"\xff\xfe*.pdf")
+    broken = scan([root])
+    assert [(os.path.relpath(p, root), why) for p, why in broken.errors] == [
+        ("books/.indexerignore", "ignore file not read: not UTF-8 text")
+    ]
+    assert "books/c.pdf" in [os.path.relpath(p, root) for p in broken.files]
