@@ -147,6 +147,15 @@ def index(
             show_default=False,
         ),
     ] = None,
+    progress_every: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Off a terminal (a log, cron), print a progress line this often: "
+            "percentage, files, pages, pages/s, failures, time left. "
+            "[env: INDEXER_PROGRESS_EVERY; default: 0, none]",
+        ),
+    ] = None,
     config_file: ConfigOpt = None,
     dry_run: Annotated[
         bool,
@@ -226,10 +235,12 @@ def index(
         "follow_symlinks": follow_symlinks,
         "retry_errors": retry_errors,
         "exclude": exclude or None,
+        "progress_every": progress_every,
     }
     reporter = Reporter(quiet=quiet, verbose=verbose)
     try:
         cfg = config_mod.resolve(flags, config_file=config_file)
+        reporter.progress_every = cfg.progress_every
         summary = run_index(
             [str(p) for p in paths],
             cfg,

@@ -71,6 +71,16 @@ def _positive(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return check
 
 
+def _not_negative(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        v = parse(value)
+        if v < 0:
+            raise ValueError(f"must be 0 or more, not {value!r}")
+        return v
+
+    return check
+
+
 def _patterns(value: Any) -> tuple[str, ...]:
     """Gitignore patterns: a list (flags, TOML) or one string (the
     environment), its patterns one per line or separated by commas."""
@@ -103,6 +113,7 @@ KNOBS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "follow_symlinks": (_bool, "follow links to files outside the folders being indexed"),
     "retry_errors": (_bool, "retry files that failed before even if unchanged"),
     "exclude": (_patterns, "gitignore patterns of files and folders not to index"),
+    "progress_every": (_not_negative(float), "seconds between progress lines off a terminal"),
 }
 
 
@@ -121,6 +132,7 @@ class Config:
     follow_symlinks: bool = False
     retry_errors: bool = False
     exclude: tuple[str, ...] = ()
+    progress_every: float = 0.0  # 0: no progress lines
     # knob -> "flag", "env INDEXER_X", "file PATH" or "default"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     config_file: Path | None = field(default=None, compare=False)

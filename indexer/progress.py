@@ -11,9 +11,13 @@ reads (``summary_line``, ``details_line``, ``planned_lines``) is here too.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from indexer.names import text_of, text_path
@@ -68,8 +72,16 @@ class Reporter:
         self._console: Console | None = None
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self.progress_every = 0.0  # seconds between progress lines off a terminal (0: none)
+        self.started = 0.0
+        self.files = self.total_files = 0
+        self.done, self.total_bytes = 0, 1
+        self.current = ""
         self.pages = 0
         self.errors = 0
+        self._stopped = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._lock = threading.Lock()  # (the ticker prints from its own thread)
 
     @property
     def console(self) -> Console:
@@ -90,8 +102,9 @@ class Reporter:
         # name or a reason
         text = printable(text_of(text))
         if self._progress is None and not self.interactive:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+            with self._lock:
+                self.stream.write(text + "\n")
+                self.stream.flush()
             return
         from rich.text import Text
 
@@ -113,41 +126,141 @@ class Reporter:
         if not self.quiet:
             self._print(message)
 
-    # -- the progress bar ------------------------------------------------------
-    def start(self, total_files: int, description: str = "indexing") -> None:
+    # -- progress -----------------------------------------------------------------
+    def start(self, total_files: int, total_bytes: int = 0, description: str = "indexing") -> None:
+        """Progress is counted in bytes of the files to read (a big PDF's
+        share grows as its page ranges come back), so the percentage and the
+        time left do not leap when a large file comes first. A terminal gets
+        a bar; otherwise a line every ``progress_every`` seconds, if set."""
+        self.total_files, self.total_bytes = total_files, max(1, total_bytes)
+        self.started = time.monotonic()
+        if total_files and self.progress_every > 0 and not self.quiet and not self.silent:
+            self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+            self._ticker.start()
         if not self.show_progress or total_files == 0:
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("files  {task.fields[pages]:,} pages"),
+            TextColumn("{task.percentage:>3.0f} %"),
+            TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[left]}"),
+            TextColumn("[dim]{task.fields[current]}"),
             console=self.console,
             transient=True,
+            refresh_per_second=4,
         )
         self._progress.start()
-        self._task = self._progress.add_task(description, total=total_files, pages=0)
+        self._task = self._progress.add_task(
+            description, total=self.total_bytes, counts="", left="", current=""
+        )
+        self._refresh()
 
-    def advance(self, files: int = 0, pages: int = 0) -> None:
+    def working(self, path: str) -> None:
+        """A task on ``path`` started (the file shown beside the bar)."""
+        self.current = path
+        self._refresh()
+
+    def advance(self, files: int = 0, pages: int = 0, work: int = 0) -> None:
+        self.files += files
         self.pages += pages
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, advance=files, pages=self.pages)
+        self.done += work
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._progress is None or self._task is None:
+            return
+        snap = self.snapshot()
+        name = os.path.basename(self.current)
+        self._progress.update(
+            self._task,
+            completed=self.done,
+            counts=f"{snap.files:,}/{snap.total_files:,} files  {snap.pages:,} pages  "
+            f"{snap.rate:,.0f} pages/s" + (f"  {snap.errors:,} failed" if snap.errors else ""),
+            left=left_text(snap.left),
+            current=printable(text_of(name if len(name) <= 40 else name[:39] + "…")),
+        )
+
+    def snapshot(self) -> Snapshot:
+        elapsed = time.monotonic() - self.started if self.started else 0.0
+        return Snapshot(
+            elapsed,
+            self.files,
+            self.total_files,
+            self.done,
+            self.total_bytes,
+            self.pages,
+            self.errors,
+        )
+
+    def _tick(self) -> None:
+        while not self._stopped.wait(self.progress_every):
+            self._print(progress_line(self.snapshot()))
 
     def stop(self) -> None:
+        self._stopped.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=1)
+            self._ticker = None
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """How far a run is (``Reporter.snapshot``), for the bar and the log line."""
+
+    elapsed: float
+    files: int
+    total_files: int
+    done: int  # bytes of work
+    total_bytes: int
+    pages: int
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.pages / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def left(self) -> float | None:
+        """Seconds left, from the run's average so far (not a recent window,
+        which one slow or fast file swings): None until 2 % or 10 s is done."""
+        if self.done <= 0 or (self.done < self.total_bytes / 50 and self.elapsed < 10):
+            return None
+        return self.elapsed * (self.total_bytes - self.done) / self.done
+
+
+def left_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"about {seconds} s left"
+    if seconds < 3600:
+        return f"about {seconds // 60} min left"
+    return f"about {seconds // 3600} h {seconds % 3600 // 60:02d} min left"
+
+
+def progress_line(s: Snapshot) -> str:
+    """The line a run logs every ``--progress-every`` seconds off a terminal."""
+    left = left_text(s.left)
+    return (
+        f"progress: {100 * s.done / s.total_bytes:.0f} % of {_bytes(s.total_bytes)}, "
+        f"{s.files:,} of {s.total_files:,} files, {s.pages:,} pages "
+        f"({s.rate:,.0f}/s), {s.errors:,} failed, {s.elapsed:.0f} s" + (f", {left}" if left else "")
+    )
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
 
 
 # --- the run summary, in words ------------------------------------------------------

@@ -517,13 +517,14 @@ class _Run:
         # be opening (or creating) the index, and their results queue for it.
         pool.fill()
         self.writer.wait_ready()
-        rep.start(len(plan.jobs))
+        rep.start(len(plan.jobs), sum(j.entry.size for j in plan.jobs))
         for outcome in pool.outcomes():
             self._apply(self.tracker.on_outcome(outcome))
             self.writer.check()
 
     def _started(self, task: Task) -> None:
         assert self.tracker is not None
+        self.reporter.working(task.items[0].path)
         msg = self.tracker.started(task)
         if msg is not None:
             self.writer.send(msg)
@@ -543,4 +544,4 @@ class _Run:
                 rep.error(doc.path, doc.reason or "")
             elif doc.status == "partial":
                 rep.error(doc.path, f"partly indexed: {doc.reason}")
-            rep.advance(files=1, pages=doc.rows)
+        rep.advance(files=len(step.closed), pages=step.pages, work=step.work)

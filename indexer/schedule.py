@@ -193,6 +193,10 @@ class Step:
     tasks: list[Task] = field(default_factory=list)
     closed: list[Closed] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # for the progress display: page rows read, and bytes of work done (a
+    # document's size, shared out over its page ranges as they come back)
+    pages: int = 0
+    work: int = 0
 
 
 @dataclass
@@ -212,6 +216,7 @@ class _Doc:
     meta: Meta | None = None  # from the task that read page 1
     labels: dict[int, str] = field(default_factory=dict)  # held with the pages
     lines: dict[int, int] = field(default_factory=dict)  # (a text file's)
+    credited: int = 0  # bytes of its size counted as done (Step.work)
 
 
 # start_hash(path, (size, mtime_ns)) -> a function that waits for the digest
@@ -288,6 +293,8 @@ class DocumentTracker:
             doc.meta = x.meta
         doc.page_rows += len(x.pages)
         e = doc.job.entry
+        step.pages += len(x.pages)
+        self._credit(step, doc, e.size * (x.last - x.first + 1) // max(1, x.page_count))
         if r.item.whole and x.last < x.page_count:
             # a long PDF: split the rest across the workers, ahead of other work
             doc.chunked = True
@@ -309,6 +316,14 @@ class DocumentTracker:
         else:
             doc.pages, doc.labels, doc.lines = x.pages, x.labels, x.lines
         self._resolved(step, doc)
+
+    @staticmethod
+    def _credit(step: Step, doc: _Doc, amount: int) -> None:
+        """Count ``amount`` more of the document's bytes as done, never more
+        than its size in all (the rest is counted when it closes)."""
+        amount = max(0, min(amount, doc.job.entry.size - doc.credited))
+        doc.credited += amount
+        step.work += amount
 
     def _changed(self, doc: _Doc) -> None:
         """The file is not what the scan saw: an error without a hash, so that
@@ -368,4 +383,5 @@ class DocumentTracker:
             t.empty += rows == 0 and not job.ranges
         t.pages += rows
         step.closed.append(Closed(e.path, status or "ok", error, rows))
+        self._credit(step, doc, e.size)
         doc.pages, doc.labels, doc.lines = [], {}, {}

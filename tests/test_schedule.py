@@ -245,3 +245,23 @@ def test_error_kinds_are_the_words_before_the_detail() -> None:
     assert error_kind("encrypted: a password is required") == "encrypted"
     assert error_kind("text file larger than 256 MiB") == "text file larger than 256 MiB"
     assert error_kind("") == "unknown"
+
+
+def test_progress_counts_a_long_pdfs_bytes_as_its_ranges_come_back() -> None:
+    """Step.work shares a document's size over its page ranges (the probe
+    too), and never counts more than the size in all: a failed document's
+    rest is counted when it closes. Step.pages is the page rows each brings."""
+    tracker, tasks, _ = tracker_for([job("/long.pdf", 900_000), job("/bad.pdf", 5_000)])
+    probe, bad_task = sorted(tasks, key=lambda t: t.items[0].path != "/long.pdf")
+    first = result(probe.items[0], 1, probe_pages(2), 900)
+    step = tracker.on_outcome(done(probe, first))
+    assert step.work == 900_000 * probe_pages(2) // 900 and step.pages == probe_pages(2)
+    works, pages = [step.work], [step.pages]
+    for t in step.tasks:
+        item = t.items[0]
+        s = tracker.on_outcome(done(t, result(item, item.first, item.last or 0, 900)))
+        works.append(s.work)
+        pages.append(s.pages)
+    assert all(w > 0 for w in works) and sum(works) == 900_000 and sum(pages) == 900
+    failed = tracker.on_outcome(Outcome(bad_task, failure="worker crashed"))
+    assert (failed.work, failed.pages, len(failed.closed)) == (5_000, 0, 1)
