@@ -320,5 +320,6 @@ def test_a_file_in_progress_when_three_runs_died_is_a_suspect_not_a_fourth_death
         conn.close()
     # not tried again until it changes (or --retry-errors)
     again = run_cli("index", docs, "--db", db)
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 1, again.stderr  # (it is still not indexed)
+    assert "; 1 still failing (--retry-errors to retry)" in again.stderr
     assert "1 failed before (skipped)" in run_cli("index", docs, "--db", db, "--dry-run").stderr
