@@ -41,7 +41,9 @@ from .base import (
 # on ImportError: pymupdf.layout (an ONNX layout model, with numpy and
 # onnxruntime) and pymupdf4llm. Plain get_text() uses neither, and they cost
 # every worker about 0.5 s of start-up and 56 MiB of memory, so they are marked
-# absent (setdefault: a process that already imported them keeps them).
+# absent (setdefault: a process that already imported them keeps them). The
+# pymupdf-lite distribution we depend on has neither; this matters where the
+# full pymupdf distribution is installed instead.
 sys.modules.setdefault("pymupdf.layout", None)  # type: ignore[arg-type]
 sys.modules.setdefault("pymupdf4llm", None)  # type: ignore[arg-type]
 
