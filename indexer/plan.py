@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from indexer import store
-from indexer.names import text_path
+from indexer.names import stored_bytes, text_path
 from indexer.scan import FileEntry, ScanResult, sha256_file
 from indexer.work import TRANSIENT_TRIES, transient_tries
 
@@ -128,6 +128,33 @@ class Plan:
 
 def _below(path: str, dirs: list[str]) -> bool:
     return any(path.startswith(d.rstrip(os.sep) + os.sep) for d in dirs)
+
+
+def _moved(plan: Plan, doc: store.DocRow, entry: FileEntry) -> None:
+    plan.moved.append((doc.path, entry))
+    if doc.status == "partial":
+        plan.jobs.append(_retry_ranges(entry, doc))
+
+
+def _elsewhere(
+    conn: sqlite3.Connection, roots: list[str], new: list[FileEntry]
+) -> dict[int, list[store.DocRow]]:
+    """Documents outside the roots that a new file may be, moved between
+    roots (``indexer index A`` after it moved from B): by size, those whose
+    file is gone from a folder that is still there (not an unmounted disk,
+    whose files are not gone)."""
+    if not new:
+        return {}
+    paths = store.sized_outside(conn, roots, {e.size for e in new})
+    out: dict[int, list[store.DocRow]] = defaultdict(list)
+    for path in paths:
+        real = os.fsdecode(stored_bytes(path))
+        if os.path.lexists(real) or not os.path.isdir(os.path.dirname(real)):
+            continue
+        doc = store.documents(conn, [path]).get(path)
+        if doc is not None and doc.sha256:
+            out[doc.size].append(doc)
+    return out
 
 
 def _excluded(deleted: list[str], excluded: list[str]) -> list[str]:
@@ -280,6 +307,7 @@ def make_plan(
             plan.jobs.append(Job(entry, "changed", digest))
 
     gone = {doc.path for doc in vanished}
+    unmatched = []
     for entry in new:
         digest = new_hashes.get(entry.path)
         match = None
@@ -289,9 +317,21 @@ def make_plan(
             )
         if match is not None:
             gone.discard(match.path)
-            plan.moved.append((match.path, entry))
-            if match.status == "partial":
-                plan.jobs.append(_retry_ranges(entry, match))
+            _moved(plan, match, entry)
+        else:
+            unmatched.append((entry, digest))
+    elsewhere = _elsewhere(conn, scan.roots, [e for e, _ in unmatched]) if conn else {}
+    more = hash_files(
+        [e.path for e, d in unmatched if d is None and e.size in elsewhere], stop, stall
+    )
+    more_hashes = iter(more)
+    for entry, digest in unmatched:
+        if digest is None and entry.size in elsewhere:
+            digest = next(more_hashes)
+        match = next((d for d in elsewhere.get(entry.size, []) if d.sha256 == digest), None)
+        if digest is not None and match is not None:
+            elsewhere[entry.size].remove(match)
+            _moved(plan, match, entry)
         else:
             plan.jobs.append(Job(entry, "new", digest))
     plan.deleted = sorted(gone)

@@ -112,7 +112,32 @@ def normalize_roots(paths: list[str]) -> list[str]:
             raise UsageError(f"{p}: not a supported document type (extensions: {kinds})")
         if root not in roots:
             roots.append(root)
-    return roots
+    return _outermost(roots)
+
+
+def _outermost(roots: list[str]) -> list[str]:
+    """``roots`` less the folders that are, links resolved, the same folder
+    as an earlier one or inside another: a file reached through two roots
+    (``docs docs/sub``, a link to a folder beside the folder) is listed once.
+    A file named as a root stays (it is indexed even where the walk would
+    leave it out: hidden, excluded)."""
+    real = {r: os.path.realpath(r) for r in roots}
+
+    def inside(a: str, b: str) -> bool:
+        return a.startswith(b.rstrip(os.sep) + os.sep)
+
+    kept: list[str] = []
+    for root in roots:
+        if not os.path.isdir(root):
+            kept.append(root)
+            continue
+        covered = any(real[root] == real[k] or inside(real[root], real[k]) for k in kept)
+        covered = covered or any(
+            inside(real[root], real[o]) for o in roots if o != root and os.path.isdir(o)
+        )
+        if not covered:
+            kept.append(root)
+    return kept
 
 
 # a folder's own exclusions, gitignore patterns relative to it
@@ -165,7 +190,27 @@ def scan(
             walk.tree(root)
         else:
             walk.add_file(root, None)  # named by the user: followed wherever it leads
+    if walk.links:
+        _drop_links_to_listed(result, walk.links)
     return result
+
+
+def _drop_links_to_listed(result: ScanResult, links: list[str]) -> None:
+    """A link to a file that the walk lists under its own name is not listed
+    again: one file, one document. (The walk follows no link to a folder, so
+    a file's real path is its root's real path and the rest of its path.)"""
+    linked = set(links)
+    real_roots = [(r.rstrip(os.sep) + os.sep, os.path.realpath(r) + os.sep) for r in result.roots]
+    listed = set()
+    for path in result.files:
+        if path not in linked:
+            for prefix, real in real_roots:
+                if path.startswith(prefix):
+                    listed.add(real + path[len(prefix) :])
+                    break
+    for link in links:
+        if link in result.files and os.path.realpath(link) in listed:
+            del result.files[link]
 
 
 class _Walk:
@@ -179,6 +224,7 @@ class _Walk:
     ) -> None:
         self.result = result
         self.exclude: pathspec.GitIgnoreSpec | None = None
+        self.links: list[str] = []  # links to files the walk followed
         self.include_hidden = include_hidden
         self.should_stop = should_stop
         # where a link may lead: None, anywhere
@@ -234,6 +280,7 @@ class _Walk:
                         continue
                     if entry.is_symlink():
                         self.add_file(entry.path, entry)
+                        self.links.append(entry.path)
                         continue
                     path = entry.path
                     st = lstat(path)  # (DirEntry.stat() takes 20 % longer)

@@ -325,6 +325,20 @@ def stats_under(
     return out
 
 
+def sized_outside(conn: sqlite3.Connection, roots: Iterable[str], sizes: set[int]) -> list[str]:
+    """The paths of documents outside ``roots`` (not errors) with one of
+    ``sizes``: where a file new under the roots may have moved from. Read from
+    the ``documents_stat`` index alone."""
+    inside = [(p, p.rstrip(os.sep) + os.sep) for p in map(text_path, roots)]
+    return [
+        str(path)
+        for path, size, status in conn.execute("SELECT path, size, status FROM documents")
+        if size in sizes
+        and status != "error"
+        and not any(path == r or str(path).startswith(pre) for r, pre in inside)
+    ]
+
+
 def documents(conn: sqlite3.Connection, paths: Iterable[str]) -> dict[str, DocRow]:
     """Full rows for ``paths`` (in the index's form; those that exist)."""
     out: dict[str, DocRow] = {}

@@ -494,3 +494,39 @@ def test_excluded_documents_are_purged_and_a_dry_run_names_them(tmp_path: Path) 
     back = run_cli("index", lib, "--db", db, "--json")
     assert json.loads(back.stdout)["new"] == 2
     assert run_cli("search", "sextant", "--db", db).returncode == 0
+
+
+def test_a_file_moved_from_one_root_to_another_is_renamed_not_read_again(
+    tmp_path: Path,
+) -> None:
+    """A and B indexed by separate runs; a file moved from A to B is a move
+    when B is indexed (its document renamed, not read again), and A's next
+    run has nothing to delete. A file whose old folder is gone too (an
+    unmounted disk, say) is not taken for moved: it is new."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    (a / "old").mkdir(parents=True)
+    b.mkdir()
+    shutil.copy(FIXTURES / "good" / "field-guide.pdf", a)
+    shutil.copy(FIXTURES / "good" / "notes.txt", a / "old")
+    db = tmp_path / "i.db"
+    for root in (a, b):
+        assert run_cli("index", root, "--db", db, "-q").returncode == 0
+    (a / "field-guide.pdf").rename(b / "field-guide.pdf")
+    shutil.move(a / "old", tmp_path / "elsewhere")  # the folder goes with it
+    (tmp_path / "elsewhere" / "notes.txt").rename(b / "notes.txt")
+    conn = sqlite3.connect(db)
+    (doc_id,) = conn.execute(
+        "SELECT id FROM documents WHERE path LIKE '%field-guide.pdf'"
+    ).fetchone()
+    conn.close()
+    moved = json.loads(run_cli("index", b, "--db", db, "--json").stdout)
+    assert (moved["moved"], moved["new"], moved["pages"]) == (1, 1, 1), moved
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT path FROM documents WHERE id = ?", (doc_id,)).fetchone() == (
+        str(b / "field-guide.pdf"),
+    )
+    conn.close()
+    after = json.loads(run_cli("index", a, "--db", db, "--json").stdout)
+    assert (after["deleted"], after["new"]) == (1, 0)  # old/notes.txt: its copy is in b now
+    hits = run_cli("search", "sextant", "--files", "--db", db).stdout.splitlines()
+    assert hits == [str(b / "notes.txt")]

@@ -49,7 +49,7 @@ def test_stat_is_recorded(tmp_path: Path) -> None:
     assert (entry.size, entry.mtime_ns) == (5, st.st_mtime_ns)
 
 
-def test_links_to_files_inside_the_roots_followed_links_to_dirs_not(tmp_path: Path) -> None:
+def test_links_to_files_inside_the_roots_followed_once_links_to_dirs_not(tmp_path: Path) -> None:
     (tmp_path / "outside").mkdir()
     (tmp_path / "outside" / "secret.txt").write_text("x")
     tree = tmp_path / "tree"
@@ -61,8 +61,11 @@ def test_links_to_files_inside_the_roots_followed_links_to_dirs_not(tmp_path: Pa
     os.symlink(tree, tree / "loop")
     os.symlink(tree / "loop.txt", tree / "loop.txt")  # a link to itself
     os.symlink(tmp_path / "nowhere.txt", tree / "dangling.txt")
+    (tree / "real" / ".b.txt").write_text("x")  # hidden: not listed by its own name
+    os.symlink(tree / "real" / ".b.txt", tree / "b.txt")
     found = scan([str(tree)])
-    assert sorted(found.files) == [str(tree / "link.txt"), str(tree / "real" / "a.txt")]
+    # link.txt is a.txt, listed already: one file, one document
+    assert sorted(found.files) == [str(tree / "b.txt"), str(tree / "real" / "a.txt")]
     assert [(p, why) for p, why in found.errors] == [
         (str(tree / "loop.txt"), "too many levels of symbolic links")
     ]
@@ -190,3 +193,17 @@ def test_exclusions_are_gitignore_patterns_from_the_flag_and_each_folders_ignore
         ("books/.indexerignore", "ignore file not read: not UTF-8 text")
     ]
     assert "books/c.pdf" in [os.path.relpath(p, root) for p in broken.files]
+
+
+def test_a_folder_reached_through_two_roots_is_walked_once(tmp_path: Path) -> None:
+    """A root inside another, or a link to another root's folder, adds no
+    second listing of its files; a file named as a root stays a root."""
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "sub" / "a.txt").write_text("x")
+    os.symlink(docs, tmp_path / "alias")
+    roots = normalize_roots([str(docs / "sub"), str(tmp_path / "alias"), str(docs)])
+    assert roots == [str(tmp_path / "alias")]
+    assert list(scan(roots).files) == [str(tmp_path / "alias" / "sub" / "a.txt")]
+    named = str(docs / "sub" / "a.txt")
+    assert normalize_roots([str(docs), named]) == [str(docs), named]
