@@ -315,6 +315,69 @@ def forget(
     raise typer.Exit(code=int(ExitStatus.SOME_FAILED if gone.unknown else ExitStatus.OK))
 
 
+@app.command()
+def watch(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(metavar="PATHS...", help="Folders and files to watch.", show_default=False),
+    ],
+    db: DbOpt = None,
+    quiet_seconds: Annotated[
+        float,
+        typer.Option(
+            help="Seconds without changes before a pass reads them (a file being written "
+            "is read once it is complete).",
+            min=0.1,
+        ),
+    ] = 2.0,
+    rescan_every: Annotated[
+        float,
+        typer.Option(help="Seconds between passes when no change is reported.", min=1),
+    ] = 600.0,
+    config_file: ConfigOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Every pass's detail.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only failed files on stderr.")
+    ] = False,
+) -> None:
+    """Index PATHS, then keep the index current as files change (Ctrl-C stops).
+    Settings (exclusions, workers, ...) come from the environment and the
+    config file, as for index."""
+    from indexer.progress import Reporter, summary_line
+    from indexer.run import RunSummary
+    from indexer.watch import watch as watch_paths
+
+    _sigterm_as_interrupt()
+    reporter = Reporter(quiet=quiet, verbose=verbose)
+
+    def said(summary: RunSummary) -> None:
+        busy = summary.new + summary.changed + summary.moved + summary.deleted
+        if busy or summary.failed or summary.retried or first[0]:
+            reporter.note(summary_line(summary))
+        first[0] = False
+
+    first = [True]
+    try:
+        cfg = config_mod.resolve({"db": db}, config_file=config_file)
+        reporter.note(f"watching {len(paths)} path(s) for changes; Ctrl-C stops")
+        last = watch_paths(
+            [str(p) for p in paths],
+            cfg,
+            reporter,
+            quiet=quiet_seconds,
+            rescan=rescan_every,
+            on_pass=said,
+        )
+    except IndexerError as e:
+        fail(e)
+    except KeyboardInterrupt:
+        last = None
+    except Exception as e:
+        internal(e)
+    reporter.note("stopped watching" + (": a pass was interrupted" if last else ""))
+    raise typer.Exit(code=int(ExitStatus.INTERRUPTED if last else ExitStatus.OK))
+
+
 app.command()(search)
 app.command()(show)
 app.command("open")(open_target)

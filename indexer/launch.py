@@ -172,13 +172,17 @@ def when_gone(pid: int, then: Callable[[], None], every: float) -> None:
 
 
 def may_extract(argv: list[str]) -> bool:
-    """Is this command line an ``index`` run that may extract? A guess from
+    """Is this command line an ``index`` run (or ``watch``) that may extract? A guess from
     the words alone (the options are parsed later, by the CLI): only an
     ``index`` command that is not ``--dry-run`` or ``--help``. A wrong guess
     costs time, never correctness: a run that extracts starts the fork server
     anyway when it makes its pool, and one that turns out to have nothing to
     extract leaves the server unused until the command exits."""
-    return bool(argv) and argv[0] == "index" and not {"--dry-run", "--help", "-h"} & set(argv)
+    return (
+        bool(argv)
+        and argv[0] in ("index", "watch")
+        and not {"--dry-run", "--help", "-h"} & set(argv)
+    )
 
 
 def printable_streams() -> None:

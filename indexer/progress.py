@@ -134,6 +134,8 @@ class Reporter:
         a bar; otherwise a line every ``progress_every`` seconds, if set."""
         self.total_files, self.total_bytes = total_files, max(1, total_bytes)
         self.started = time.monotonic()
+        self.files = self.pages = self.done = 0  # (a watcher's next pass)
+        self._stopped.clear()
         if total_files and self.progress_every > 0 and not self.quiet and not self.silent:
             self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
             self._ticker.start()
@@ -202,6 +204,7 @@ class Reporter:
 
     def stop(self) -> None:
         self._stopped.set()
+        self.errors = 0
         if self._ticker is not None:
             self._ticker.join(timeout=1)
             self._ticker = None

@@ -148,13 +148,15 @@ def index(
     cpu: CpuSample | None = None,
     checks: Checks | None = None,
     tokenizer: str | None = None,
+    locked: bool = False,
 ) -> RunSummary:
     """Index ``paths`` into ``config.db``; see the module header. ``cpu``: a
     sample of the machine's CPU use started earlier (the CLI starts one first
     thing), so sizing the pool need not wait for one. ``checks``: how hard
     the planner looks (``plan.Checks``; ``repair`` also rebuilds the
     full-text index), with ``config.retry_errors`` as well. ``tokenizer``: a
-    ``store.TOKENIZERS`` name for a new index (an existing one must have it)."""
+    ``store.TOKENIZERS`` name for a new index (an existing one must have it).
+    ``locked``: the caller holds the run lock already (``watch``)."""
     started = time.monotonic()
     reporter = reporter or Reporter.silent_reporter()
     db = Path(config.db).absolute()
@@ -199,13 +201,14 @@ def index(
         finally:
             conn.close()
     check_address_space()
-    lock = RunLock(db).acquire(wait=wait)
+    lock = None if locked else RunLock(db).acquire(wait=wait)
     try:
         with _StopOnSignals() as stop:
             run = _Run(roots, db, config, reporter, started, stop, cpu, checks, tokenizer)
             return run.run()
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 class _Interrupted(Exception):
