@@ -28,6 +28,7 @@ from indexer.errors import ExitStatus, IndexerError
 app = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # (help texts say "[env: X; default: Y]" as they are)
     pretty_exceptions_enable=False,
     help="Index folders of PDFs, EPUBs and text files into one SQLite FTS5 file, and search it.",
 )

@@ -75,3 +75,15 @@ def test_ci_runs_the_linters() -> None:
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     for command in ("ruff check .", "ruff format --check .", "mypy --strict indexer"):
         assert any(line.endswith(command) for line in ci), command
+
+
+def test_index_help_shows_each_settings_environment_variable() -> None:
+    """`indexer index --help` names each setting's variable as it is
+    written ("[env: INDEXER_X ...]": typer's rich markup would take the
+    brackets for a style and drop them)."""
+    code, out, _ = invoke("index", "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    for knob in KNOBS:
+        assert f"[env: {env_name(knob)}" in flat, knob
+    assert "default: auto]" in flat
