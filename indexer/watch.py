@@ -7,14 +7,16 @@ index`` (plan -> pool -> writer): once at the start, then whenever the file
 system has reported changes (inotify and its peers, through ``watchdog``)
 and has then been quiet for ``quiet`` seconds, so a file being written is
 read once it is complete and a burst of changes is one pass. Each pass
-compares the whole of the roots with the index, so a move is a move, and an
-event the kernel dropped (a full inotify queue) is caught up by the next
-pass; one runs every ``rescan`` seconds anyway. The pure part, when a pass
+compares the whole of the roots with the index, so a move is a move, and
+events the kernel dropped (a full inotify queue, which watchdog only logs:
+``_Overflow``) are caught up by the pass that follows; one runs every
+``rescan`` seconds anyway. The pure part, when a pass
 is due, is ``Debouncer``.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +63,21 @@ class Debouncer:
         self.first = self.last = None
 
 
+class _Overflow(logging.Handler):
+    """watchdog says that the kernel dropped events (a full inotify queue)
+    only in a log record: such a record makes a pass due, which compares
+    every file with the index, like any pass. Its other records are not
+    shown (logging would print its warnings on stderr)."""
+
+    def __init__(self, on_change: Callable[[], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.on_change = on_change
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.on_change()
+
+
 def _observer(roots: list[str], on_change: Callable[[], None]) -> Any:
     try:
         from watchdog.events import FileSystemEventHandler
@@ -76,6 +93,7 @@ def _observer(roots: list[str], on_change: Callable[[], None]) -> Any:
             if getattr(event, "event_type", "") not in ("opened", "closed_no_write"):
                 on_change()
 
+    logging.getLogger("watchdog").addHandler(_Overflow(on_change))
     observer = Observer()
     for root in roots:
         observer.schedule(Handler(), root, recursive=True)
@@ -132,6 +150,9 @@ def watch(
                     seen.wait(timeout=min(0.5, left if wait is None else min(wait, left)))
         return None
     finally:
+        for handler in logging.getLogger("watchdog").handlers[:]:
+            if isinstance(handler, _Overflow):
+                logging.getLogger("watchdog").removeHandler(handler)
         if observer is not None:
             observer.stop()
             observer.join(timeout=5)
