@@ -202,3 +202,37 @@ def test_a_word_broken_at_a_line_end_is_joined(tmp_path: Path) -> None:
     write_pdf(path, ["An exam-\nple of self-contained text."])
     ((_, text),) = pdf.extract_pdf(str(path)).pages
     assert "example" in text and "self-contained" in text, text
+
+
+def test_a_mupdf_failure_nobody_foresaw_falls_back_to_pypdf_or_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page tree MuPDF counted and then could not walk raised its own
+    RuntimeError ("code=7: ...") out of the extractor: an "unexpected error".
+    Now pypdf reads the file instead, or the reason is MuPDF's, in one line."""
+    good = str(FIXTURES / "good/field-guide.pdf")
+    expected = pdf.extract_pdf(good).pages
+    real = pymupdf.Document.page_count
+    asked = {"n": 0}
+
+    def flaky(doc: pymupdf.Document) -> int:
+        asked["n"] += 1
+        if asked["n"] > 1:  # counted once, then not
+            raise RuntimeError("code=7: cannot find page 2 in page tree")
+        return int(real.fget(doc))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(pymupdf.Document, "page_count", property(flaky))
+    x = pdf.extract_pdf(good)
+    assert [n for n, _ in x.pages] == [n for n, _ in expected] and asked["n"] >= 2
+    assert [t for _, t in x.pages] == [t for _, t in expected]
+
+    import pypdf
+
+    def broken(*a: object, **k: object) -> None:
+        raise pypdf.errors.PdfReadError("trailer not found")
+
+    monkeypatch.setattr(pypdf, "PdfReader", broken)
+    asked["n"] = 0
+    with pytest.raises(ExtractError) as e:
+        pdf.extract_pdf(good)
+    assert str(e.value) == "damaged PDF (code=7: cannot find page 2 in page tree)"

@@ -144,13 +144,14 @@ def _open_mupdf(path: str) -> Any | None:
         doc = _mupdf_open(path)
     except Exception:
         return None
-    if doc.needs_pass and not doc.authenticate(""):
+    try:
+        locked = doc.needs_pass and not doc.authenticate("")
+        count = 0 if locked else doc.page_count
+    except Exception:  # a page tree MuPDF cannot count ("Invalid number of pages")
+        locked, count = False, 0
+    if locked:
         doc.close()
         raise ExtractError(ENCRYPTED)
-    try:
-        count = doc.page_count
-    except Exception:  # a page tree MuPDF cannot count ("Invalid number of pages")
-        count = 0
     if count == 0:
         doc.close()
         return None
@@ -228,17 +229,41 @@ def extract_pdf(
         has_magic = _check_magic(path)
         doc = _open_mupdf(path)
     if doc is None:
-        reader = _open_pypdf(path, has_magic)
-        count = len(reader.pages)
-        stop = _stop(first, last, limit, count)
-        pages, unreadable = _pypdf_pages(reader, range(first, stop + 1))
-        meta = None
-        if first == 1:
-            try:
-                meta = _meta(dict(reader.metadata or {}), None)
-            except Exception:
-                meta = None
-        return Extracted(count, first, stop, pages, _ranges(unreadable), meta)
+        return _with_pypdf(path, first, last, limit, has_magic)
+    try:
+        return _with_mupdf(doc, key, path, first, last, limit)
+    except ExtractError:
+        raise
+    except Exception as e:
+        # MuPDF failed where a damaged file was not foreseen (a page tree it
+        # counted, then could not walk: "code=7: ..."): pypdf reads it instead,
+        # or the reason is MuPDF's, in one line
+        try:
+            return _with_pypdf(path, first, last, limit, has_magic)
+        except ExtractError:
+            why = " ".join(str(e).split())[:120] or one_line(e, 120)  # (MuPDF's own words)
+            raise ExtractError(f"damaged PDF ({why})") from None
+
+
+def _with_pypdf(
+    path: str, first: int, last: int | None, limit: int | None, has_magic: bool
+) -> Extracted:
+    reader = _open_pypdf(path, has_magic)
+    count = len(reader.pages)
+    stop = _stop(first, last, limit, count)
+    pages, unreadable = _pypdf_pages(reader, range(first, stop + 1))
+    meta = None
+    if first == 1:
+        try:
+            meta = _meta(dict(reader.metadata or {}), None)
+        except Exception:
+            meta = None
+    return Extracted(count, first, stop, pages, _ranges(unreadable), meta)
+
+
+def _with_mupdf(
+    doc: Any, key: Any, path: str, first: int, last: int | None, limit: int | None
+) -> Extracted:
     keep = False
     try:
         count = int(doc.page_count)
