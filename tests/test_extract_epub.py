@@ -247,3 +247,64 @@ def test_dublin_core_metadata(tmp_path: Path) -> None:
         tmp_path / "bare.epub", [("One", "text")], dublin_core="<dc:title> </dc:title>"
     )
     assert extract_epub(str(bare)).meta is None
+
+
+def test_legacy_packages_svg_dtbook_and_fallback_chains_are_read(tmp_path: Path) -> None:
+    """An OEBPS 1.2 package (its own namespace, which ebooklib fails on with
+    "'NoneType' object has no attribute 'nsmap'"), OEBPS 1.2 documents in an
+    EPUB 2 spine, SVG (its <text>, <tspan>, <title>, <desc>), DTBook, and a
+    media type a reader need not know, reached through its fallback: each
+    phrase on its spine position."""
+    from tools.docgen import write_raw_epub
+
+    legacy = write_raw_epub(
+        tmp_path / "oeb12.epub",
+        '<?xml version="1.0"?><package unique-identifier="id" '
+        'xmlns="http://openebook.org/namespaces/oeb-package/1.0/"><metadata>'
+        '<dc-metadata xmlns:dc="http://purl.org/dc/elements/1.0/"><dc:Title>Legacy Book'
+        '</dc:Title><dc:Creator>A. Writer</dc:Creator><dc:Identifier id="id">x</dc:Identifier>'
+        "</dc-metadata></metadata><manifest>"
+        '<item id="c1" href="c%201.html" media-type="text/x-oeb1-document"/>'
+        '<item id="css" href="s.css" media-type="text/x-oeb1-css"/></manifest>'
+        '<spine><itemref idref="css"/><itemref idref="c1"/></spine></package>',
+        {"c 1.html": "<html><body><p>legacy kraken phrase</p></body></html>", "s.css": "p{}"},
+    )
+    x = extract_epub(str(legacy))
+    assert (x.page_count, x.pages, x.failed) == (2, [(2, "legacy kraken phrase")], [])
+    assert x.meta is not None and (x.meta.title, x.meta.authors) == ("Legacy Book", "A. Writer")
+
+    two = write_raw_epub(
+        tmp_path / "epub2.epub",
+        '<?xml version="1.0"?><package version="2.0" unique-identifier="id" '
+        'xmlns="http://www.idpf.org/2007/opf"><metadata '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>B</dc:title>'
+        '<dc:identifier id="id">x</dc:identifier></metadata><manifest>'
+        '<item id="c1" href="c1.html" media-type="text/x-oeb1-document"/>'
+        '<item id="s" href="s.svg" media-type="image/svg+xml"/>'
+        '<item id="d" href="d.xml" media-type="application/x-dtbook+xml"/>'
+        '<item id="o" href="o.bin" media-type="application/x-foo" fallback="o2"/>'
+        '<item id="o2" href="o2.bin" media-type="application/x-bar" fallback="c4"/>'
+        '<item id="c4" href="c4.xhtml" media-type="application/xhtml+xml"/></manifest>'
+        '<spine><itemref idref="c1"/><itemref idref="s"/><itemref idref="d"/>'
+        '<itemref idref="o"/></spine></package>',
+        {
+            "c1.html": "<html><body><p>first oeb phrase</p></body></html>",
+            "s.svg": '<svg xmlns="http://www.w3.org/2000/svg"><title>svg title</title>'
+            "<desc>svg description</desc><style>.a{fill:red}</style>"
+            '<text x="1" y="1">svg text <tspan>and tspan</tspan></text></svg>',
+            "d.xml": '<dtbook xmlns="http://www.daisy.org/z3986/2005/dtbook/"><book>'
+            "<bodymatter><level1><p>dtbook phrase</p></level1></bodymatter></book></dtbook>",
+            "o.bin": b"\x00binary",
+            "o2.bin": b"\x00binary",
+            "c4.xhtml": '<html xmlns="http://www.w3.org/1999/xhtml"><body><p>fallback phrase'
+            "</p></body></html>",
+        },
+    )
+    y = extract_epub(str(two))
+    assert y.failed == [] and y.page_count == 4
+    assert y.pages == [
+        (1, "first oeb phrase"),
+        (2, "svg title\nsvg description\nsvg text and tspan"),
+        (3, "dtbook phrase"),
+        (4, "fallback phrase"),
+    ]

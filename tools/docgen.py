@@ -354,3 +354,22 @@ def write_peer_corpus(root: Path, size: float = 1.0, seed: int = 1, shape: str =
             (root / f"note{i:04d}.txt").write_text(prose_page(rng, 800))
             counts["files"] += 1
     return counts
+
+
+def write_raw_epub(path: Path, opf: str, files: dict[str, str | bytes]) -> Path:
+    """An EPUB of the given package document (at ``content.opf``) and files,
+    for the packages ``write_epub`` does not make (EPUB 2, OEBPS 1.2, legacy
+    media types, fallback chains)."""
+    container = (
+        '<?xml version="1.0"?><container version="1.0" '
+        'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+        '<rootfile full-path="content.opf" media-type="application/oebps-package+xml"/>'
+        "</rootfiles></container>"
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        z.writestr("META-INF/container.xml", container)
+        z.writestr("content.opf", opf)
+        for name, data in files.items():
+            z.writestr(name, data)
+    return path

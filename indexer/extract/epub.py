@@ -31,6 +31,7 @@ import warnings
 import zipfile
 import zlib
 from typing import Any
+from urllib.parse import unquote
 
 from lxml import etree
 
@@ -97,17 +98,23 @@ _CONTAINER_NS = "urn:oasis:names:tc:opendocument:xmlns:container"
 
 def _read_book(path: str):  # type: ignore[no-untyped-def]
     """(book, {zip name: why it could not be read} for the files the manifest
-    lists that the zip lacks or cannot decompress, the OPF's folder in the zip)."""
+    lists that the zip lacks or cannot decompress, the OPF's folder in the zip,
+    {manifest id: its fallback's id})."""
     from ebooklib import epub
 
     unreadable: dict[str, str] = {}
     loose: dict[str, str] = {}  # _loose(zip member name) -> the name
 
     class Reader(epub.EpubReader):  # type: ignore[misc]
+        opf = b""  # the package document's bytes, as ebooklib read them
+
         def read_file(self, name: str) -> bytes:
             try:
                 try:
-                    return super().read_file(name)  # type: ignore[no-any-return]
+                    data: bytes = super().read_file(name)
+                    if name == self.opf_file:
+                        self.opf = data
+                    return data
                 except KeyError:
                     # books made on Windows or by hand: another case, backslashes,
                     # a leading slash
@@ -159,9 +166,13 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
         warnings.simplefilter("ignore")
         try:
             reader = Reader(path, {"ignore_ncx": True})
-            book = reader.load()
-            reader.process()
-            return book, unreadable, reader.opf_dir
+            try:
+                book = reader.load()
+                reader.process()
+            except AttributeError:  # a package ebooklib cannot read: OEBPS 1.2's
+                package = _Package(path)
+                return package, {}, package.opf_dir, package.fallbacks
+            return book, unreadable, reader.opf_dir, _manifest(reader.opf)[1]
         except epub.EpubException as e:
             if "container" in str(e).lower():
                 raise ExtractError("OPF package document missing or unreadable") from None
@@ -184,14 +195,107 @@ def _loose(name: str) -> str:
 
 
 def _is_text_item(media_type: str) -> bool:
+    """A content document: XHTML, HTML, SVG (its text, titles and
+    descriptions), DTBook, OEBPS 1.2's documents, other XML."""
     mt = media_type.lower()
-    return "html" in mt or "dtbook" in mt or (mt.endswith("xml") and "svg" not in mt)
+    return "html" in mt or "dtbook" in mt or "oeb1-document" in mt or mt.endswith("xml")
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _manifest(opf: bytes) -> tuple[Any, dict[str, str]]:
+    """The OPF's tree and each manifest item's ``fallback`` (by id), read in
+    any namespace or none (OEBPS 1.2 has its own)."""
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
+    root = etree.fromstring(opf, parser) if opf.strip() else None
+    fallbacks: dict[str, str] = {}
+    for el in () if root is None else root.iter():
+        if _local(el.tag) == "item" and el.get("id") and el.get("fallback"):
+            fallbacks[str(el.get("id"))] = str(el.get("fallback"))
+    return root, fallbacks
+
+
+class _Item:
+    """A manifest item of ``_Package``, as ebooklib's items look to ``extract_epub``."""
+
+    def __init__(
+        self, zf: zipfile.ZipFile, zip_name: str, file_name: str, id: str, media_type: str
+    ) -> None:
+        self.zf, self.zip_name, self.file_name = zf, zip_name, file_name
+        self.id, self.media_type = id, media_type
+
+    def get_content(self) -> bytes:
+        try:
+            return self.zf.read(self.zip_name)
+        except KeyError:
+            real = {_loose(n): n for n in self.zf.namelist()}.get(_loose(self.zip_name))
+            if real is None:
+                raise ExtractError(f"{self.file_name} missing from the archive") from None
+            return self.zf.read(real)
+
+
+class _Package:
+    """An OPF read without ebooklib, for the packages it cannot read (OEBPS
+    1.2's, whose elements are in another namespace): the manifest, the spine
+    and the Dublin Core, by local name. Reads as ebooklib's book does, as far
+    as ``extract_epub`` asks."""
+
+    def __init__(self, path: str) -> None:
+        self.zf = zipfile.ZipFile(path)
+        names = {_loose(n): n for n in self.zf.namelist()}
+        parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
+        container = etree.fromstring(self.zf.read(names["meta-inf/container.xml"]), parser)
+        full = next(
+            (
+                str(el.get("full-path"))
+                for el in (() if container is None else container.iter())
+                if _local(el.tag) == "rootfile" and el.get("full-path")
+            ),
+            None,
+        )
+        if full is None or _loose(full) not in names:
+            raise ExtractError("OPF package document missing or unreadable")
+        root, self.fallbacks = _manifest(self.zf.read(names[_loose(full)]))
+        if root is None:
+            raise ExtractError("OPF package document missing or unreadable")
+        self.opf_dir = zip_path.dirname(full)
+        self.items: dict[str, _Item] = {}
+        self.spine: list[tuple[str, str]] = []
+        self.dc: dict[str, list[str]] = {}
+        for el in root.iter():
+            tag = _local(el.tag).lower()
+            if tag == "item" and el.get("id") and el.get("href"):
+                href = unquote(str(el.get("href")).split("#", 1)[0])
+                name = zip_path.normpath(zip_path.join(self.opf_dir, href))
+                self.items[str(el.get("id"))] = _Item(
+                    self.zf, name, href, str(el.get("id")), str(el.get("media-type") or "")
+                )
+            elif tag == "itemref" and el.get("idref"):
+                self.spine.append((str(el.get("idref")), str(el.get("linear") or "yes")))
+            elif tag in _DC and (el.text or "").strip():
+                self.dc.setdefault(tag, []).append(" ".join(str(el.text).split()))
+        if not self.spine:
+            raise ExtractError("OPF has no spine items")
+
+    def get_item_with_id(self, idref: str) -> _Item | None:
+        return self.items.get(idref)
+
+    def close(self) -> None:
+        self.zf.close()
+
+    def get_metadata(self, namespace: str, name: str) -> list[tuple[str, dict[str, str]]]:
+        return [(v, {}) for v in self.dc.get(name, [])]
+
+
+_DC = {"title", "creator", "language", "date", "subject", "description"}
 
 
 def extract_epub(path: str) -> Extracted:
     """Text of every spine item; ``page_count`` is the number of OPF itemrefs."""
     _check_container(path)
-    book, unreadable, opf_dir = _read_book(path)
+    book, unreadable, opf_dir, fallbacks = _read_book(path)
     spine = [idref for idref, _linear in book.spine if idref is not None]
     if not spine:
         raise ExtractError("OPF has no spine items")
@@ -199,6 +303,11 @@ def extract_epub(path: str) -> Extracted:
     failed: list[tuple[int, int, str]] = []
     for position, idref in enumerate(spine, start=1):
         item = book.get_item_with_id(idref)
+        for _hop in range(8):  # a type a reader need not know: its fallback chain
+            if item is None or _is_text_item(item.media_type or ""):
+                break
+            fallback = fallbacks.get(getattr(item, "id", None) or "")
+            item = book.get_item_with_id(fallback) if fallback else None
         if item is None or not _is_text_item(item.media_type or ""):
             continue
         name = zip_path.normpath(zip_path.join(opf_dir, item.file_name))
@@ -214,7 +323,10 @@ def extract_epub(path: str) -> Extracted:
             page_read()
         if text:
             pages.append((position, text))
-    return Extracted(len(spine), 1, len(spine), pages, failed, _meta(book))
+    meta = _meta(book)
+    if isinstance(book, _Package):
+        book.close()
+    return Extracted(len(spine), 1, len(spine), pages, failed, meta)
 
 
 def _meta(book: Any) -> Meta | None:

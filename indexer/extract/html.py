@@ -26,7 +26,7 @@ BLOCK_TAGS = frozenset(
     fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr li
     main nav ol p pre section summary table tbody td tfoot th thead title tr ul
     level level1 level2 level3 level4 level5 level6 frontmatter bodymatter
-    rearmatter doctitle docauthor""".split()
+    rearmatter doctitle docauthor text desc""".split()
 )
 SKIP_TAGS = frozenset("head script style template noscript object".split())
 
