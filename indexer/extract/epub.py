@@ -17,8 +17,12 @@ what a robust indexer needs around it:
 * spine positions that match the OPF: ebooklib 0.20 turns XML comments inside
   ``<spine>`` into ``(None, None)`` entries, which would shift every page number;
   non-linear items still count, an itemref to a missing item keeps its position;
-* text from XHTML with the block structure kept (see ``html.py``); image and
-  SVG spine items have no text, so an image-only book is ``empty``, not an error.
+* text from XHTML, HTML, OEBPS 1.2 documents, DTBook and SVG with the block
+  structure kept (see ``html.py``); an item of another type is read through
+  its manifest ``fallback`` chain; image spine items have no text, so an
+  image-only book is ``empty``, not an error;
+* OEBPS 1.2 packages, whose elements ebooklib cannot find (another
+  namespace), are read by ``_Package``, by local names.
 
 pymupdf can open EPUBs too, but it lays them out into pages first, about 40x
 slower (see FACTS.md), so it is not used here.
@@ -304,8 +308,9 @@ def extract_epub(path: str) -> Extracted:
     for position, idref in enumerate(spine, start=1):
         item = book.get_item_with_id(idref)
         for _hop in range(8):  # a type a reader need not know: its fallback chain
-            if item is None or _is_text_item(item.media_type or ""):
-                break
+            mt = (item.media_type or "").lower() if item is not None else ""
+            if item is None or _is_text_item(mt) or mt.startswith("image/"):
+                break  # (a bitmap page is the page: its fallback is a reader's stand-in)
             fallback = fallbacks.get(getattr(item, "id", None) or "")
             item = book.get_item_with_id(fallback) if fallback else None
         if item is None or not _is_text_item(item.media_type or ""):
