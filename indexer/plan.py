@@ -289,7 +289,9 @@ def make_plan(
     for doc in vanished:
         if doc.sha256 and doc.status != "error":
             by_size[doc.size].append(doc)
-    move_candidates = [e for e in new if e.size in by_size]
+    # a new file may also be a document moved here from outside the roots
+    elsewhere = _elsewhere(conn, scan.roots, new) if conn is not None else {}
+    move_candidates = [e for e in new if e.size in by_size or e.size in elsewhere]
 
     hashes = hash_files(
         [e.path for e, _ in to_hash] + [e.path for e in move_candidates], stop, stall
@@ -307,7 +309,6 @@ def make_plan(
             plan.jobs.append(Job(entry, "changed", digest))
 
     gone = {doc.path for doc in vanished}
-    unmatched = []
     for entry in new:
         digest = new_hashes.get(entry.path)
         match = None
@@ -315,22 +316,14 @@ def make_plan(
             match = next(
                 (d for d in by_size[entry.size] if d.sha256 == digest and d.path in gone), None
             )
+            if match is not None:
+                gone.discard(match.path)
+            else:
+                outside = elsewhere.get(entry.size, [])
+                match = next((d for d in outside if d.sha256 == digest), None)
+                if match is not None:
+                    outside.remove(match)
         if match is not None:
-            gone.discard(match.path)
-            _moved(plan, match, entry)
-        else:
-            unmatched.append((entry, digest))
-    elsewhere = _elsewhere(conn, scan.roots, [e for e, _ in unmatched]) if conn else {}
-    more = hash_files(
-        [e.path for e, d in unmatched if d is None and e.size in elsewhere], stop, stall
-    )
-    more_hashes = iter(more)
-    for entry, digest in unmatched:
-        if digest is None and entry.size in elsewhere:
-            digest = next(more_hashes)
-        match = next((d for d in elsewhere.get(entry.size, []) if d.sha256 == digest), None)
-        if digest is not None and match is not None:
-            elsewhere[entry.size].remove(match)
             _moved(plan, match, entry)
         else:
             plan.jobs.append(Job(entry, "new", digest))
