@@ -12,7 +12,6 @@ exist any more.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from indexer import store
 from indexer.errors import IndexerError, UsageError
 from indexer.lock import RunLock
 from indexer.names import text_path
+from indexer.scan import absolute
 
 
 @dataclass
@@ -31,11 +31,6 @@ class Forgotten:
     pages: int = 0
     paths: list[str] = field(default_factory=list)  # the documents, in the index's form
     unknown: list[str] = field(default_factory=list)  # paths nothing in the index is under
-
-
-def absolute(path: str) -> str:
-    """A path as a run records its root (without asking the disk)."""
-    return os.path.abspath(os.path.expanduser(path))
 
 
 def documents_under(conn: sqlite3.Connection, root: str) -> list[tuple[str, int]]:

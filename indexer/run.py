@@ -51,7 +51,7 @@ from indexer.resources import (
     default_worker_memory,
     size_pool,
 )
-from indexer.scan import ScanResult, normalize_roots, scan, sha256_file
+from indexer.scan import MissingRoot, ScanResult, normalize_roots, scan, sha256_file
 from indexer.schedule import DocumentTracker, Step, build_tasks
 from indexer.work import Task
 from indexer.writer import WriterHandle
@@ -160,10 +160,10 @@ def index(
     started = time.monotonic()
     reporter = reporter or Reporter.silent_reporter()
     db = Path(config.db).absolute()
-    for path in paths:
-        if not os.path.exists(os.path.expanduser(path)):
-            raise missing_root(db, path)
-    roots = normalize_roots(paths)
+    try:
+        roots = normalize_roots(paths)
+    except MissingRoot as e:
+        raise missing_root(db, e.path) from None
     checks = checks or Checks()
     checks = replace(checks, retry_errors=checks.retry_errors or config.retry_errors)
 

@@ -100,13 +100,26 @@ def file_stat(path: str) -> tuple[int, int] | None:
     return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
 
+class MissingRoot(UsageError):
+    """A root to index that does not exist (``path``: as it was given)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path}: no such file or directory")
+        self.path = path
+
+
+def absolute(path: str) -> str:
+    """A path as a run records its root (``~`` expanded, without asking the disk)."""
+    return os.path.abspath(os.path.expanduser(path))
+
+
 def normalize_roots(paths: list[str]) -> list[str]:
     """Absolute, de-duplicated roots; a missing path is a usage error."""
     roots: list[str] = []
     for p in paths:
-        root = os.path.abspath(os.path.expanduser(p))
+        root = absolute(p)
         if not os.path.exists(root):
-            raise UsageError(f"{p}: no such file or directory")
+            raise MissingRoot(p)
         if os.path.isfile(root) and kind_of(root) is None:
             kinds = ", ".join(sorted(set(EXTENSIONS)))
             raise UsageError(f"{p}: not a supported document type (extensions: {kinds})")
