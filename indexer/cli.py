@@ -351,13 +351,15 @@ def watch(
     _sigterm_as_interrupt()
     reporter = Reporter(quiet=quiet, verbose=verbose)
 
-    def said(summary: RunSummary) -> None:
-        busy = summary.new + summary.changed + summary.moved + summary.deleted
-        if busy or summary.failed or summary.retried or first[0]:
-            reporter.note(summary_line(summary))
-        first[0] = False
+    passes = 0
 
-    first = [True]
+    def said(summary: RunSummary) -> None:
+        nonlocal passes
+        passes += 1
+        busy = summary.new + summary.changed + summary.moved + summary.deleted
+        if busy or summary.failed or summary.retried or passes == 1:
+            reporter.note(summary_line(summary))
+
     try:
         cfg = config_mod.resolve({"db": db}, config_file=config_file)
         reporter.note(f"watching {len(paths)} path(s) for changes; Ctrl-C stops")

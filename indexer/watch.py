@@ -131,7 +131,6 @@ def watch(
         # watching starts before the first pass: what changes during it is seen
         observer = _observer(roots, on_change)
         observer.start()
-        last_pass = time.monotonic()
         while not stop.is_set():
             summary = run_index(roots, config, reporter=reporter, locked=True)
             last_pass = time.monotonic()
