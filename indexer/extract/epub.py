@@ -153,18 +153,11 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
                 pass
 
         def _load_container(self) -> None:
-            # OCF: the first package <rootfile> is the default rendition; ebooklib
-            # keeps the *last*, and fails on one without a path (TypeError).
-            parser = etree.XMLParser(recover=True, resolve_entities=False)
-            tree = etree.fromstring(self.read_file("META-INF/container.xml"), parser)
-            rootfiles = () if tree is None else tree.iter(f"{{{_CONTAINER_NS}}}rootfile")
-            for rootfile in rootfiles:
-                opf = rootfile.get("full-path")
-                if opf and rootfile.get("media-type") == "application/oebps-package+xml":
-                    self.opf_file = opf
-                    self.opf_dir = zip_path.dirname(opf)
-                    return
-            raise epub.EpubException(0, "the container names no package document")
+            opf = _package_path(self.read_file("META-INF/container.xml"))
+            if opf is None:
+                raise epub.EpubException(0, "the container names no package document")
+            self.opf_file = opf
+            self.opf_dir = zip_path.dirname(opf)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -209,11 +202,27 @@ def _local(tag: object) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
+# what a package is parsed with: damaged markup recovered, no entity expanded,
+# nothing fetched
+_XML = etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
+
+
+def _package_path(container: bytes) -> str | None:
+    """The package document the container names: OCF's default rendition is
+    the first ``<rootfile>`` of the package type (ebooklib keeps the *last*,
+    and fails on one without a path)."""
+    tree = etree.fromstring(container, _XML)
+    for rootfile in () if tree is None else tree.iter(f"{{{_CONTAINER_NS}}}rootfile"):
+        opf = rootfile.get("full-path")
+        if opf and rootfile.get("media-type") == "application/oebps-package+xml":
+            return str(opf)
+    return None
+
+
 def _manifest(opf: bytes) -> tuple[Any, dict[str, str]]:
     """The OPF's tree and each manifest item's ``fallback`` (by id), read in
     any namespace or none (OEBPS 1.2 has its own)."""
-    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
-    root = etree.fromstring(opf, parser) if opf.strip() else None
+    root = etree.fromstring(opf, _XML) if opf.strip() else None
     fallbacks: dict[str, str] = {}
     for el in () if root is None else root.iter():
         if _local(el.tag) == "item" and el.get("id") and el.get("fallback"):
@@ -249,16 +258,7 @@ class _Package:
     def __init__(self, path: str) -> None:
         self.zf = zipfile.ZipFile(path)
         names = {_loose(n): n for n in self.zf.namelist()}
-        parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
-        container = etree.fromstring(self.zf.read(names["meta-inf/container.xml"]), parser)
-        full = next(
-            (
-                str(el.get("full-path"))
-                for el in (() if container is None else container.iter())
-                if _local(el.tag) == "rootfile" and el.get("full-path")
-            ),
-            None,
-        )
+        full = _package_path(self.zf.read(names["meta-inf/container.xml"]))
         if full is None or _loose(full) not in names:
             raise ExtractError("OPF package document missing or unreadable")
         root, self.fallbacks = _manifest(self.zf.read(names[_loose(full)]))
