@@ -47,6 +47,17 @@ def corpus() -> Path:
     return CORPUS
 
 
+def require_programs(package: str, *programs: str) -> None:
+    """Skip the test when a system program it needs is missing (a failure
+    where INDEXER_REQUIRE_TOOLS=1, as in CI, which installs them)."""
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        reason = f"{', '.join(missing)} not installed (apt-get install {package})"
+        if os.environ.get("INDEXER_REQUIRE_TOOLS") == "1":
+            pytest.fail(reason + " and INDEXER_REQUIRE_TOOLS=1")
+        pytest.skip(reason)
+
+
 def read_manifest(path: Path) -> list[dict[str, str]]:
     with open(path, encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f, delimiter="\t"))

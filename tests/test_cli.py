@@ -112,7 +112,7 @@ def test_search_for_scripts_csv_files_and_documents(
     assert (code, out) == (1, "")
     for args, message in [
         (["--csv", "--json"], "error: --json, --csv and --files are one each"),
-        (["--format", "pdf,docx"], "error: --format docx: not a kind the index holds"),
+        (["--format", "pdf,xlsx"], "error: --format xlsx: not a kind the index holds"),
         (["--since", "last week"], "error: --since 'last week' is not a date"),
         (["--scope", "book"], "error: --scope 'book': it is page or doc"),
     ]:

@@ -81,7 +81,7 @@ def test_malformed_and_empty_markup() -> None:
         ("c.md", "md"),
         ("d.htm", "html"),
         ("e.txt", "txt"),
-        ("f.docx", None),
+        ("f.xlsx", None),
         ("noext", None),
     ],
 )

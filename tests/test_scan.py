@@ -23,7 +23,7 @@ def make_tree(root: Path) -> None:
         "b.TXT",
         "sub/c.epub",
         "sub/deeper/d.md",
-        "e.docx",
+        "e.xlsx",
         ".hidden/f.txt",
         ".g.txt",
         "sub/h.html",

@@ -23,8 +23,16 @@ EXTENSIONS: dict[str, str] = {
     "html": "html",
     "htm": "html",
     "xhtml": "html",
+    "fb2": "fb2",
+    "mobi": "mobi",
+    "azw": "mobi",
+    "azw3": "mobi",
+    "docx": "docx",
+    "odt": "odt",
+    "djvu": "djvu",
+    "djv": "djvu",
 }
-KINDS = ("pdf", "epub", "txt", "md", "html")
+KINDS = ("pdf", "epub", "txt", "md", "html", "fb2", "mobi", "docx", "odt", "djvu")
 
 
 def kind_of(path: str) -> str | None:
@@ -37,7 +45,10 @@ def kind_of_name(name: str) -> str | None:
     dot = name.rfind(".")
     if dot <= 0:  # no extension, or a dot-file such as ".pdf"
         return None
-    return EXTENSIONS.get(name[dot + 1 :].lower())
+    ext = name[dot + 1 :].lower()
+    if ext == "zip":  # FictionBook is often kept zipped: book.fb2.zip
+        return "fb2" if name.lower().endswith(".fb2.zip") and len(name) > 8 else None
+    return EXTENSIONS.get(ext)
 
 
 def extract(
@@ -60,6 +71,26 @@ def extract(
         from .text import extract_text
 
         return extract_text(path)
+    if kind == "docx":
+        from .office import extract_docx
+
+        return extract_docx(path)
+    if kind == "odt":
+        from .office import extract_odt
+
+        return extract_odt(path)
+    if kind == "fb2":
+        from .fb2 import extract_fb2
+
+        return extract_fb2(path)
+    if kind == "mobi":
+        from .mobi import extract_mobi
+
+        return extract_mobi(path)
+    if kind == "djvu":
+        from .djvu import extract_djvu
+
+        return extract_djvu(path)
     raise ValueError(f"unknown document kind {kind!r}")
 
 
