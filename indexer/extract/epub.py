@@ -103,7 +103,7 @@ _CONTAINER_NS = "urn:oasis:names:tc:opendocument:xmlns:container"
 def _read_book(path: str):  # type: ignore[no-untyped-def]
     """(book, {zip name: why it could not be read} for the files the manifest
     lists that the zip lacks or cannot decompress, the OPF's folder in the zip,
-    {manifest id: its fallback's id})."""
+    the OPF's root element)."""
     from ebooklib import epub
 
     unreadable: dict[str, str] = {}
@@ -124,7 +124,7 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
                     # a leading slash
                     if not loose:
                         loose.update((_loose(n), n) for n in reversed(self.zf.namelist()))
-                    real = loose.get(_loose(name))
+                    real = loose.get(_loose(name)) or loose.get(_loose(_href_path(name)))
                     if real is None:
                         raise
                     return self.zf.read(real)  # type: ignore[no-any-return]
@@ -168,8 +168,8 @@ def _read_book(path: str):  # type: ignore[no-untyped-def]
                 reader.process()
             except AttributeError:  # a package ebooklib cannot read: OEBPS 1.2's
                 package = _Package(path)
-                return package, {}, package.opf_dir, package.fallbacks
-            return book, unreadable, reader.opf_dir, _manifest(reader.opf)[1]
+                return package, {}, package.opf_dir, package.root
+            return book, unreadable, reader.opf_dir, _opf_root(reader.opf)
         except epub.EpubException as e:
             if "container" in str(e).lower():
                 raise ExtractError("OPF package document missing or unreadable") from None
@@ -219,15 +219,24 @@ def _package_path(container: bytes) -> str | None:
     return None
 
 
-def _manifest(opf: bytes) -> tuple[Any, dict[str, str]]:
-    """The OPF's tree and each manifest item's ``fallback`` (by id), read in
-    any namespace or none (OEBPS 1.2 has its own)."""
-    root = etree.fromstring(opf, _XML) if opf.strip() else None
+def _opf_root(opf: bytes) -> Any:
+    """The package document's root element, or None."""
+    return etree.fromstring(opf, _XML) if opf.strip() else None
+
+
+def _fallbacks(root: Any) -> dict[str, str]:
+    """Each manifest item's ``fallback`` (by id), read in any namespace or
+    none (OEBPS 1.2 has its own)."""
     fallbacks: dict[str, str] = {}
     for el in () if root is None else root.iter():
         if _local(el.tag) == "item" and el.get("id") and el.get("fallback"):
             fallbacks[str(el.get("id"))] = str(el.get("fallback"))
-    return root, fallbacks
+    return fallbacks
+
+
+def _href_path(href: str) -> str:
+    """A manifest href as a path: without its fragment, percent-decoded."""
+    return unquote(href.split("#", 1)[0])
 
 
 class _Item:
@@ -239,7 +248,8 @@ class _Item:
         self.zf, self.zip_name, self.file_name = zf, zip_name, file_name
         self.id, self.media_type = id, media_type
 
-    def get_content(self) -> bytes:
+    @property
+    def content(self) -> bytes:
         try:
             return self.zf.read(self.zip_name)
         except KeyError:
@@ -261,25 +271,22 @@ class _Package:
         full = _package_path(self.zf.read(names["meta-inf/container.xml"]))
         if full is None or _loose(full) not in names:
             raise ExtractError("OPF package document missing or unreadable")
-        root, self.fallbacks = _manifest(self.zf.read(names[_loose(full)]))
+        self.root = root = _opf_root(self.zf.read(names[_loose(full)]))
         if root is None:
             raise ExtractError("OPF package document missing or unreadable")
         self.opf_dir = zip_path.dirname(full)
         self.items: dict[str, _Item] = {}
         self.spine: list[tuple[str, str]] = []
-        self.dc: dict[str, list[str]] = {}
         for el in root.iter():
             tag = _local(el.tag).lower()
             if tag == "item" and el.get("id") and el.get("href"):
-                href = unquote(str(el.get("href")).split("#", 1)[0])
+                href = _href_path(str(el.get("href")))
                 name = zip_path.normpath(zip_path.join(self.opf_dir, href))
                 self.items[str(el.get("id"))] = _Item(
                     self.zf, name, href, str(el.get("id")), str(el.get("media-type") or "")
                 )
             elif tag == "itemref" and el.get("idref"):
                 self.spine.append((str(el.get("idref")), str(el.get("linear") or "yes")))
-            elif tag in _DC and (el.text or "").strip():
-                self.dc.setdefault(tag, []).append(" ".join(str(el.text).split()))
         if not self.spine:
             raise ExtractError("OPF has no spine items")
 
@@ -289,17 +296,12 @@ class _Package:
     def close(self) -> None:
         self.zf.close()
 
-    def get_metadata(self, namespace: str, name: str) -> list[tuple[str, dict[str, str]]]:
-        return [(v, {}) for v in self.dc.get(name, [])]
-
-
-_DC = {"title", "creator", "language", "date", "subject", "description"}
-
 
 def extract_epub(path: str) -> Extracted:
     """Text of every spine item; ``page_count`` is the number of OPF itemrefs."""
     _check_container(path)
-    book, unreadable, opf_dir, fallbacks = _read_book(path)
+    book, unreadable, opf_dir, opf = _read_book(path)
+    fallbacks = _fallbacks(opf)
     spine = [idref for idref, _linear in book.spine if idref is not None]
     if not spine:
         raise ExtractError("OPF has no spine items")
@@ -315,12 +317,14 @@ def extract_epub(path: str) -> Extracted:
             item = book.get_item_with_id(fallback) if fallback else None
         if item is None or not _is_text_item(item.media_type or ""):
             continue
-        name = zip_path.normpath(zip_path.join(opf_dir, item.file_name))
+        name = zip_path.normpath(zip_path.join(opf_dir, _href_path(item.file_name)))
         if name in unreadable:
             failed.append((position, position, f"chapter {item.file_name} {unreadable[name]}"))
             continue
         try:
-            text = clean_text(markup_to_text(item.get_content()))
+            # (the bytes as stored: ebooklib's get_content() rebuilds an XHTML
+            # chapter, losing its DOCTYPE and moving <title> into the body)
+            text = clean_text(markup_to_text(item.content))
         except Exception as e:  # one bad chapter must not lose the book
             failed.append((position, position, f"unreadable chapter ({one_line(e, 120)})"))
             continue
@@ -328,33 +332,58 @@ def extract_epub(path: str) -> Extracted:
             page_read()
         if text:
             pages.append((position, text))
-    meta = _meta(book)
+    meta = _meta(opf)
     if isinstance(book, _Package):
         book.close()
     return Extracted(len(spine), 1, len(spine), pages, failed, meta)
 
 
-def _meta(book: Any) -> Meta | None:
-    """The OPF's Dublin Core: ``dc:title``, ``dc:creator`` (all of them),
-    ``dc:language``, ``dc:subject`` (as keywords), ``dc:description``,
-    ``dc:date`` (the first: EPUB 2 may list several events)."""
+def _meta(opf: Any) -> Meta | None:
+    """The package's Dublin Core, read by local name (EPUB 2 and 3, and
+    OEBPS 1.2's ``dc:Title``): the main ``dc:title``; the ``dc:creator``s
+    whose role (EPUB 2's ``opf:role``, EPUB 3's ``role`` refinement) is
+    author or unstated (all of them where none is); ``dc:language``;
+    ``dc:subject`` as keywords; ``dc:description``; the publication
+    ``dc:date`` (EPUB 2 may list several events), else the first."""
+    found = () if opf is None else opf.iter()
+    metadata = next((el for el in found if _local(el.tag) == "metadata"), None)
+    if metadata is None:
+        return None
+    refined: dict[tuple[str, str], str] = {}  # (id, property) -> value
+    elements: list[tuple[str, Any, str]] = []  # (local name, element, its text)
+    for el in metadata.iter(etree.Element):  # (not its comments)
+        name = _local(el.tag).lower()
+        text = " ".join("".join(el.itertext()).split())
+        if name == "meta" and el.get("refines") and el.get("property"):
+            refined[(str(el.get("refines")).lstrip("#"), str(el.get("property")))] = text
+        elif text:
+            elements.append((name, el, text))
 
-    def values(name: str) -> list[str]:
-        try:
-            found = book.get_metadata("DC", name)
-        except Exception:
-            return []
-        return [v for v, _attrs in found if isinstance(v, str) and v.strip()]
+    def attr(el: Any, name: str) -> str | None:  # in the OPF namespace, or none
+        return next((str(v) for k, v in el.attrib.items() if _local(k) == name), None)
 
-    def first(name: str) -> str | None:
-        found = values(name)
+    def values(name: str) -> list[tuple[Any, str]]:
+        return [(el, text) for n, el, text in elements if n == name]
+
+    def role(el: Any) -> str | None:
+        return attr(el, "role") or refined.get((str(el.get("id")), "role"))
+
+    titles = values("title")
+    main = [t for el, t in titles if refined.get((str(el.get("id")), "title-type")) == "main"]
+    creators = values("creator")
+    authors = [t for el, t in creators if role(el) in (None, "aut")] or [t for _el, t in creators]
+    dates = values("date")
+    published = [t for el, t in dates if (attr(el, "event") or "").endswith("publication")]
+    undated = [t for el, t in dates if attr(el, "event") is None]
+
+    def first(found: list[str]) -> str | None:
         return found[0] if found else None
 
     return Meta.of(
-        title=first("title"),
-        authors="; ".join(values("creator")) or None,
-        language=first("language"),
-        subject=first("description"),
-        keywords=", ".join(values("subject")) or None,
-        created=first("date"),
+        title=first(main or [t for _el, t in titles]),
+        authors="; ".join(authors) or None,
+        language=first([t for _el, t in values("language")]),
+        subject=first([t for _el, t in values("description")]),
+        keywords=", ".join(t for _el, t in values("subject")) or None,
+        created=first(published or undated or [t for _el, t in dates]),
     )

@@ -32,6 +32,7 @@ SKIP_TAGS = frozenset("head script style template noscript object".split())
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _DOCTYPE = re.compile(r"\A\s*<!DOCTYPE\b[^\[>]*(?:\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
+_ENTITY = re.compile(r"<!ENTITY\s+([^\s%\"'>]+)")
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9._-]+)""", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
@@ -92,8 +93,14 @@ def _markup(data: bytes) -> tuple[str, str | None]:
     text = _XML_DECL.sub("", text, count=1)
     # A DOCTYPE with an internal subset (``<!DOCTYPE html [ <!ENTITY ...> ]>``)
     # is not HTML: the parser would show its ``]>`` as text and start the body
-    # there (the title became text too). Its entities are never expanded.
-    text = _DOCTYPE.sub("", text, count=1)
+    # there (the title became text too). Its entities are never expanded (an
+    # external one is never fetched): their references are dropped.
+    doctype = _DOCTYPE.match(text)
+    if doctype is not None:
+        declared = _ENTITY.findall(doctype.group(0))
+        text = text[doctype.end() :]
+        if declared:
+            text = re.sub("&(?:" + "|".join(map(re.escape, declared)) + ");", "", text)
     if not text.strip():
         return "", None
     try:
