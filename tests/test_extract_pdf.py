@@ -236,3 +236,41 @@ def test_a_mupdf_failure_nobody_foresaw_falls_back_to_pypdf_or_is_one_line(
     with pytest.raises(ExtractError) as e:
         pdf.extract_pdf(good)
     assert str(e.value) == "damaged PDF (code=7: cannot find page 2 in page tree)"
+
+
+def test_form_values_and_comments_are_text_of_their_page(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    doc.new_page().insert_text((50, 50), "first page")
+    page = doc.new_page()
+    page.insert_text((50, 50), "the form page")
+    for name, value, top in (("shown", "filled and shown wombat", 100), ("bare", "stale", 150)):
+        widget = pymupdf.Widget()
+        widget.field_name, widget.field_value = name, value
+        widget.field_type = pymupdf.PDF_WIDGET_TYPE_TEXT
+        widget.rect = pymupdf.Rect(50, top, 300, top + 20)
+        page.add_widget(widget)
+    page.add_text_annot((50, 200), "sticky note koala")
+    highlight = page.add_highlight_annot(pymupdf.Rect(50, 40, 120, 55))
+    highlight.set_info(content="highlight comment dingo")
+    highlight.update()
+    page.add_freetext_annot(pymupdf.Rect(50, 300, 300, 350), "free text emu")
+    doc.save(tmp_path / "form.pdf")
+    doc.close()
+    # a field whose value its appearance does not show (set by a program
+    # that left the viewer to draw it)
+    doc = pymupdf.open(tmp_path / "form.pdf")
+    bare = next(w for w in doc[1].widgets() if w.field_name == "bare")
+    doc.xref_set_key(bare.xref, "V", "(filled bare numbat)")
+    doc.save(tmp_path / "bare.pdf")
+    doc.close()
+    assert "numbat" not in pymupdf.open(tmp_path / "bare.pdf")[1].get_text()
+    pages = dict(pdf.extract_pdf(str(tmp_path / "bare.pdf")).pages)
+    assert pages[1] == "first page"
+    for words in (
+        "filled and shown wombat",
+        "filled bare numbat",
+        "sticky note koala",
+        "highlight comment dingo",
+        "free text emu",
+    ):
+        assert pages[2].count(words) == 1, words  # once: a shown value is not repeated

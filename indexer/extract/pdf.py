@@ -276,6 +276,8 @@ def _with_mupdf(
             try:
                 page = doc.load_page(n - 1)
                 text = clean_text(page.get_text(flags=TEXT_FLAGS))
+                if page.first_annot is not None or page.first_widget is not None:
+                    text = _with_annotations(page, text)
                 if labelled:
                     label = page.get_label()
                     if label and label != str(n):
@@ -300,6 +302,35 @@ def _with_mupdf(
         else:
             pages = sorted(pages + more)
     return Extracted(count, first, stop, pages, _ranges(failed), meta, labels)
+
+
+# annotations that show no text of their own on the page (their content is a
+# comment in a pop-up): a link, a pop-up (it repeats its parent's), a
+# widget (read as a form field) and a file attachment are not comments
+_NOT_COMMENTS = {"Link", "Popup", "Widget", "FileAttachment", "Sound", "Movie", "Screen"}
+
+
+def _with_annotations(page: Any, text: str) -> str:
+    """``text`` and, after it, what a page's annotations and form fields hold
+    that its text lacks: a comment's (sticky note, highlight) content, a text
+    field's or choice's value where the field has no appearance that shows it
+    (a filled field usually has one, and then its value is in the text)."""
+    extra: list[str] = []
+    try:
+        for annot in page.annots():
+            if annot.type[1] not in _NOT_COMMENTS:
+                content = (annot.info or {}).get("content") or ""
+                if content.strip() and content.strip() not in text:
+                    extra.append(content)
+        for widget in page.widgets():
+            value = widget.field_value
+            if widget.field_type_string in ("Text", "ComboBox", "ListBox") and value:
+                value = ", ".join(value) if isinstance(value, list) else str(value)
+                if value.strip() and value.strip() not in text:
+                    extra.append(value)
+    except Exception:  # a damaged annotation: the page's text is still the page
+        pass
+    return clean_text("\n".join([text, *extra])) if extra else text
 
 
 def _has_labels(doc: Any) -> bool:
