@@ -1,4 +1,4 @@
-"""The commands that read the index: ``search``, ``show`` and ``open``.
+"""The commands that read the index: ``search``, ``show``, ``open`` and ``stats``.
 
 Why this module exists: ``cli.py`` holds the index run and the commands
 about the index's state; the reading commands are as many lines again. Each
@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -277,3 +278,106 @@ def open_target(
         raise
     except Exception as e:
         internal(e)
+
+
+def stats(
+    db: DbOpt = None,
+    errors: Annotated[bool, typer.Option("--errors", help="List the error records too.")] = False,
+    unsearchable: Annotated[
+        bool,
+        typer.Option(
+            "--unsearchable",
+            help="List the documents and pages a search cannot find, and why "
+            "(image only: OCR them; failed: the reason).",
+        ),
+    ] = False,
+    runs: Annotated[
+        bool,
+        typer.Option(
+            "--runs", help="List the last 10 runs instead: what each did, how fast, CPU by role."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config_file: ConfigOpt = None,
+) -> None:
+    """Show what the index holds: documents by status, pages, and error records."""
+    import sqlite3
+
+    from indexer import store
+
+    try:
+        cfg = config_mod.resolve({"db": db}, config_file=config_file)
+        conn = store.connect(cfg.db)
+        try:
+            if runs:
+                _print_runs(store.recent_runs(conn), as_json)
+                return
+            if unsearchable:
+                _print_unsearchable(conn, as_json)
+                return
+            counts = store.counts(conn)
+            records = store.error_records(conn) if errors else []
+        except sqlite3.Error as e:
+            raise store.explain_error(Path(cfg.db), e, "read") from None
+        finally:
+            conn.close()
+    except IndexerError as e:
+        fail(e)
+    if as_json:
+        out: dict[str, Any] = dict(counts)
+        if errors:
+            out["errors"] = [dict(r) for r in records]
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(
+        f"{counts['documents']} documents: {counts['ok']} ok, {counts['empty']} empty, "
+        f"{counts['partial']} partial, {counts['error']} failed; {counts['pages']:,} pages"
+        + (f"; {counts['pending_jobs']} jobs pending" if counts["pending_jobs"] else "")
+    )
+    from indexer.progress import printable
+
+    for r in records:
+        typer.echo(printable(f"{r['path']}: {r['reason']}"))
+
+
+def _print_runs(runs: list[dict[str, Any]], as_json: bool) -> None:
+    """``stats --runs``: one line per run, newest first (JSON: the stored rows)."""
+    if as_json:
+        for run in runs:
+            typer.echo(json.dumps(run))
+        return
+    for run in runs:
+        s = run["summary"]
+        cpu = s.get("cpu") or {}
+        errors = s.get("errors") or {}
+        line = f"run {run['id']}  {str(run['started_at'])[:19]}  {run['status']}" + (
+            f"  {s.get('seconds', 0):.1f} s: {s.get('new', 0)} new, {s.get('changed', 0)} "
+            f"changed, {s.get('deleted', 0)} deleted, {s.get('failed', 0)} failed; "
+            f"{s.get('pages', 0):,} pages ({s.get('pages_per_min', 0):,}/min)"
+            if s
+            else ""
+        )
+        if s.get("workers"):
+            line += f"; {s['workers']} workers, {100 * s.get('worker_efficiency', 0):.0f} % busy"
+        if cpu:
+            line += "; CPU " + ", ".join(f"{role} {sec:.1f} s" for role, sec in sorted(cpu.items()))
+        if errors:
+            line += "; errors: " + ", ".join(f"{kind} {n}" for kind, n in sorted(errors.items()))
+        typer.echo(line)
+
+
+def _print_unsearchable(conn: Any, as_json: bool) -> None:
+    """``stats --unsearchable``: a line per document (JSON: an object per
+    document, then one of totals), then the totals."""
+    from indexer import ledger
+    from indexer.progress import printable
+
+    found = ledger.unsearchable(conn)
+    if as_json:
+        for doc in found:
+            typer.echo(json.dumps(doc.as_dict()))
+        typer.echo(json.dumps({"totals": ledger.totals(found)}))
+        return
+    for doc in found:
+        typer.echo(printable(doc.describe()))
+    typer.echo(ledger.summary_line(found), err=bool(found))

@@ -132,6 +132,7 @@ class PageRange:
     pages: list[Page]
     new: NewFile | None
     labels: dict[int, str] = field(default_factory=dict)  # printed page labels
+    images: list[int] = field(default_factory=list)  # pages without text showing an image
 
     def in_text_form(self) -> PageRange:
         return replace(self, path=text_path(self.path))
@@ -164,6 +165,7 @@ class Document:
     meta: Meta | None = None
     labels: dict[int, str] = field(default_factory=dict)  # printed page labels
     lines: dict[int, int] = field(default_factory=dict)  # a text file's: page -> first line
+    images: list[int] = field(default_factory=list)  # pages without text showing an image
 
     def in_text_form(self) -> Document:
         return replace(

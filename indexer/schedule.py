@@ -216,6 +216,7 @@ class _Doc:
     meta: Meta | None = None  # from the task that read page 1
     labels: dict[int, str] = field(default_factory=dict)  # held with the pages
     lines: dict[int, int] = field(default_factory=dict)  # (a text file's)
+    images: list[int] = field(default_factory=list)
     credited: int = 0  # bytes of its size counted as done (Step.work)
 
 
@@ -312,9 +313,11 @@ class DocumentTracker:
                 doc.hashed = self.start_hash(e.path, (e.size, e.mtime_ns))
         if doc.chunked:
             new = None if doc.job.ranges else NewFile(e.kind, e.size, e.mtime_ns)
-            step.messages.append(PageRange(e.path, x.first, x.last, x.pages, new, x.labels))
+            step.messages.append(
+                PageRange(e.path, x.first, x.last, x.pages, new, x.labels, x.images)
+            )
         else:
-            doc.pages, doc.labels, doc.lines = x.pages, x.labels, x.lines
+            doc.pages, doc.labels, doc.lines, doc.images = x.pages, x.labels, x.lines, x.images
         self._resolved(step, doc)
 
     @staticmethod
@@ -369,6 +372,7 @@ class DocumentTracker:
                 meta=doc.meta,
                 labels=doc.labels if status != "error" else {},
                 lines=doc.lines if status != "error" else {},
+                images=doc.images if status != "error" else [],
             )
         )
         t = self.tally
@@ -384,4 +388,4 @@ class DocumentTracker:
         t.pages += rows
         step.closed.append(Closed(e.path, status or "ok", error, rows))
         self._credit(step, doc, e.size)
-        doc.pages, doc.labels, doc.lines = [], {}, {}
+        doc.pages, doc.labels, doc.lines, doc.images = [], {}, {}, []

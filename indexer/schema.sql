@@ -1,4 +1,4 @@
--- The index schema (version 5; upgrade.py upgrades older files). store.py applies it to a new file in one
+-- The index schema (version 6; upgrade.py upgrades older files). store.py applies it to a new file in one
 -- transaction and records the version in PRAGMA user_version; later versions
 -- add upgrade steps in store.py rather than editing this in place.
 --
@@ -65,6 +65,31 @@ CREATE TABLE pages (
 -- stretch the filtered documents are in (search.py, _Index.bounds), and a
 -- document's best page is looked for within its own.
 CREATE INDEX pages_doc ON pages (doc_id);
+
+-- The pages a search cannot find: one row for each page of a document that
+-- has no text (``no text: image only``: it shows an image, a scan to OCR;
+-- ``no text: blank``) or could not be read (``failed: <reason>``); ``no text``
+-- alone for pages indexed before version 6, which did not record why. With
+-- the pages, every page of every document read has a row: the ledger view.
+-- (Only the pages without text are stored here, so the writer writes
+-- nothing more for the usual page.)
+CREATE TABLE page_gaps (
+    doc_id  INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    page    INTEGER NOT NULL,
+    label   TEXT,
+    state   TEXT NOT NULL,
+    PRIMARY KEY (doc_id, page)
+);
+
+-- Every page of every document read, whether a search can find it: its
+-- number, printed label, characters of text and state (text, no text: ...,
+-- failed: ...). Copies (documents.duplicate_of) share the pages of theirs.
+CREATE VIEW ledger AS
+    SELECT d.path, p.doc_id, p.page, p.label, length(p.text) AS chars, 'text' AS state
+    FROM pages p JOIN documents d ON d.id = p.doc_id
+    UNION ALL
+    SELECT d.path, g.doc_id, g.page, g.label, 0, g.state
+    FROM page_gaps g JOIN documents d ON d.id = g.doc_id;
 
 -- Written exactly in sqlite-utils' form: its detect_fts() and Datasette's look
 -- for the literal text "content=[pages]" in this statement.
@@ -145,4 +170,4 @@ CREATE TABLE runs (
     summary     TEXT                         -- JSON counts, when finished
 );
 
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;

@@ -28,7 +28,7 @@ from indexer.errors import DatabaseError
 from indexer.extract.base import Meta
 from indexer.names import text_path
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # search and stats read an index from this version on (its tables are the
 # same; only the form of some paths differs: upgrade.py)
 OLDEST_READABLE = 1
@@ -610,6 +610,7 @@ def _hand_down(conn: sqlite3.Connection, doc_id: int) -> bool:
         return False
     heir = copies[0]
     conn.execute("UPDATE pages SET doc_id = ? WHERE doc_id = ?", (heir, doc_id))
+    conn.execute("UPDATE page_gaps SET doc_id = ? WHERE doc_id = ?", (heir, doc_id))
     conn.execute("UPDATE documents SET duplicate_of = NULL WHERE id = ?", (heir,))
     conn.execute("UPDATE documents SET duplicate_of = ? WHERE duplicate_of = ?", (heir, doc_id))
     return True
@@ -653,14 +654,50 @@ def delete_pages(
     if ranges is None:
         if _hand_down(conn, doc_id):
             return 1
+        conn.execute("DELETE FROM page_gaps WHERE doc_id = ?", (doc_id,))
         return conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,)).rowcount
     deleted = 0
     for first, last in ranges:
-        cur = conn.execute(
-            "DELETE FROM pages WHERE doc_id = ? AND page BETWEEN ? AND ?", (doc_id, first, last)
-        )
-        deleted += cur.rowcount
+        where = "WHERE doc_id = ? AND page BETWEEN ? AND ?"
+        conn.execute(f"DELETE FROM page_gaps {where}", (doc_id, first, last))
+        deleted += conn.execute(f"DELETE FROM pages {where}", (doc_id, first, last)).rowcount
     return deleted
+
+
+def write_gaps(
+    conn: sqlite3.Connection,
+    doc_id: int,
+    spans: Iterable[tuple[int, int]],
+    texts: set[int] | None,
+    failed: Sequence[tuple[int, int, str]],
+    images: set[int],
+    labels: dict[int, str],
+) -> int:
+    """Record why the pages of ``spans`` that have no text cannot be found
+    (``page_gaps``): failed (its range's reason), an image, blank. ``texts``:
+    the page numbers with text, None to look them up (pages streamed
+    earlier in this transaction)."""
+    why = {n: f"failed: {reason}" for a, b, reason in failed for n in range(a, b + 1)}
+    rows = []
+    for first, last in spans:
+        if texts is None:
+            have = {
+                n
+                for (n,) in conn.execute(
+                    "SELECT page FROM pages WHERE doc_id = ? AND page BETWEEN ? AND ?",
+                    (doc_id, first, last),
+                )
+            }
+        else:
+            have = texts
+        for n in range(first, last + 1):
+            if n not in have:
+                state = why.get(n) or ("no text: image only" if n in images else "no text: blank")
+                rows.append((doc_id, n, labels.get(n), state))
+    conn.executemany(
+        "INSERT OR REPLACE INTO page_gaps (doc_id, page, label, state) VALUES (?, ?, ?, ?)", rows
+    )
+    return len(rows)
 
 
 def largest_page_id(conn: sqlite3.Connection) -> int:

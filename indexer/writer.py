@@ -92,6 +92,8 @@ class _Stream:
     next_page: int = 1  # ranges from here on are written as soon as they arrive
     early: list[PageRange] = field(default_factory=list)  # arrived before their turn
     rows: int = 0
+    images: set[int] = field(default_factory=set)  # of the ranges written
+    labels: dict[int, str] = field(default_factory=dict)  # (for the pages without text)
 
 
 class _Writer:
@@ -242,6 +244,8 @@ class _Writer:
         while st.early and st.early[0].first <= st.next_page:
             ready = st.early.pop(0)
             st.rows += self._write_pages(st.doc_id, ready.pages, ready.labels)
+            st.images.update(ready.images)
+            st.labels.update(ready.labels)
             st.next_page = ready.last + 1
 
     def _open_stream(self, path: str, new: NewFile) -> None:
@@ -285,6 +289,10 @@ class _Writer:
         pages.extend(d.pages)
         labels = {n: label for part in parts for n, label in part.labels.items()}
         labels.update(d.labels)
+        images = {n for part in parts for n in part.images} | set(d.images)
+        if st is not None:
+            images |= st.images
+            labels = {**st.labels, **labels}
         pages.sort()
         doc_id = store.document_id(self.conn, d.path)
         status: str | None = d.status
@@ -337,6 +345,15 @@ class _Writer:
             self.index_pending()  # (documents_au takes the stored metadata out)
             store.update_document(self.conn, row, None if keep_meta else meta, copy)
         written = self._write_pages(doc_id, pages, labels, d.lines)
+        if status != "error" and copy is None and d.page_count:
+            # the ledger: why each page without text cannot be found
+            whole = d.mode != "ranges"
+            texts = {n for n, _ in pages} if whole and st is None else None
+            spans = [(1, d.page_count)] if whole else d.retried
+            gaps = store.write_gaps(
+                self.conn, doc_id, spans, texts, d.failed_ranges, images, labels
+            )
+            self.tx_rows += gaps
         written += st.rows if st is not None else 0
         store.delete_job(self.conn, d.path)
         self.tx_rows += 1

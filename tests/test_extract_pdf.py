@@ -274,3 +274,23 @@ def test_form_values_and_comments_are_text_of_their_page(tmp_path: Path) -> None
         "free text emu",
     ):
         assert pages[2].count(words) == 1, words  # once: a shown value is not repeated
+
+
+def test_right_to_left_and_vertical_cjk_text_come_out_in_reading_order(corpus: Path) -> None:
+    arabic = pdf.extract_pdf(str(corpus / "pdf/rtl/pdfjs-ArabicCIDTrueType.pdf")).pages[0][1]
+    # logical order, presentation forms normalised ("types of Arabic fonts")
+    assert arabic.splitlines()[0] == "انواع الخطوط العربية"
+    english_arabic = pdf.extract_pdf(str(corpus / "pdf/rtl/pymupdf-test-E_A.pdf")).pages[0][1]
+    assert "Arabic that what comes" in " ".join(english_arabic.split())
+    chinese = pdf.extract_pdf(str(corpus / "pdf/cjk/pdfjs-XiaoBiaoSong.pdf")).pages[0][1]
+    # a column of one character a line becomes the words it spells
+    assert "关于红军作战的原则" in chinese.splitlines()
+    assert "一九三七年八月一日" in chinese.splitlines()
+
+
+def test_join_vertical_joins_only_columns_of_single_characters() -> None:
+    assert (
+        pdf.join_vertical("目\n录\n关\n于\nplain line\n中文 words")
+        == "目录关于\nplain line\n中文 words"
+    )
+    assert pdf.join_vertical("中\n文") == "中\n文"  # two lines: not a column

@@ -89,7 +89,7 @@ def test_each_stored_path_gets_the_form_of_the_file_it_names(tmp_path: Path) -> 
     _schema_1_index(db, list(stored.values()))
 
     conn = store.open_for_writing(db)  # the writer upgrades it
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 6
     paths = {p for (p,) in conn.execute("SELECT path FROM documents")}
     assert paths == {
         f"{d}/lit\\\\xe9.txt",
@@ -184,7 +184,8 @@ def test_a_schema_2_index_gets_the_metadata_columns_and_keeps_its_pages(tmp_path
 def test_a_schema_3_index_gets_searchable_titles_and_keeps_its_pages(tmp_path: Path) -> None:
     """Version 4 indexes the titles and authors version 3 stored, makes the
     pages' update trigger fire on their text only, and adds duplicate_of;
-    version 5 indexes the pages by document."""
+    version 5 indexes the pages by document; version 6 lists the pages
+    without text in the ledger."""
     db = tmp_path / "i.db"
     conn = _schema_3(db)
     for i, (title, text) in enumerate([("Moby Dick", "whale"), (None, "kraken whale")]):
@@ -196,11 +197,24 @@ def test_a_schema_3_index_gets_searchable_titles_and_keeps_its_pages(tmp_path: P
         conn.execute(
             "INSERT INTO pages (doc_id, page, text) VALUES (?, 1, ?)", (cur.lastrowid, text)
         )
+    cur = conn.execute(
+        "INSERT INTO documents (path, kind, size, mtime_ns, sha256, status, pages, error, "
+        "failed_ranges, indexed_at) VALUES ('/p.pdf', 'pdf', 5, 1, 'y', 'partial', 4, "
+        "'pages 3-4: bad', '[[3, 4, \"bad xref\"]]', 'then')"
+    )
+    conn.execute("INSERT INTO pages (doc_id, page, text) VALUES (?, 1, 'one')", (cur.lastrowid,))
     conn.execute("INSERT INTO pages_fts (rowid, text) SELECT id, text FROM pages")
     conn.close()
     assert [h.path for h in search(db, "melville").hits] == []  # read as it is: no titles yet
     conn = store.open_for_writing(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    ledger = conn.execute("SELECT path, page, state FROM ledger ORDER BY path, page").fetchall()
+    assert [row for row in ledger if row[0] == "/p.pdf"] == [
+        ("/p.pdf", 1, "text"),
+        ("/p.pdf", 2, "no text"),
+        ("/p.pdf", 3, "failed: bad xref"),
+        ("/p.pdf", 4, "failed: bad xref"),
+    ]
     # version 5: the pages by document (a filtered search's stretch of page ids)
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'pages_doc'").fetchone()
     assert "duplicate_of" in {r[1] for r in conn.execute("PRAGMA table_info(documents)")}

@@ -56,6 +56,10 @@ class Extracted:
     labels: dict[int, str] = field(default_factory=dict)
     # a text file's pages: the line of the file each one starts at (1-based)
     lines: dict[int, int] = field(default_factory=dict)
+    # pages without text that show an image (a scan: "no text: image only");
+    # a page in first..last that is neither in ``pages``, ``failed`` nor here
+    # is blank
+    images: list[int] = field(default_factory=list)
 
 
 _on_page_read: Callable[[], None] | None = None

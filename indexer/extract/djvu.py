@@ -72,6 +72,7 @@ def extract_djvu(path: str) -> Extracted:
         raise ExtractError(MISSING)
     pages: list[Page] = []
     failed: list[tuple[int, int, str]] = []
+    images: list[int] = []
     count = 0
     with subprocess.Popen(
         [program, "-detail=page", path],
@@ -97,14 +98,16 @@ def extract_djvu(path: str) -> Extracted:
             text = clean_text(_unescape(m.group(1))) if m else ""
             if text:
                 pages.append((count, text))
+            else:  # (a DjVu page is a scan)
+                images.append(count)
         err = proc.stderr.read()
     if failed and not pages:
         raise ExtractError("damaged DjVu (djvutxt could not decode its pages)")
     if proc.returncode == 0 and count:
-        return Extracted(count, 1, count, pages, failed)
+        return Extracted(count, 1, count, pages, failed, images=images)
     why = " ".join(err.replace("*", " ").split())[:120] or f"djvutxt exit {proc.returncode}"
     total = _page_count(path) or 0
     if count == 0 or total <= count:
         raise ExtractError(f"damaged DjVu ({why})")
     failed.append((count + 1, total, f"unreadable pages ({why})"))
-    return Extracted(total, 1, total, pages, failed)
+    return Extracted(total, 1, total, pages, failed, images=images)

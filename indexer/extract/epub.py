@@ -307,6 +307,7 @@ def extract_epub(path: str) -> Extracted:
         raise ExtractError("OPF has no spine items")
     pages: list[Page] = []
     failed: list[tuple[int, int, str]] = []
+    images: list[int] = []
     for position, idref in enumerate(spine, start=1):
         item = book.get_item_with_id(idref)
         for _hop in range(8):  # a type a reader need not know: its fallback chain
@@ -315,6 +316,8 @@ def extract_epub(path: str) -> Extracted:
                 break  # (a bitmap page is the page: its fallback is a reader's stand-in)
             fallback = fallbacks.get(getattr(item, "id", None) or "")
             item = book.get_item_with_id(fallback) if fallback else None
+        if item is not None and (item.media_type or "").lower().startswith("image/"):
+            images.append(position)
         if item is None or not _is_text_item(item.media_type or ""):
             continue
         name = zip_path.normpath(zip_path.join(opf_dir, _href_path(item.file_name)))
@@ -324,7 +327,8 @@ def extract_epub(path: str) -> Extracted:
         try:
             # (the bytes as stored: ebooklib's get_content() rebuilds an XHTML
             # chapter, losing its DOCTYPE and moving <title> into the body)
-            text = clean_text(markup_to_text(item.content))
+            content = item.content
+            text = clean_text(markup_to_text(content))
         except Exception as e:  # one bad chapter must not lose the book
             failed.append((position, position, f"unreadable chapter ({one_line(e, 120)})"))
             continue
@@ -332,10 +336,12 @@ def extract_epub(path: str) -> Extracted:
             page_read()
         if text:
             pages.append((position, text))
+        elif b"<img" in content or b"<image" in content:  # (a cover, a scanned page)
+            images.append(position)
     meta = _meta(opf)
     if isinstance(book, _Package):
         book.close()
-    return Extracted(len(spine), 1, len(spine), pages, failed, meta)
+    return Extracted(len(spine), 1, len(spine), pages, failed, meta, images=images)
 
 
 def _meta(opf: Any) -> Meta | None:

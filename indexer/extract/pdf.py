@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -271,11 +272,14 @@ def _with_mupdf(
         pages = []
         failed_numbers: list[int] = []
         labels: dict[int, str] = {}
+        images: list[int] = []
         labelled = _has_labels(doc)
         for n in range(first, stop + 1):
             try:
                 page = doc.load_page(n - 1)
                 text = clean_text(page.get_text(flags=TEXT_FLAGS))
+                if not text.isascii():
+                    text = join_vertical(text)
                 if page.first_annot is not None or page.first_widget is not None:
                     text = _with_annotations(page, text)
                 if labelled:
@@ -289,6 +293,8 @@ def _with_mupdf(
                 page_read()
             if text:
                 pages.append((n, text))
+            elif _shows_an_image(page):
+                images.append(n)
         meta = _mupdf_meta(doc) if first == 1 else None
         keep = first > 1 or stop < count  # part of a chunked document: more ranges come
     finally:
@@ -301,7 +307,7 @@ def _with_mupdf(
             failed = [(n, str(e)) for n in failed_numbers]
         else:
             pages = sorted(pages + more)
-    return Extracted(count, first, stop, pages, _ranges(failed), meta, labels)
+    return Extracted(count, first, stop, pages, _ranges(failed), meta, labels, images=images)
 
 
 # annotations that show no text of their own on the page (their content is a
@@ -331,6 +337,29 @@ def _with_annotations(page: Any, text: str) -> str:
     except Exception:  # a damaged annotation: the page's text is still the page
         pass
     return clean_text("\n".join([text, *extra])) if extra else text
+
+
+# A line of one CJK character (an ideograph, kana, hangul or full-width
+# form), as MuPDF gives vertical writing: each character on a line of its own.
+_CJK_CHAR = "[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]"
+_VERTICAL = re.compile(f"(?:^{_CJK_CHAR}[ \u3000]*\n){{3,}}(?:^{_CJK_CHAR}[ \u3000]*$)?", re.M)
+
+
+def join_vertical(text: str) -> str:
+    """Vertical CJK text in reading order: runs of three or more lines of
+    one character each (a column, top to bottom, as MuPDF gives it) become
+    one line, so a word of several characters is found as a phrase."""
+    if _VERTICAL.search(text) is None:
+        return text
+    return _VERTICAL.sub(lambda m: "".join(m.group(0).split()) + "\n", text).rstrip("\n")
+
+
+def _shows_an_image(page: Any) -> bool:
+    """Does a page without text draw an image (a scan to OCR, not a blank)?"""
+    try:
+        return bool(page.get_images(full=False))
+    except Exception:
+        return False
 
 
 def _has_labels(doc: Any) -> bool:
