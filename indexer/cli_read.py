@@ -20,6 +20,7 @@ import typer
 from indexer import config as config_mod
 from indexer.cli_common import MAX_HITS, ConfigOpt, DbOpt, fail, internal, typed_text
 from indexer.errors import IndexerError, UsageError
+from indexer.names import container_of
 
 
 def search(
@@ -239,14 +240,19 @@ def open_target(
         cfg = config_mod.resolve({"db": db}, config_file=config_file)
         asked = page if page is not None else None if linked_page is None else str(linked_page)
         shown = run_show(cfg.db, path, asked)
+        kind = str(shown.fields.get("kind", ""))
+        container = container_of(path)
+        if container is not None:  # an attached file is shown in its PDF
+            typer.echo(f"note: {path} is attached to {container}: opening that", err=True)
+            path, kind, asked = container, "pdf", None
         if not os.path.exists(path):
             raise UsageError(
                 f"{path} is in the index but no longer on disk",
                 hint="the next `indexer index` run purges it",
             )
-        one = shown.pages[0] if asked is not None else None
+        one = shown.pages[0] if asked is not None and shown.pages else None
         cmd = viewer_mod.command(
-            str(shown.fields.get("kind", "")),
+            kind,
             path,
             None if one is None else one.page,
             None if one is None else one.line,

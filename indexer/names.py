@@ -69,8 +69,29 @@ def stored_bytes(stored: str) -> bytes:
     return bytes(out + stored[at:].encode("utf-8", "surrogatepass"))
 
 
+# A file attached to a PDF is a document of its own, at its PDF's path, this,
+# and its name: ``/papers/report.pdf//data.csv``. (A normalised path never
+# holds two slashes in a row, so no file's path can look like one.)
+ATTACHED = "//"
+
+
+def container_of(stored: str) -> str | None:
+    """The file an attachment's path is inside of; None for a file's path."""
+    at = stored.find(ATTACHED)
+    return stored[:at] if at > 0 else None
+
+
+def attached_range(stored: str) -> tuple[str, str]:
+    """The range of paths ``[low, high)`` the attachments of ``stored`` are in."""
+    return stored + ATTACHED, stored + "/" + chr(ord("/") + 1)
+
+
 def file_url(stored: str, page: int | None = None) -> str:
     """A ``file://`` link to a stored path; ``#page=N`` opens a PDF at its
-    page N in browsers' and most viewers' PDF readers."""
+    page N in browsers' and most viewers' PDF readers. An attachment's link
+    is its PDF's (the page numbers are the attachment's own, so none)."""
+    container = container_of(stored)
+    if container is not None:
+        stored, page = container, None
     url = "file://" + quote(stored_bytes(stored))
     return url if page is None else f"{url}#page={page}"

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from indexer import store
-from indexer.names import stored_bytes, text_path
+from indexer.names import container_of, stored_bytes, text_path
 from indexer.scan import FileEntry, ScanResult, sha256_file
 from indexer.work import TRANSIENT_TRIES, transient_tries
 
@@ -229,6 +229,8 @@ def make_plan(
     'ok' with no page rows). ``stop`` and ``stall``: see ``hash_files``."""
     plan = Plan(roots=scan.roots, scan_errors=list(scan.errors), unsupported=scan.unsupported)
     stats = store.stats_under(conn, scan.roots) if conn is not None else {}
+    # files attached to a PDF come and go with it (the writer): not planned
+    stats = {path: row for path, row in stats.items() if container_of(path) is None}
     leftover = store.jobs_under(conn, scan.roots) if conn is not None else {}
     pageless = (
         store.pageless_under(conn, scan.roots) if conn is not None and checks.repair else set()

@@ -42,8 +42,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from indexer.extract.base import FailedRange, Meta, Page
+from indexer.extract.base import Attached, FailedRange, Meta, Page
 from indexer.messages import DocStatus, Document, NewFile, PageRange, Started, ToWriter
+from indexer.names import ATTACHED
 from indexer.plan import Job
 from indexer.scan import FileEntry
 from indexer.work import (
@@ -162,6 +163,7 @@ class Tally:
     failed: int = 0  # became error records
     pages: int = 0  # page rows written
     chunked: int = 0  # PDFs split into page ranges
+    attachments: int = 0  # files attached to PDFs, read as documents (failed ones too)
     busy_seconds: float = 0.0  # workers' time on items that came back
     worker_cpu: float = 0.0  # their CPU seconds
     errors: dict[str, int] = field(default_factory=dict)  # error records by kind
@@ -217,6 +219,7 @@ class _Doc:
     labels: dict[int, str] = field(default_factory=dict)  # held with the pages
     lines: dict[int, int] = field(default_factory=dict)  # (a text file's)
     images: list[int] = field(default_factory=list)
+    attachments: list[Attached] = field(default_factory=list)  # from any of its ranges
     credited: int = 0  # bytes of its size counted as done (Step.work)
 
 
@@ -293,6 +296,7 @@ class DocumentTracker:
         if x.meta is not None:
             doc.meta = x.meta
         doc.page_rows += len(x.pages)
+        doc.attachments.extend(x.attachments)
         e = doc.job.entry
         step.pages += len(x.pages)
         self._credit(step, doc, e.size * (x.last - x.first + 1) // max(1, x.page_count))
@@ -387,5 +391,54 @@ class DocumentTracker:
             t.empty += rows == 0 and not job.ranges
         t.pages += rows
         step.closed.append(Closed(e.path, status or "ok", error, rows))
+        if status != "error":
+            self._attachments(step, doc)
         self._credit(step, doc, e.size)
         doc.pages, doc.labels, doc.lines, doc.images = [], {}, {}, []
+        doc.attachments = []
+
+    def _attachments(self, step: Step, doc: _Doc) -> None:
+        """A document of its own for each file attached to ``doc`` (after
+        the PDF's, which takes its old attachments out), at ``PDF//NAME``."""
+        e, seen = doc.job.entry, set()
+        for a in doc.attachments:
+            name, n = a.name, 1
+            while name in seen:  # (two ranges' annotations may name theirs alike)
+                n += 1
+                name = f"{a.name} ({n})"
+            seen.add(name)
+            x, error = a.extracted, a.error
+            status: DocStatus | None = None
+            if x is None:
+                status = "error"
+            elif x.failed:
+                status = "partial"
+                error = "; ".join(f"pages {p}-{q}: {why}" for p, q, why in x.failed)[:500]
+            path = e.path + ATTACHED + name
+            step.messages.append(
+                Document(
+                    path=path,
+                    kind=a.kind,
+                    size=a.size,
+                    mtime_ns=e.mtime_ns,
+                    sha256=a.sha256 or None,
+                    status=status,
+                    page_count=x.page_count if x is not None else None,
+                    pages=x.pages if x is not None else [],
+                    failed_ranges=x.failed if x is not None else [],
+                    error=error,
+                    meta=x.meta if x is not None else None,
+                    labels=x.labels if x is not None else {},
+                    lines=x.lines if x is not None else {},
+                    images=x.images if x is not None else [],
+                )
+            )
+            t = self.tally
+            t.attachments += 1
+            rows = len(x.pages) if x is not None else 0
+            t.pages += rows
+            if status == "error":
+                t.failed += 1
+                kind = error_kind(error or "")
+                t.errors[kind] = t.errors.get(kind, 0) + 1
+            step.closed.append(Closed(path, status or "ok", error, rows))

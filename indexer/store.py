@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from indexer.errors import DatabaseError
 from indexer.extract.base import Meta
-from indexer.names import text_path
+from indexer.names import attached_range, container_of, text_path
 
 SCHEMA_VERSION = 6
 # search and stats read an index from this version on (its tables are the
@@ -335,6 +335,7 @@ def sized_outside(conn: sqlite3.Connection, roots: Iterable[str], sizes: set[int
         for path, size, status in conn.execute("SELECT path, size, status FROM documents")
         if size in sizes
         and status != "error"
+        and container_of(path) is None  # (an attached file goes with its PDF)
         and not any(path == r or str(path).startswith(pre) for r, pre in inside)
     ]
 
@@ -748,12 +749,20 @@ def index_documents_after(conn: sqlite3.Connection, top: int) -> None:
 
 
 def move_document(conn: sqlite3.Connection, old: str, new: str, size: int, mtime_ns: int) -> int:
-    """The document at ``old`` is now at ``new`` (an error record there goes)."""
+    """The document at ``old`` is now at ``new`` (an error record there goes),
+    and the files attached to it with it."""
     conn.execute("DELETE FROM documents WHERE path = ? AND status = 'error'", (new,))
     conn.execute(
         "UPDATE documents SET path = ?, size = ?, mtime_ns = ? WHERE path = ?",
         (new, size, mtime_ns, old),
     )
+    attached = attached_paths(conn, old)
+    if attached:
+        delete_documents(conn, attached_paths(conn, new))  # (what another file left there)
+        conn.executemany(
+            "UPDATE documents SET path = ? WHERE path = ?",
+            [(new + path[len(old) :], path) for path in attached],
+        )
     conn.executemany("DELETE FROM jobs WHERE path = ?", [(old,), (new,)])
     return 1
 
@@ -766,10 +775,21 @@ def touch_document(conn: sqlite3.Connection, path: str, size: int, mtime_ns: int
     return 1
 
 
+def attached_paths(conn: sqlite3.Connection, path: str) -> list[str]:
+    """The paths of the documents attached to the file at ``path`` (``PATH//NAME``)."""
+    low, high = attached_range(path)
+    sql = "SELECT path FROM documents WHERE path >= ? AND path < ?"
+    return [str(p) for (p,) in conn.execute(sql, (low, high))]
+
+
 def delete_documents(conn: sqlite3.Connection, paths: Iterable[str]) -> int:
-    """Purge documents, their pages and their jobs."""
+    """Purge documents, their pages and their jobs, and the documents
+    attached to them."""
     deleted = 0
     for path in paths:
+        attached = attached_paths(conn, path)
+        if attached:
+            deleted += delete_documents(conn, attached)
         doc_id = document_id(conn, path)
         if doc_id is not None:
             deleted += delete_pages(conn, doc_id) + 1

@@ -78,6 +78,7 @@ from indexer.messages import (
     Touch,
     ToWriter,
 )
+from indexer.names import container_of
 
 # seconds the writer may take to open the index before main says it waits
 SLOW_OPEN = 2.0
@@ -294,6 +295,12 @@ class _Writer:
             images |= st.images
             labels = {**st.labels, **labels}
         pages.sort()
+        if d.mode == "replace" and container_of(d.path) is None:
+            # its attachments as they were: those it still has follow it
+            attached = store.attached_paths(self.conn, d.path)
+            if attached:
+                self.index_pending()
+                self.tx_rows += store.delete_documents(self.conn, attached)
         doc_id = store.document_id(self.conn, d.path)
         status: str | None = d.status
         if status is None:

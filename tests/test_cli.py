@@ -379,7 +379,7 @@ def test_the_summary_says_what_was_left_alone_and_the_exit_status_what_is_not_in
     shutil.copy(FIXTURES / "good" / "notes.txt", root)
     (root / "broken.pdf").write_bytes(b"not a pdf at all")
     (root / "photo.jpg").write_bytes(b"\xff\xd8")
-    (root / "notes.odt").write_bytes(b"PK")
+    (root / "notes.xlsx").write_bytes(b"PK")
     db = tmp_path / "i.db"
     first = run_cli("index", root, "--db", db)
     assert first.returncode == 1
@@ -396,7 +396,7 @@ def test_the_summary_says_what_was_left_alone_and_the_exit_status_what_is_not_in
         "2 files of unsupported types skipped"
     ]
     listed = sorted(line for line in again.stderr.splitlines() if line.startswith("unsupported"))
-    assert listed == [f"unsupported: {root / 'notes.odt'}", f"unsupported: {root / 'photo.jpg'}"]
+    assert listed == [f"unsupported: {root / 'notes.xlsx'}", f"unsupported: {root / 'photo.jpg'}"]
     dry = run_cli("index", root, "--db", db, "--dry-run", "-v")
     assert f"unsupported: {root / 'photo.jpg'}" in dry.stdout.splitlines()
     assert "1 failed before (skipped), 2 of unsupported types" in dry.stderr

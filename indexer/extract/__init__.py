@@ -52,13 +52,25 @@ def kind_of_name(name: str) -> str | None:
 
 
 def extract(
-    kind: str, path: str, first: int = 1, last: int | None = None, limit: int | None = None
+    kind: str,
+    path: str,
+    first: int = 1,
+    last: int | None = None,
+    limit: int | None = None,
+    nested: bool = False,
 ) -> Extracted:
-    """Dispatch to the extractor for ``kind``. Page ranges apply to PDFs only."""
+    """Dispatch to the extractor for ``kind``. Page ranges apply to PDFs only.
+    A PDF's attached files are read too (``x.attachments``), unless it is
+    ``nested`` (an attachment itself)."""
     if kind == "pdf":
         from .pdf import extract_pdf
 
-        return extract_pdf(path, first, last, limit)
+        x = extract_pdf(path, first, last, limit, attachments=not nested)
+        if x.embedded:
+            from .attachments import read_attachments
+
+            x.attachments, x.embedded = read_attachments(x.embedded), []
+        return x
     if kind == "epub":
         from .epub import extract_epub
 

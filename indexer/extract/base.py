@@ -60,6 +60,23 @@ class Extracted:
     # a page in first..last that is neither in ``pages``, ``failed`` nor here
     # is blank
     images: list[int] = field(default_factory=list)
+    # files attached to a PDF, read as documents of their own (attachments.py);
+    # ``embedded`` holds their bytes only until they are read, in the worker
+    attachments: list[Attached] = field(default_factory=list)
+    embedded: list[tuple[str, bytes | None, int]] = field(default_factory=list)  # None: too big
+
+
+@dataclass
+class Attached:
+    """A file attached to a document (a PDF's embedded file), read as a
+    document of its own: its ``Extracted``, or the reason it could not be."""
+
+    name: str  # as the PDF names it, made unique among its attachments
+    kind: str
+    size: int
+    sha256: str
+    extracted: Extracted | None
+    error: str | None = None
 
 
 _on_page_read: Callable[[], None] | None = None

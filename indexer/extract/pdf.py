@@ -216,12 +216,19 @@ def _ranges(failed: list[tuple[int, str]]) -> list[tuple[int, int, str]]:
 
 
 def extract_pdf(
-    path: str, first: int = 1, last: int | None = None, limit: int | None = None
+    path: str,
+    first: int = 1,
+    last: int | None = None,
+    limit: int | None = None,
+    attachments: bool = False,
 ) -> Extracted:
     """Text of pages ``first..last`` (1-based, inclusive; ``last=None`` = to the end).
 
     ``limit`` caps how many pages this call extracts: the caller learns the real
     page count from the result and schedules the rest as further ranges.
+    ``attachments``: also the bytes of the files attached to it
+    (``x.embedded``: the embedded files with the range that starts at page 1,
+    file-attachment annotations with the range of their page).
     """
     key = _file_key(path)
     doc = _reuse(key)
@@ -232,7 +239,7 @@ def extract_pdf(
     if doc is None:
         return _with_pypdf(path, first, last, limit, has_magic)
     try:
-        return _with_mupdf(doc, key, path, first, last, limit)
+        return _with_mupdf(doc, key, path, first, last, limit, attachments)
     except ExtractError:
         raise
     except Exception as e:
@@ -263,7 +270,13 @@ def _with_pypdf(
 
 
 def _with_mupdf(
-    doc: Any, key: Any, path: str, first: int, last: int | None, limit: int | None
+    doc: Any,
+    key: Any,
+    path: str,
+    first: int,
+    last: int | None,
+    limit: int | None,
+    attachments: bool = False,
 ) -> Extracted:
     keep = False
     try:
@@ -273,6 +286,8 @@ def _with_mupdf(
         failed_numbers: list[int] = []
         labels: dict[int, str] = {}
         images: list[int] = []
+        embedded = _embedded_files(doc) if attachments and first == 1 else []
+        annotated = embedded if attachments else None
         labelled = _has_labels(doc)
         for n in range(first, stop + 1):
             try:
@@ -281,7 +296,7 @@ def _with_mupdf(
                 if not text.isascii():
                     text = join_vertical(text)
                 if page.first_annot is not None or page.first_widget is not None:
-                    text = _with_annotations(page, text)
+                    text = _with_annotations(page, text, annotated)
                 if labelled:
                     label = page.get_label()
                     if label and label != str(n):
@@ -307,7 +322,9 @@ def _with_mupdf(
             failed = [(n, str(e)) for n in failed_numbers]
         else:
             pages = sorted(pages + more)
-    return Extracted(count, first, stop, pages, _ranges(failed), meta, labels, images=images)
+    return Extracted(
+        count, first, stop, pages, _ranges(failed), meta, labels, images=images, embedded=embedded
+    )
 
 
 # annotations that show no text of their own on the page (their content is a
@@ -316,15 +333,20 @@ def _with_mupdf(
 _NOT_COMMENTS = {"Link", "Popup", "Widget", "FileAttachment", "Sound", "Movie", "Screen"}
 
 
-def _with_annotations(page: Any, text: str) -> str:
+def _with_annotations(
+    page: Any, text: str, attached: list[tuple[str, bytes | None, int]] | None = None
+) -> str:
     """``text`` and, after it, what a page's annotations and form fields hold
     that its text lacks: a comment's (sticky note, highlight) content, a text
     field's or choice's value where the field has no appearance that shows it
-    (a filled field usually has one, and then its value is in the text)."""
+    (a filled field usually has one, and then its value is in the text).
+    ``attached``: where the files of file-attachment annotations go."""
     extra: list[str] = []
     try:
         for annot in page.annots():
-            if annot.type[1] not in _NOT_COMMENTS:
+            if annot.type[1] == "FileAttachment" and attached is not None:
+                attached.append(_annotation_file(annot))
+            elif annot.type[1] not in _NOT_COMMENTS:
                 content = (annot.info or {}).get("content") or ""
                 if content.strip() and content.strip() not in text:
                     extra.append(content)
@@ -352,6 +374,38 @@ def join_vertical(text: str) -> str:
     if _VERTICAL.search(text) is None:
         return text
     return _VERTICAL.sub(lambda m: "".join(m.group(0).split()) + "\n", text).rstrip("\n")
+
+
+def _embedded_files(doc: Any) -> list[tuple[str, bytes | None, int]]:
+    """(name, bytes, size) of each embedded file (attachments, a portfolio's
+    files); the bytes are None for a file over the size limit, unread."""
+    from .attachments import MAX_ATTACHMENT
+
+    out: list[tuple[str, bytes | None, int]] = []
+    try:
+        count = int(doc.embfile_count())
+    except Exception:
+        return out
+    for i in range(count):
+        try:
+            info = doc.embfile_info(i)
+            name = info.get("ufilename") or info.get("filename") or info.get("name") or ""
+            size = int(info.get("length") or info.get("size") or 0)
+            data = None if size > MAX_ATTACHMENT else bytes(doc.embfile_get(i))
+            out.append((str(name) or f"attachment-{i + 1}", data, len(data or b"") or size))
+        except Exception:  # a damaged entry loses only itself
+            continue
+    return out
+
+
+def _annotation_file(annot: Any) -> tuple[str, bytes | None, int]:
+    from .attachments import MAX_ATTACHMENT
+
+    info = annot.file_info
+    name = info.get("filename") or info.get("ufilename") or "attachment"
+    size = int(info.get("length") or info.get("size") or 0)
+    data = None if size > MAX_ATTACHMENT else bytes(annot.get_file())
+    return (str(name), data, len(data or b"") or size)
 
 
 def _shows_an_image(page: Any) -> bool:
