@@ -9,8 +9,10 @@ open in the programs they are for: MuPDF reads the MOBI, DjVuLibre the DjVu.
 
 from __future__ import annotations
 
+import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import zipfile
 from collections.abc import Sequence
@@ -275,3 +277,26 @@ def write_djvu(path: Path, pages: Sequence[str]) -> Path:
             singles.append(str(single))
         subprocess.run(["djvm", "-c", str(path), *singles], check=True)
     return path
+
+
+def write_samples(folder: Path) -> list[Path]:
+    """One file of each format here (DjVu where DjVuLibre is installed), for
+    ``tools/mutate.py`` and by-hand runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = ["first page of the sample", "second page\n\nwith two paragraphs"]
+    made = [
+        write_docx(folder / "sample.docx", pages, title="Sample", footnote="a note"),
+        write_docx(folder / "rendered.docx", pages, rendered=True),
+        write_odt(folder / "sample.odt", pages, title="Beispiel"),
+        write_fb2(folder / "sample.fb2", [("One", pages[0]), ("Two", pages[1])], part="Part"),
+        write_fb2(folder / "sample.fb2.zip", [("One", pages[0])], zipped=True),
+        write_mobi(folder / "sample.mobi", [f"<p>{p}</p>" for p in pages], author="A. Writer"),
+    ]
+    if shutil.which("cjb2"):
+        made.append(write_djvu(folder / "sample.djvu", [*pages, ""]))
+    return made
+
+
+if __name__ == "__main__":
+    written = write_samples(Path(sys.argv[1] if len(sys.argv) > 1 else "format-samples"))
+    print(f"{len(written)} files written")

@@ -20,7 +20,9 @@ import argparse
 import random
 from pathlib import Path
 
-SUFFIXES = (".pdf", ".epub", ".html", ".htm", ".txt", ".md")
+from indexer.extract import EXTENSIONS
+
+SUFFIXES = tuple(f".{ext}" for ext in EXTENSIONS)
 KINDS = ("truncate", "flip", "zero", "double")
 
 
