@@ -35,7 +35,10 @@ CREATE TABLE documents (
     created       TEXT,
     -- the document whose pages this one shares: the same bytes (sha256) at
     -- another path are indexed once, and this row holds no pages of its own
-    duplicate_of  INTEGER REFERENCES documents(id) ON DELETE SET NULL
+    duplicate_of  INTEGER REFERENCES documents(id) ON DELETE SET NULL,
+    -- an ISBN, DOI or URN the document gives for itself (an EPUB's
+    -- dc:identifier, an FB2's isbn, a Kindle book's EXTH)
+    identifier    TEXT
 );
 
 -- What a no-change run compares for each file under a root (store.stats_under),

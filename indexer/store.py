@@ -553,11 +553,21 @@ def has_pages(conn: sqlite3.Connection, doc_id: int) -> bool:
     return bool(conn.execute(sql, (doc_id,)).fetchone()[0])
 
 
-META_COLUMNS = ("title", "authors", "language", "subject", "keywords", "created")
+# (schema 3's; schema 6 added the identifier)
+META_COLUMNS_V3 = ("title", "authors", "language", "subject", "keywords", "created")
+META_COLUMNS = (*META_COLUMNS_V3, "identifier")
 
 
 def _meta(meta: Meta) -> tuple[str | None, ...]:
-    return (meta.title, meta.authors, meta.language, meta.subject, meta.keywords, meta.created)
+    return (
+        meta.title,
+        meta.authors,
+        meta.language,
+        meta.subject,
+        meta.keywords,
+        meta.created,
+        meta.identifier,
+    )
 
 
 def insert_document(
@@ -566,8 +576,9 @@ def insert_document(
     """``copy_of``: the document with the same bytes whose pages this one shares."""
     cur = conn.execute(
         "INSERT INTO documents (title, authors, language, subject, keywords, created, "
-        "duplicate_of, kind, size, mtime_ns, sha256, status, pages, error, failed_ranges, "
-        "indexed_at, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "identifier, duplicate_of, kind, size, mtime_ns, sha256, status, pages, error, "
+        "failed_ranges, indexed_at, path) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         _meta(meta or Meta()) + (copy_of,) + _columns(row),
     )
     return int(cur.lastrowid or 0)

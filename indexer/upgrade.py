@@ -32,7 +32,8 @@ Version 5: ``pages_doc``, an index of the pages by document, which gives a
 document's stretch of page ids in two seeks (filtered searches use it). It
 is built from the pages in the upgrade: 0.7 s for a million pages.
 
-Version 6: ``page_gaps`` and the ``ledger`` view: a row for each page a
+Version 6: ``documents.identifier`` (an ISBN, DOI or URN, filled when a
+document is next read), ``page_gaps`` and the ``ledger`` view: a row for each page a
 search cannot find, and why. The upgrade lists the pages already indexed
 without text as ``no text`` (why was not recorded; a failed range's pages
 get its reason); they say more when their document is next read.
@@ -100,7 +101,7 @@ def _upgrade_1(conn: sqlite3.Connection) -> None:
 
 
 def _upgrade_2(conn: sqlite3.Connection) -> None:
-    for column in store.META_COLUMNS:
+    for column in store.META_COLUMNS_V3:
         conn.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
     conn.execute("ALTER TABLE pages ADD COLUMN label TEXT")
 
@@ -129,6 +130,7 @@ def _upgrade_4(conn: sqlite3.Connection) -> None:
 def _upgrade_5(conn: sqlite3.Connection) -> None:
     from indexer.repair import schema_objects
 
+    conn.execute("ALTER TABLE documents ADD COLUMN identifier TEXT")
     for name, statement in schema_objects(store.tokenize_of(conn)):
         if name in ("page_gaps", "ledger"):
             conn.execute(statement)

@@ -28,11 +28,13 @@ def test_each_case_has_its_phrase_on_its_page_and_its_metadata(
         assert not any(word in text for text in pages.values()), word
     assert x.meta is not None
     # the editor is not an author; the publication date, not the modification's
-    assert (x.meta.title, x.meta.authors, x.meta.language, x.meta.created) == (
+    meta = (x.meta.title, x.meta.authors, x.meta.language, x.meta.created, x.meta.identifier)
+    assert meta == (
         f"{name} in EPUB {version}",
         case.authors,
         "en-GB",
         "1999-09-09",
+        "urn:isbn:9780000000002",
     )
 
 

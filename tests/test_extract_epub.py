@@ -246,7 +246,9 @@ def test_dublin_core_metadata(tmp_path: Path) -> None:
     bare = write_epub(
         tmp_path / "bare.epub", [("One", "text")], dublin_core="<dc:title> </dc:title>"
     )
-    assert extract_epub(str(bare)).meta is None
+    meta = extract_epub(str(bare)).meta  # a blank title is none; its identifier is kept
+    assert meta is not None and meta.title is None
+    assert meta.identifier is not None and meta.identifier.startswith("urn:uuid:")
 
 
 def test_legacy_packages_svg_dtbook_and_fallback_chains_are_read(tmp_path: Path) -> None:

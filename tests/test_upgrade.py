@@ -57,7 +57,7 @@ def _schema_1_index(db: Path, paths: list[str]) -> None:
 
 
 def _drop_schema_3_columns(conn: sqlite3.Connection) -> None:
-    for column in store.META_COLUMNS:
+    for column in store.META_COLUMNS_V3:
         conn.execute(f"ALTER TABLE documents DROP COLUMN {column}")
     conn.execute("ALTER TABLE pages DROP COLUMN label")
 

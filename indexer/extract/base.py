@@ -33,6 +33,7 @@ class Meta:
     subject: str | None = None
     keywords: str | None = None
     created: str | None = None  # ISO 8601: "2024", "2024-05-17", "2024-05-17T10:00:00"
+    identifier: str | None = None  # an ISBN, DOI or URN: "urn:isbn:9780141439518"
 
     @staticmethod
     def of(**fields: str | None) -> Meta | None:

@@ -350,7 +350,8 @@ def _meta(opf: Any) -> Meta | None:
     whose role (EPUB 2's ``opf:role``, EPUB 3's ``role`` refinement) is
     author or unstated (all of them where none is); ``dc:language``;
     ``dc:subject`` as keywords; ``dc:description``; the publication
-    ``dc:date`` (EPUB 2 may list several events), else the first."""
+    ``dc:date`` (EPUB 2 may list several events), else the first; the
+    package's unique ``dc:identifier``, else the first."""
     found = () if opf is None else opf.iter()
     metadata = next((el for el in found if _local(el.tag) == "metadata"), None)
     if metadata is None:
@@ -385,6 +386,11 @@ def _meta(opf: Any) -> Meta | None:
     def first(found: list[str]) -> str | None:
         return found[0] if found else None
 
+    # the package's unique identifier (its <package unique-identifier="...">)
+    identifiers = values("identifier")
+    uid = opf.get("unique-identifier")
+    unique = [t for el, t in identifiers if uid and el.get("id") == uid]
+
     return Meta.of(
         title=first(main or [t for _el, t in titles]),
         authors="; ".join(authors) or None,
@@ -392,4 +398,5 @@ def _meta(opf: Any) -> Meta | None:
         subject=first([t for _el, t in values("description")]),
         keywords=", ".join(t for _el, t in values("subject")) or None,
         created=first(published or undated or [t for _el, t in dates]),
+        identifier=first(unique or [t for _el, t in identifiers]),
     )

@@ -111,6 +111,7 @@ def _meta(root: Any) -> Meta | None:
         if name or parts.get("nickname"):
             authors.append(name or str(parts["nickname"]))
     date = first("date")
+    isbn = next((el for el in root.iter() if local(el.tag) == "isbn"), None)
     return Meta.of(
         title=text(first("book-title")),
         authors="; ".join(authors) or None,
@@ -118,4 +119,5 @@ def _meta(root: Any) -> Meta | None:
         subject=text(first("annotation")),
         keywords=text(first("keywords")),
         created=(date.get("value") or text(date)) if date is not None else None,
+        identifier=text(isbn),
     )

@@ -23,6 +23,7 @@ from .base import Extracted, Meta, Page, clean_text, one_line, page_read, read_h
 
 _EXTH = {
     100: "authors",
+    104: "identifier",
     103: "subject",
     105: "keywords",
     106: "created",
