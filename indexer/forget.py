@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer import store
+from indexer import store, store_write
 from indexer.errors import IndexerError, UsageError
 from indexer.lock import RunLock
 from indexer.names import text_path
@@ -63,10 +63,10 @@ def forget(db: str | Path, paths: list[str], *, dry_run: bool = False) -> Forgot
         try:
             conn.execute("BEGIN IMMEDIATE")
             _collect(conn, roots, out)
-            store.delete_documents(conn, out.paths)
+            store_write.delete_documents(conn, out.paths)
             for root in roots:
-                store.delete_jobs_under(conn, root)
-            store.replace_scan_errors(conn, roots, [])
+                store_write.delete_jobs_under(conn, root)
+            store_write.replace_scan_errors(conn, roots, [])
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             if conn.in_transaction:

@@ -118,7 +118,7 @@ END;
 -- (so FTS5's 'rebuild' and 'integrity-check' agree). Like the pages, new rows
 -- are indexed by the writer in one INSERT ... SELECT per transaction (a
 -- per-row trigger cost 60 us a document, more than the rest of its row:
--- store.index_documents_after); deletes and updates by triggers.
+-- store_write.index_documents_after); deletes and updates by triggers.
 CREATE VIRTUAL TABLE [documents_fts] USING FTS5 ([title], [authors], [subject], [keywords], tokenize='unicode61 remove_diacritics 2', content=[documents]);
 CREATE TRIGGER [documents_ad] AFTER DELETE ON [documents] BEGIN
     INSERT INTO [documents_fts] ([documents_fts], rowid, [title], [authors], [subject], [keywords])

@@ -46,7 +46,7 @@ import re
 import sqlite3
 from collections.abc import Callable
 
-from indexer import store
+from indexer import store, store_write
 from indexer.names import text_path
 
 # the \xNN escapes of undecodable bytes that version 1 wrote (always >= 0x80:
@@ -101,7 +101,7 @@ def _upgrade_1(conn: sqlite3.Connection) -> None:
 
 
 def _upgrade_2(conn: sqlite3.Connection) -> None:
-    for column in store.META_COLUMNS_V3:
+    for column in store_write.META_COLUMNS_V3:
         conn.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
     conn.execute("ALTER TABLE pages ADD COLUMN label TEXT")
 

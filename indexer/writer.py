@@ -54,7 +54,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from indexer import repair, store
+from indexer import repair, store, store_write
 from indexer.errors import DatabaseError, IndexerError, WriterDiedError
 from indexer.extract.base import Meta
 from indexer.launch import cannot_start, prestart, when_gone, worker_context
@@ -137,16 +137,16 @@ class _Writer:
         """Index the pages and documents written since the last time (see
         ``unindexed_after``)."""
         if self.unindexed_after is not None:
-            store.index_pages_after(self.conn, self.unindexed_after)
+            store_write.index_pages_after(self.conn, self.unindexed_after)
             self.unindexed_after = None
         if self.docs_unindexed_after is not None:
-            store.index_documents_after(self.conn, self.docs_unindexed_after)
+            store_write.index_documents_after(self.conn, self.docs_unindexed_after)
             self.docs_unindexed_after = None
 
     def _new_document(self) -> None:
         """A documents row is about to be inserted: it waits for index_pending."""
         if self.docs_unindexed_after is None:
-            self.docs_unindexed_after = store.largest_document_id(self.conn)
+            self.docs_unindexed_after = store_write.largest_document_id(self.conn)
 
     def due(self) -> bool:
         return (
@@ -179,7 +179,7 @@ class _Writer:
     # -- start-up and the run row ----------------------------------------------
     def start_run(self, roots: list[str], pid: int) -> int:
         self.begin()
-        self.run_id = store.start_run(self.conn, roots, pid)
+        self.run_id = store_write.start_run(self.conn, roots, pid)
         self.commit()
         return self.run_id
 
@@ -192,7 +192,7 @@ class _Writer:
         summary["cpu"] = {**summary.get("cpu", {}), "writer": round(cpu, 3)}
         summary["peak_rss_mib"] = {**summary.get("peak_rss_mib", {}), "writer": rss}
         self.begin()
-        store.finish_run(self.conn, self.run_id, msg.status, summary)
+        store_write.finish_run(self.conn, self.run_id, msg.status, summary)
         self.commit()
 
     # -- messages ----------------------------------------------------------------
@@ -212,19 +212,19 @@ class _Writer:
             case Document():
                 self.on_document(msg)
             case StorePlan(roots, jobs):
-                self.tx_rows += store.save_jobs(c, roots, jobs, self.run_id)
+                self.tx_rows += store_write.save_jobs(c, roots, jobs, self.run_id)
             case Started(paths):
-                store.mark_started(c, paths, self.run_id)
+                store_write.mark_started(c, paths, self.run_id)
             case Move(old, new, size, mtime_ns):
                 self.index_pending()  # (it may delete an error record)
-                self.tx_rows += store.move_document(c, old, new, size, mtime_ns)
+                self.tx_rows += store_write.move_document(c, old, new, size, mtime_ns)
             case Touch(path, size, mtime_ns):
-                self.tx_rows += store.touch_document(c, path, size, mtime_ns)
+                self.tx_rows += store_write.touch_document(c, path, size, mtime_ns)
             case Delete(paths):
                 self.index_pending()
-                self.tx_rows += store.delete_documents(c, paths)
+                self.tx_rows += store_write.delete_documents(c, paths)
             case ScanErrors(roots, errors):
-                store.replace_scan_errors(c, roots, errors)
+                store_write.replace_scan_errors(c, roots, errors)
             case RebuildFullText():
                 self.index_pending()
                 store.rebuild_full_text(c)
@@ -253,13 +253,15 @@ class _Writer:
         self.commit()  # what came before is not held back by this document
         self.begin()
         self.conn.execute("SAVEPOINT stream")
-        doc_id = store.document_id(self.conn, path)
+        doc_id = store_write.document_id(self.conn, path)
         if doc_id is None:  # a placeholder row, completed by the Document message
             self._new_document()
-            doc_id = store.insert_placeholder(self.conn, path, new.kind, new.size, new.mtime_ns)
+            doc_id = store_write.insert_placeholder(
+                self.conn, path, new.kind, new.size, new.mtime_ns
+            )
         else:
             self.index_pending()
-            self.tx_rows += store.delete_pages(self.conn, doc_id)
+            self.tx_rows += store_write.delete_pages(self.conn, doc_id)
         # with the ranges that were held while another document streamed
         self.stream = _Stream(path, doc_id, early=self.parts.pop(path, []))
 
@@ -273,8 +275,8 @@ class _Writer:
         if not pages:
             return 0
         if self.unindexed_after is None:
-            self.unindexed_after = store.largest_page_id(self.conn)
-        written = store.write_pages(self.conn, doc_id, pages, labels, lines)
+            self.unindexed_after = store_write.largest_page_id(self.conn)
+        written = store_write.write_pages(self.conn, doc_id, pages, labels, lines)
         self.tx_rows += written
         return written
 
@@ -297,17 +299,17 @@ class _Writer:
         pages.sort()
         if d.mode == "replace" and container_of(d.path) is None:
             # its attachments as they were: those it still has follow it
-            attached = store.attached_paths(self.conn, d.path)
+            attached = store_write.attached_paths(self.conn, d.path)
             if attached:
                 self.index_pending()
-                self.tx_rows += store.delete_documents(self.conn, attached)
-        doc_id = store.document_id(self.conn, d.path)
+                self.tx_rows += store_write.delete_documents(self.conn, attached)
+        doc_id = store_write.document_id(self.conn, d.path)
         status: str | None = d.status
         if status is None:
             kept = (
                 doc_id is not None
                 and (d.mode == "ranges" or st is not None)
-                and store.has_pages(self.conn, doc_id)
+                and store_write.has_pages(self.conn, doc_id)
             )
             status = "ok" if pages or kept else "empty"
         row = store.DocRow(
@@ -329,40 +331,40 @@ class _Writer:
             meta = replace(meta, title=os.path.splitext(os.path.basename(d.path))[0])
         copy = None  # identical bytes already indexed: this document shares their pages
         if status == "ok" and d.sha256 is not None and d.mode != "ranges":
-            copy = store.copy_of(self.conn, d.sha256, doc_id)
+            copy = store_write.copy_of(self.conn, d.sha256, doc_id)
         if copy is not None:
             pages = []
             if st is not None and st.rows:  # (streamed: written in this transaction)
                 self.index_pending()
-                self.tx_rows += store.delete_pages(self.conn, st.doc_id)
+                self.tx_rows += store_write.delete_pages(self.conn, st.doc_id)
                 st.rows = 0
             self.stats["copies"] += 1
         if doc_id is None:
             self._new_document()
-            doc_id = store.insert_document(self.conn, row, meta, copy)
+            doc_id = store_write.insert_document(self.conn, row, meta, copy)
         else:
             if st is not None:
                 pass  # its old pages went when it started streaming
             elif d.mode == "ranges":
                 self.index_pending()
-                self.tx_rows += store.delete_pages(self.conn, doc_id, d.retried)
+                self.tx_rows += store_write.delete_pages(self.conn, doc_id, d.retried)
             else:
                 self.index_pending()
-                self.tx_rows += store.delete_pages(self.conn, doc_id)
+                self.tx_rows += store_write.delete_pages(self.conn, doc_id)
             self.index_pending()  # (documents_au takes the stored metadata out)
-            store.update_document(self.conn, row, None if keep_meta else meta, copy)
+            store_write.update_document(self.conn, row, None if keep_meta else meta, copy)
         written = self._write_pages(doc_id, pages, labels, d.lines)
         if status != "error" and copy is None and d.page_count:
             # the ledger: why each page without text cannot be found
             whole = d.mode != "ranges"
             texts = {n for n, _ in pages} if whole and st is None else None
             spans = [(1, d.page_count)] if whole else d.retried
-            gaps = store.write_gaps(
+            gaps = store_write.write_gaps(
                 self.conn, doc_id, spans, texts, d.failed_ranges, images, labels
             )
             self.tx_rows += gaps
         written += st.rows if st is not None else 0
-        store.delete_job(self.conn, d.path)
+        store_write.delete_job(self.conn, d.path)
         self.tx_rows += 1
         self.stats["documents"] += 1
         self.stats["pages"] += written

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer import store, upgrade
+from indexer import store, store_write, upgrade
 from indexer.search import search
 from tests.conftest import db_snapshot, run_cli
 
@@ -57,7 +57,7 @@ def _schema_1_index(db: Path, paths: list[str]) -> None:
 
 
 def _drop_schema_3_columns(conn: sqlite3.Connection) -> None:
-    for column in store.META_COLUMNS_V3:
+    for column in store_write.META_COLUMNS_V3:
         conn.execute(f"ALTER TABLE documents DROP COLUMN {column}")
     conn.execute("ALTER TABLE pages DROP COLUMN label")
 
@@ -174,7 +174,7 @@ def test_a_schema_2_index_gets_the_metadata_columns_and_keeps_its_pages(tmp_path
     assert [h.path for h in search(db, "kraken").hits] == ["/a.txt"]  # read as it is
     conn = store.open_for_writing(db)
     columns = {r[1] for r in conn.execute("PRAGMA table_info(documents)")}
-    assert set(store.META_COLUMNS) <= columns
+    assert set(store_write.META_COLUMNS) <= columns
     assert "label" in {r[1] for r in conn.execute("PRAGMA table_info(pages)")}
     assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
     conn.close()
