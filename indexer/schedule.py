@@ -169,6 +169,11 @@ class Tally:
     errors: dict[str, int] = field(default_factory=dict)  # error records by kind
 
 
+def partial_reason(failed: list[FailedRange]) -> str:
+    """A partial document's reason: its failed ranges, one line."""
+    return "; ".join(f"pages {a}-{b}: {why}" for a, b, why in failed)[:500]
+
+
 def error_kind(reason: str) -> str:
     """What kind of failure a reason names: its words before the first
     ``:`` or `` (`` ("not a PDF", "timed out", "out of memory")."""
@@ -355,7 +360,7 @@ class DocumentTracker:
         elif doc.failed:
             doc.failed.sort()
             status = "partial"
-            error = "; ".join(f"pages {a}-{b}: {why}" for a, b, why in doc.failed)[:500]
+            error = partial_reason(doc.failed)
             pages, rows = doc.pages, doc.page_rows
         else:  # the writer decides ok or empty
             status, error, pages, rows = None, None, doc.pages, doc.page_rows
@@ -413,7 +418,7 @@ class DocumentTracker:
                 status = "error"
             elif x.failed:
                 status = "partial"
-                error = "; ".join(f"pages {p}-{q}: {why}" for p, q, why in x.failed)[:500]
+                error = partial_reason(x.failed)
             path = e.path + ATTACHED + name
             step.messages.append(
                 Document(

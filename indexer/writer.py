@@ -297,8 +297,9 @@ class _Writer:
             images |= st.images
             labels = {**st.labels, **labels}
         pages.sort()
-        if d.mode == "replace" and container_of(d.path) is None:
-            # its attachments as they were: those it still has follow it
+        if d.kind == "pdf" and d.mode == "replace" and container_of(d.path) is None:
+            # a PDF's attachments as they were: those it still has follow it
+            # (only PDFs have them: no lookup for another document)
             attached = store_write.attached_paths(self.conn, d.path)
             if attached:
                 self.index_pending()

@@ -58,12 +58,9 @@ def zip_reason(head: bytes, what: str) -> str:
     content = describe_content(head)
     if content == "a zip archive":
         return "damaged zip archive (truncated or corrupt)"
-    if head.startswith(b"\xd0\xcf\x11\xe0"):  # an OLE2 compound file
-        return (
-            "encrypted: a password is required (an Office file saved with one)"
-            if what in ("a DOCX", "an ODT")
-            else f"not {what} (the file is an old Office document)"
-        )
+    if head.startswith(b"\xd0\xcf\x11\xe0") and what in ("a DOCX", "an ODT"):
+        # an OLE2 compound file: how Office saves a document with a password
+        return "encrypted: a password is required (an Office file saved with one)"
     if content == "unrecognised content":
         return f"not {what} (not a zip archive)"
     return f"not {what} (the file is {content})"

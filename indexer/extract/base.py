@@ -186,6 +186,13 @@ _MAGIC = (
 )
 
 
+def tidy_lines(text: str) -> str:
+    """``text`` with each line's runs of blanks as one space, its ends
+    stripped, and its blank lines dropped."""
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
 def describe_content(head: bytes) -> str:
     """A few words on what a file really is, from its first bytes."""
     if head and not head.strip(b"\x00"):

@@ -41,12 +41,12 @@ from lxml import etree
 
 from indexer.errors import ExtractError
 
+from .archive import local, zip_reason
 from .base import (
     Extracted,
     Meta,
     Page,
     clean_text,
-    describe_content,
     one_line,
     page_read,
     read_head,
@@ -72,12 +72,7 @@ def _check_container(path: str) -> None:
             if "META-INF/encryption.xml" in names:
                 _check_encryption(zf.read("META-INF/encryption.xml"))
     except zipfile.BadZipFile:
-        what = describe_content(head)
-        if what == "a zip archive":
-            raise ExtractError("damaged zip archive (truncated or corrupt)") from None
-        if what == "unrecognised content":
-            raise ExtractError("not an EPUB (not a zip archive)") from None
-        raise ExtractError(f"not an EPUB (the file is {what})") from None
+        raise ExtractError(zip_reason(head, "an EPUB")) from None
     except (OSError, EOFError, zipfile.LargeZipFile, zlib.error, UnicodeDecodeError) as e:
         # UnicodeDecodeError: a member name flagged UTF-8 that is not
         raise ExtractError(f"damaged zip ({one_line(e, 120)})") from None
@@ -198,10 +193,6 @@ def _is_text_item(media_type: str) -> bool:
     return "html" in mt or "dtbook" in mt or "oeb1-document" in mt or mt.endswith("xml")
 
 
-def _local(tag: object) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
 # what a package is parsed with: damaged markup recovered, no entity expanded,
 # nothing fetched
 _XML = etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
@@ -229,7 +220,7 @@ def _fallbacks(root: Any) -> dict[str, str]:
     none (OEBPS 1.2 has its own)."""
     fallbacks: dict[str, str] = {}
     for el in () if root is None else root.iter():
-        if _local(el.tag) == "item" and el.get("id") and el.get("fallback"):
+        if local(el.tag) == "item" and el.get("id") and el.get("fallback"):
             fallbacks[str(el.get("id"))] = str(el.get("fallback"))
     return fallbacks
 
@@ -278,7 +269,7 @@ class _Package:
         self.items: dict[str, _Item] = {}
         self.spine: list[tuple[str, str]] = []
         for el in root.iter():
-            tag = _local(el.tag).lower()
+            tag = local(el.tag).lower()
             if tag == "item" and el.get("id") and el.get("href"):
                 href = _href_path(str(el.get("href")))
                 name = zip_path.normpath(zip_path.join(self.opf_dir, href))
@@ -353,13 +344,13 @@ def _meta(opf: Any) -> Meta | None:
     ``dc:date`` (EPUB 2 may list several events), else the first; the
     package's unique ``dc:identifier``, else the first."""
     found = () if opf is None else opf.iter()
-    metadata = next((el for el in found if _local(el.tag) == "metadata"), None)
+    metadata = next((el for el in found if local(el.tag) == "metadata"), None)
     if metadata is None:
         return None
     refined: dict[tuple[str, str], str] = {}  # (id, property) -> value
     elements: list[tuple[str, Any, str]] = []  # (local name, element, its text)
     for el in metadata.iter(etree.Element):  # (not its comments)
-        name = _local(el.tag).lower()
+        name = local(el.tag).lower()
         text = " ".join("".join(el.itertext()).split())
         if name == "meta" and el.get("refines") and el.get("property"):
             refined[(str(el.get("refines")).lstrip("#"), str(el.get("property")))] = text
@@ -367,7 +358,7 @@ def _meta(opf: Any) -> Meta | None:
             elements.append((name, el, text))
 
     def attr(el: Any, name: str) -> str | None:  # in the OPF namespace, or none
-        return next((str(v) for k, v in el.attrib.items() if _local(k) == name), None)
+        return next((str(v) for k, v in el.attrib.items() if local(k) == name), None)
 
     def values(name: str) -> list[tuple[Any, str]]:
         return [(el, text) for n, el, text in elements if n == name]

@@ -22,7 +22,7 @@ from typing import Any
 from indexer.errors import ExtractError
 
 from .archive import MAX_MEMBER, local, open_zip, parse_xml, read_member
-from .base import Extracted, Meta, clean_text, os_reason, page_read, read_head
+from .base import Extracted, Meta, clean_text, os_reason, page_read, read_head, tidy_lines
 
 _BLOCKS = {"p", "v", "title", "subtitle", "epigraph", "text-author", "stanza", "tr", "date"}
 
@@ -68,8 +68,7 @@ def _own_text(top: Any) -> str:
             out.append(node.text)
         stack.append((node, True))
         stack.extend((child, False) for child in reversed(node))
-    lines = (" ".join(line.split()) for line in "".join(out).split("\n"))
-    return clean_text("\n".join(line for line in lines if line))
+    return clean_text(tidy_lines("".join(out)))
 
 
 def extract_fb2(path: str) -> Extracted:

@@ -18,7 +18,7 @@ import re
 from lxml import etree
 from lxml import html as lxml_html
 
-from .base import Extracted, Meta, text_pages
+from .base import Extracted, Meta, text_pages, tidy_lines
 from .text import decode_bytes, read_bytes
 
 BLOCK_TAGS = frozenset(
@@ -132,8 +132,7 @@ def strip_tags(text: str) -> str:
     text = _INVISIBLE.sub(" ", text)
     text = _BLOCK_TAG.sub("\n", text)
     text = html_entities.unescape(_ANY_TAG.sub("", text))
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
+    return tidy_lines(text)
 
 
 def extract_html(path: str) -> Extracted:

@@ -25,7 +25,6 @@ are not text. Headers and footers are not indexed.
 
 from __future__ import annotations
 
-import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -35,13 +34,12 @@ from lxml import etree
 from indexer.errors import ExtractError
 
 from .archive import local, member, open_zip, parse_xml, read_member
-from .base import Extracted, Meta, clean_text, page_read, text_pages
+from .base import Extracted, Meta, clean_text, page_read, text_pages, tidy_lines
 
 # markers in the stream of text pieces a walk yields
 RENDERED, HARD = "\x00rendered", "\x00hard"
 
 _W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-_SPACES = re.compile(r"[ \t]+")
 
 
 def paged(pieces: Iterable[str], notes: str = "") -> Extracted:
@@ -66,19 +64,14 @@ def paged(pieces: Iterable[str], notes: str = "") -> Extracted:
                 sheets[-1] += piece
         if rendered and not sheets[0].strip() and len(sheets) > 1:
             sheets.pop(0)  # (Word puts a rendered break before a page's first paragraph)
-        pages = [(n, clean_text(_lines(s))) for n, s in enumerate(sheets, 1)]
+        pages = [(n, clean_text(tidy_lines(s))) for n, s in enumerate(sheets, 1)]
         x = Extracted(len(sheets), 1, len(sheets), [(n, t) for n, t in pages if t])
-    notes = clean_text(_lines(notes))
+    notes = clean_text(tidy_lines(notes))
     if notes:
         x.page_count += 1
         x.last = x.page_count
         x.pages.append((x.page_count, notes))
     return x
-
-
-def _lines(text: str) -> str:
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
 
 
 # --- DOCX --------------------------------------------------------------------------
