@@ -22,7 +22,7 @@ import typer
 
 from indexer import config as config_mod
 from indexer.cli_common import ConfigOpt, DbOpt, fail, internal
-from indexer.cli_read import open_target, search, show, stats
+from indexer.cli_read import open_target, search, serve, show, stats
 from indexer.errors import ExitStatus, IndexerError
 
 app = typer.Typer(
@@ -385,6 +385,7 @@ app.command()(search)
 app.command()(show)
 app.command("open")(open_target)
 app.command()(stats)
+app.command()(serve)
 
 
 @app.command("config")

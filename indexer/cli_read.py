@@ -1,4 +1,4 @@
-"""The commands that read the index: ``search``, ``show``, ``open`` and ``stats``.
+"""The commands that read the index: ``search``, ``show``, ``open``, ``stats`` and ``serve``.
 
 Why this module exists: ``cli.py`` holds the index run and the commands
 about the index's state; the reading commands are as many lines again. Each
@@ -387,3 +387,34 @@ def _print_unsearchable(conn: Any, as_json: bool) -> None:
     for doc in found:
         typer.echo(printable(doc.describe()))
     typer.echo(ledger.summary_line(found), err=bool(found))
+
+
+def serve(
+    db: DbOpt = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on; 0.0.0.0 shares the page with the network "
+            "(no login: see the README).",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port.", min=0, max=65535)] = 8001,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the search page in the browser.")
+    ] = False,
+    config_file: ConfigOpt = None,
+) -> None:
+    """Serve a search page for the index in the browser (Datasette, read-only).
+
+    Needs the serve extra: pip install 'indexer[serve]'. The rest of Datasette
+    (tables, SQL, JSON) is there too.
+    """
+    from indexer import serve as serve_mod
+
+    try:
+        cfg = config_mod.resolve({"db": db}, config_file=config_file)
+        serve_mod.serve(Path(cfg.db), host, port, open_browser)
+    except IndexerError as e:
+        fail(e)
+    except Exception as e:
+        internal(e)

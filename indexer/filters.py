@@ -24,6 +24,7 @@ class Filters:
     since_ns: int | None = None  # file modification time, inclusive
     before_ns: int | None = None  # exclusive
     languages: tuple[str, ...] = ()  # "en" matches en, en-US, en-GB
+    documents: tuple[int, ...] = ()  # documents rows (the web page's "this document's pages")
 
     def sql(self, copies: bool = True) -> tuple[str, list[object]]:
         """Conditions on ``d`` (documents), each with a leading AND.
@@ -60,6 +61,9 @@ class Filters:
                 either.append("(lower(d.language) = ? OR lower(d.language) LIKE ?)")
                 params += [lang.lower(), lang.lower() + "-%"]
             parts.append("(" + " OR ".join(either) + ")")
+        if self.documents:
+            parts.append(f"d.id IN ({','.join('?' * len(self.documents))})")
+            params.extend(self.documents)
         return "".join(f" AND {p}" for p in parts), params
 
 

@@ -132,4 +132,10 @@ def date_ns(text: str, option: str) -> int:
         raise UsageError(
             f"{option} {text!r} is not a date", hint="use YYYY, YYYY-MM, YYYY-MM-DD or an ISO time"
         ) from None
-    return int(moment.timestamp() * 1_000_000_000)
+    # SQLite's integers hold 1677 to 2262 in nanoseconds: a date beyond is as
+    # good as the end it is beyond (and year 1 in local time is no timestamp)
+    try:
+        ns = int(moment.timestamp() * 1_000_000_000)
+    except (ValueError, OverflowError, OSError):
+        ns = -(2**63) if moment.year < 1970 else 2**63 - 1
+    return max(-(2**63), min(2**63 - 1, ns))

@@ -61,6 +61,7 @@ class Hit:
     copies: tuple[str, ...] = ()  # other paths with the same bytes (indexed once)
     in_meta: bool = False  # the words are in its title, authors, subject or keywords
     line: int | None = None  # a text file's page: the line of the file it starts at
+    doc_id: int | None = None  # its documents row
 
     def marked(self, start: str = "[", end: str = "]") -> str:
         return mark(self.snippet, start, end)
@@ -92,6 +93,7 @@ class DocHit:
     authors: str | None = None
     copies: tuple[str, ...] = ()
     in_meta: bool = False
+    doc_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,12 +135,55 @@ def search(
 ) -> SearchResult:
     """``stem``: a language (``en``, ``french``): each plain word is searched
     as a prefix of its Snowball stem (``query.stemmed``)."""
+    _check(query, limit, fts, scope, stem)
+    conn = store.connect(db)
+    try:
+        return search_in(
+            conn, query, limit, offset, fts=fts, scope=scope, filters=filters, stem=stem, name=db
+        )
+    finally:
+        conn.close()
+
+
+def search_in(
+    conn: sqlite3.Connection,
+    query: str,
+    limit: int = 20,
+    offset: int = 0,
+    *,
+    fts: bool = False,
+    scope: Scope = "page",
+    filters: Filters | None = None,
+    stem: str | None = None,
+    name: str | Path = "the index",
+) -> SearchResult:
+    """``search`` on a connection already open (rows as ``sqlite3.Row``): the
+    web page's, which Datasette opens read-only. ``name``: the index, in
+    messages."""
+    query = _check(query, limit, fts, scope, stem)
+    filters = filters or Filters()
+    stem_word = None if stem is None else query_mod.stemmer(stem)
+    ix = SearchIndex.of(conn, name, filters)
+    plain = None if fts else _plain(query, ix.substrings)
+    if plain is not None and stem_word is not None:
+        plain = query_mod.stemmed(plain, stem_word)
+    if plain is not None and ix.tokenizer == "unicode61":
+        plain = query_mod.expanded(plain, ix.words_of)
+    if scope == "doc":
+        assert plain is not None
+        return SearchResult(plain.match(), docs=_docs(ix, plain, limit, offset))
+    if plain is None:
+        return SearchResult(query, hits=_fts_pages(ix, query, limit, offset))
+    return SearchResult(plain.match(), hits=_pages(ix, plain, limit, offset))
+
+
+def _check(query: str, limit: int, fts: bool, scope: Scope, stem: str | None) -> str:
+    """The query, normalised; a UsageError for what cannot be searched."""
     query = unicodedata.normalize("NFKC", query).strip()
     if not query:
         raise UsageError("the search query is empty")
     if limit < 1:
         raise UsageError("--limit must be at least 1")
-    filters = filters or Filters()
     if fts and scope == "doc":
         raise UsageError(
             "--scope doc takes plain words, not FTS5 syntax",
@@ -146,23 +191,7 @@ def search(
         )
     if fts and stem:
         raise UsageError("--stem takes plain words, not FTS5 syntax", hint="leave out --fts")
-    stem_word = None if stem is None else query_mod.stemmer(stem)
-    conn = store.connect(db)
-    try:
-        ix = SearchIndex.of(conn, db, filters)
-        plain = None if fts else _plain(query, ix.substrings)
-        if plain is not None and stem_word is not None:
-            plain = query_mod.stemmed(plain, stem_word)
-        if plain is not None and ix.tokenizer == "unicode61":
-            plain = query_mod.expanded(plain, ix.words_of)
-        if scope == "doc":
-            assert plain is not None
-            return SearchResult(plain.match(), docs=_docs(ix, plain, limit, offset))
-        if plain is None:
-            return SearchResult(query, hits=_fts_pages(ix, query, limit, offset))
-        return SearchResult(plain.match(), hits=_pages(ix, plain, limit, offset))
-    finally:
-        conn.close()
+    return query
 
 
 def _plain(query: str, substrings: bool = False) -> query_mod.Plain:
@@ -235,6 +264,7 @@ def _hits(ix: SearchIndex, rows: list[sqlite3.Row], words: list[tuple[str, bool]
             copies.get(r["doc_id"], ()),
             "in_meta" in r.keys(),
             r["line"],
+            r["doc_id"],
         )
         for r in rows
     ]
@@ -416,6 +446,7 @@ def _docs(ix: SearchIndex, plain: query_mod.Plain, limit: int, offset: int) -> l
             r["authors"],
             copies.get(r["id"], ()),
             in_meta,
+            r["id"],
         )
         for r, score, in_meta in ranked
     ]
