@@ -78,7 +78,7 @@ def results(html: str) -> list[tuple[int, list[str]]]:
     """The document ids of the result groups, in order, each with its hits' links."""
     out = []
     for block in html.split('<li class="indexer-doc">')[1:]:
-        doc = re.search(r'/-/document/(\d+)\?', block)
+        doc = re.search(r"/-/document/(\d+)\?", block)
         assert doc is not None, block[:500]
         out.append((int(doc.group(1)), re.findall(r'class="indexer-page" href="([^"]+)"', block)))
     return out
@@ -144,8 +144,10 @@ def test_documents_are_ranked_as_indexer_search_ranks_them(client: Client, libra
         # each document's pages in the order of the hits, at most SHOWN_PER_DOCUMENT
         first = [h for h in hits if h.doc_id == order[0]][: pages.SHOWN_PER_DOCUMENT]
         assert len(shown[0][1]) == len(first)
-        assert all(f"page={h.page}" in link or f"/page/{h.page}?" in link
-                   for h, link in zip(first, shown[0][1], strict=True))
+        assert all(
+            f"page={h.page}" in link or f"/page/{h.page}?" in link
+            for h, link in zip(first, shown[0][1], strict=True)
+        )
 
 
 def test_results_are_paged_and_each_document_counts_its_matching_pages(client: Client) -> None:
@@ -166,9 +168,10 @@ def test_results_are_paged_and_each_document_counts_its_matching_pages(client: C
 
 def test_filters_narrow_the_results(client: Client, library: Path, corpus: Path) -> None:
     conn = sqlite3.connect(library)
-    kinds = {int(i): (str(k), lang) for i, k, lang in conn.execute(
-        "SELECT id, kind, lower(language) FROM documents"
-    )}
+    kinds = {
+        int(i): (str(k), lang)
+        for i, k, lang in conn.execute("SELECT id, kind, lower(language) FROM documents")
+    }
     paths = {int(i): str(p) for i, p in conn.execute("SELECT id, path FROM documents")}
     conn.close()
     epub = [doc for doc, _ in results(search_page(client, q="the", format="epub"))]
@@ -282,7 +285,9 @@ TRAVERSAL = ["../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "/etc/passwd", "%00",
 def test_path_traversal_in_every_parameter_is_answered_plainly(
     client: Client, library: Path
 ) -> None:
-    (first,) = sqlite3.connect(library).execute("SELECT path FROM documents WHERE id = 1").fetchone()
+    (first,) = (
+        sqlite3.connect(library).execute("SELECT path FROM documents WHERE id = 1").fetchone()
+    )
     served = Path(first).read_bytes()
     paths = []
     for bad in TRAVERSAL:

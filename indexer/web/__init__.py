@@ -12,10 +12,11 @@ index. Imported only where Datasette is installed (``indexer[serve]``).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
+import datasette
 import datasette.handle_exception
-from datasette import hookimpl
 
 from indexer.web import pages, views
 
@@ -24,7 +25,10 @@ from indexer.web import pages, views
 # installed, as it is with indexer; and where no exception is being handled
 # at that moment, rich raises instead, turning a 400 into a 500. Its plain
 # traceback.print_exc() for a real 500 stays.
-datasette.handle_exception.rich = None  # type: ignore[attr-defined]
+datasette.handle_exception.rich = None
+
+F = TypeVar("F", bound=Callable[..., Any])
+hookimpl = cast(Callable[[F], F], datasette.hookimpl)  # (Datasette has no type hints)
 
 DB = r"(?P<database>[^/]+)"
 ID = r"(?P<doc_id>[0-9]{1,18})"

@@ -29,7 +29,7 @@ from indexer.errors import IndexerError
 from indexer.extract import KINDS
 from indexer.filters import Filters
 from indexer.query import HL_END, HL_START
-from indexer.search import Hit, search_in
+from indexer.search import Hit, Scope, search_in
 
 PAGE_HITS = 50  # matching pages on one page of results, grouped by document
 DOC_HITS = 20  # documents on one page of results (scope doc)
@@ -187,7 +187,7 @@ def search(conn: sqlite3.Connection, form: Form, name: str = "the index") -> Res
     cannot be searched raises ``FormError``."""
     started = time.perf_counter()
     filters = form.filters()
-    scope = "doc" if form.scope == "doc" else "page"
+    scope: Scope = "doc" if form.scope == "doc" else "page"
     per_page = DOC_HITS if scope == "doc" else PAGE_HITS
     try:
         result = search_in(
@@ -281,8 +281,7 @@ def _facets(
     within ``FACET_MS``."""
     where, params = filters.sql()
     too_many = conn.execute(
-        "SELECT rowid FROM pages_fts WHERE pages_fts MATCH ? ORDER BY rowid DESC "
-        "LIMIT 1 OFFSET ?",
+        "SELECT rowid FROM pages_fts WHERE pages_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
         (match, FACET_PAGES),
     ).fetchone()
     if too_many is not None:

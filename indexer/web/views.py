@@ -124,7 +124,10 @@ async def page(datasette: Any, request: Any) -> Response:
     if found is None:
         raise NotFound(f"no page {number} of document {doc_id} in {db.name}")
     return await _render(
-        datasette, request, "indexer_page.html", _context(datasette, db, doc_id=doc_id, found=found, q=q)
+        datasette,
+        request,
+        "indexer_page.html",
+        _context(datasette, db, doc_id=doc_id, found=found, q=q),
     )
 
 
@@ -176,7 +179,7 @@ async def find_index(datasette: Any, request: Any) -> Response:
         qs = request.query_string
         url = search_url(datasette, found[0].name)
         return Response.redirect(url + (f"?{qs}" if qs else ""))
-    context = {"indexes": [(db.name, search_url(datasette, db.name)) for db in found]}
-    return await _render(
-        datasette, request, "indexer_choose.html", context, 200 if found else 404
-    )
+    context: dict[str, object] = {
+        "indexes": [(db.name, search_url(datasette, db.name)) for db in found]
+    }
+    return await _render(datasette, request, "indexer_choose.html", context, 200 if found else 404)
