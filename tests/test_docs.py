@@ -17,7 +17,17 @@ README = (REPO / "README.md").read_text()
 
 def test_every_command_has_help_and_a_readme_section() -> None:
     names = [c.name or c.callback.__name__ for c in app.registered_commands]  # type: ignore[union-attr]
-    assert set(names) == {"index", "search", "show", "open", "stats", "config", "forget", "watch"}
+    assert set(names) == {
+        "index",
+        "search",
+        "show",
+        "open",
+        "stats",
+        "serve",
+        "config",
+        "forget",
+        "watch",
+    }
     for name in names:
         code, out, _ = invoke(name, "--help")
         assert code == 0 and "Usage:" in out

@@ -29,9 +29,9 @@ from tests.conftest import read_manifest, run_cli
 class Client:
     """A Datasette instance serving ``dbs``, asked through its ASGI client."""
 
-    def __init__(self, *dbs: Path) -> None:
+    def __init__(self, *dbs: Path, metadata: dict[str, object] | None = None) -> None:
         self.loop = asyncio.new_event_loop()
-        self.ds = Datasette([str(d) for d in dbs])
+        self.ds = Datasette([str(d) for d in dbs], metadata=metadata)
         self.loop.run_until_complete(self.ds.invoke_startup())
 
     def get(self, path: str) -> httpx.Response:
@@ -411,6 +411,34 @@ def test_a_run_can_write_while_the_index_is_served(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         assert len(results(c.get("/library/-/search?q=lighthouse").text)) == 2
         assert "beacon" in c.get("/library/-/search?q=beacon").text
+    finally:
+        c.close()
+
+
+def test_datasette_permissions_guard_the_pages(tmp_path: Path) -> None:
+    """What an auth plugin allows or denies applies to these pages too."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("lighthouse\n")
+    db = tmp_path / "library.db"
+    index(tmp_path / "docs", db=db)
+    c = Client(db, metadata={"allow": {"id": "me"}})
+    try:
+        (doc,) = doc_ids(db).values()
+        for path in (
+            "/library/-/search?q=lighthouse",
+            f"/library/-/document/{doc}",
+            f"/library/-/document/{doc}/page/1",
+            f"/library/-/file/{doc}",
+            "/library/-/errors",
+        ):
+            response = c.get(path)
+            assert response.status_code == 403, path
+            assert "lighthouse" not in response.text
+        cookie = c.ds.sign({"a": {"id": "me"}}, "actor")
+        allowed = c.run(
+            c.ds.client.get("/library/-/search?q=lighthouse", cookies={"ds_actor": cookie})
+        )
+        assert allowed.status_code == 200 and "a.txt" in allowed.text
     finally:
         c.close()
 
