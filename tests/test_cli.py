@@ -363,7 +363,8 @@ def test_shell_completion_completes_commands_and_options() -> None:
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.split()
 
-    assert complete("indexer", "se") == ["search"]
+    assert complete("indexer", "se") == ["search", "serve"]
+    assert complete("indexer", "sea") == ["search"]
     assert "--format" in complete("indexer", "search", "--fo")
     assert complete("indexer", "index", "--no-hid") == ["--no-hidden"]
 
