@@ -157,6 +157,36 @@ def index(
             "[env: INDEXER_PROGRESS_EVERY; default: 0, none]",
         ),
     ] = None,
+    ocr: Annotated[
+        str | None,
+        typer.Option(
+            metavar="never|auto|always",
+            help="Recognise scanned pages with Tesseract: auto = pages with no text that "
+            "are images, always = every page. [env: INDEXER_OCR; default: never]",
+            show_default=False,
+        ),
+    ] = None,
+    ocr_lang: Annotated[
+        str | None,
+        typer.Option(
+            help="OCR languages, e.g. eng+deu. [env: INDEXER_OCR_LANG; default: eng]",
+            show_default=False,
+        ),
+    ] = None,
+    ocr_dpi: Annotated[
+        int | None,
+        typer.Option(
+            help="Resolution pages are rendered at for OCR. [env: INDEXER_OCR_DPI; default: 300]",
+            show_default=False,
+        ),
+    ] = None,
+    ocr_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds one page's OCR may take. [env: INDEXER_OCR_TIMEOUT; default: 120]",
+            show_default=False,
+        ),
+    ] = None,
     config_file: ConfigOpt = None,
     dry_run: Annotated[
         bool,
@@ -237,6 +267,10 @@ def index(
         "retry_errors": retry_errors,
         "exclude": exclude or None,
         "progress_every": progress_every,
+        "ocr": ocr,
+        "ocr_lang": ocr_lang,
+        "ocr_dpi": ocr_dpi,
+        "ocr_timeout": ocr_timeout,
     }
     reporter = Reporter(quiet=quiet, verbose=verbose)
     try:

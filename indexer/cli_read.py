@@ -338,6 +338,7 @@ def stats(
     typer.echo(
         f"{counts['documents']} documents: {counts['ok']} ok, {counts['empty']} empty, "
         f"{counts['partial']} partial, {counts['error']} failed; {counts['pages']:,} pages"
+        + (f" ({counts['ocr_pages']:,} pages recognised by OCR)" if counts["ocr_pages"] else "")
         + (f"; {counts['pending_jobs']} jobs pending" if counts["pending_jobs"] else "")
     )
     from indexer.progress import printable

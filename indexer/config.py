@@ -91,6 +91,20 @@ def _patterns(value: Any) -> tuple[str, ...]:
     return tuple(p.strip() for p in items if p.strip())
 
 
+def _ocr_mode(value: Any) -> str:
+    mode = str(value).strip().lower()
+    if mode not in ("never", "auto", "always"):
+        raise ValueError(f"{value!r} is not never, auto or always")
+    return mode
+
+
+def _ocr_languages(value: Any) -> str:
+    langs = [x.strip() for x in str(value).replace(",", "+").split("+") if x.strip()]
+    if not langs or not all(x.replace("_", "").isalnum() and x.isascii() for x in langs):
+        raise ValueError(f"{value!r} is not a list of Tesseract languages such as eng+deu")
+    return "+".join(langs)
+
+
 def _path(value: Any) -> Path:
     return Path(os.path.expanduser(str(value)))
 
@@ -114,6 +128,10 @@ KNOBS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "retry_errors": (_bool, "retry files that failed before even if unchanged"),
     "exclude": (_patterns, "gitignore patterns of files and folders not to index"),
     "progress_every": (_not_negative(float), "seconds between progress lines off a terminal"),
+    "ocr": (_ocr_mode, "recognise scanned pages: never, auto (scans with no text), always"),
+    "ocr_lang": (_ocr_languages, "Tesseract's languages for OCR, e.g. eng+deu"),
+    "ocr_dpi": (_positive(int), "resolution pages are rendered at for OCR"),
+    "ocr_timeout": (_positive(float), "seconds one page's OCR may take"),
 }
 
 
@@ -133,6 +151,10 @@ class Config:
     retry_errors: bool = False
     exclude: tuple[str, ...] = ()
     progress_every: float = 0.0  # 0: no progress lines
+    ocr: str = "never"
+    ocr_lang: str = "eng"
+    ocr_dpi: int = 300
+    ocr_timeout: float = 120.0
     # knob -> "flag", "env INDEXER_X", "file PATH" or "default"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     config_file: Path | None = field(default=None, compare=False)

@@ -3,7 +3,8 @@
 Why this module exists: a library's index is only as good as its gaps are
 known. Every page of every document read has a row in the ``ledger`` view
 (schema.sql): the pages with text, and in ``page_gaps`` those without (an
-image to OCR, a blank, a page that failed). This module reads the gaps and
+image to OCR, a blank, a page that failed); pages OCR read with a mean word
+confidence under ``LOW_CONFIDENCE`` are listed too (``page_ocr``). This module reads the gaps and
 the documents that failed whole, folds consecutive pages of one state into
 ranges, and counts them, so a user knows what to OCR or download again.
 """
@@ -13,6 +14,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
+
+# an OCR'd page whose words Tesseract is, on average, less sure of than this
+LOW_CONFIDENCE = 50
+LOW_OCR = "text: OCR of low confidence"
 
 
 @dataclass
@@ -76,10 +81,19 @@ def unsearchable(conn: sqlite3.Connection) -> list[Unsearchable]:
         )
     ]
     current: Unsearchable | None = None
-    rows = conn.execute(
+    gaps = (
         "SELECT d.id, d.path, d.status, d.pages, g.page, g.label, g.state "
-        "FROM page_gaps g JOIN documents d ON d.id = g.doc_id ORDER BY d.path, g.page"
+        "FROM page_gaps g JOIN documents d ON d.id = g.doc_id"
     )
+    # pages OCR read with little confidence: found, but their words may not be
+    low = (
+        " UNION ALL SELECT d.id, d.path, d.status, d.pages, o.page, NULL, ? "
+        "FROM page_ocr o JOIN documents d ON d.id = o.doc_id WHERE o.confidence < ?"
+    )
+    try:
+        rows = conn.execute(f"{gaps}{low} ORDER BY 2, 5", (LOW_OCR, LOW_CONFIDENCE)).fetchall()
+    except sqlite3.OperationalError:  # an index older than schema 7: no OCR records
+        rows = conn.execute(f"{gaps} ORDER BY 2, 5").fetchall()
     last_id = None
     for doc_id, path, status, pages, page, label, state in rows:
         if doc_id != last_id:

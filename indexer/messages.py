@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
-from indexer.extract.base import FailedRange, Meta, Page
+from indexer.extract.base import FailedRange, Meta, Page, Recognised
 from indexer.names import text_of, text_path
 
 
@@ -133,6 +133,7 @@ class PageRange:
     new: NewFile | None
     labels: dict[int, str] = field(default_factory=dict)  # printed page labels
     images: list[int] = field(default_factory=list)  # pages without text showing an image
+    recognised: dict[int, Recognised] = field(default_factory=dict)  # pages OCR read
 
     def in_text_form(self) -> PageRange:
         return replace(self, path=text_path(self.path))
@@ -166,6 +167,7 @@ class Document:
     labels: dict[int, str] = field(default_factory=dict)  # printed page labels
     lines: dict[int, int] = field(default_factory=dict)  # a text file's: page -> first line
     images: list[int] = field(default_factory=list)  # pages without text showing an image
+    recognised: dict[int, Recognised] = field(default_factory=dict)  # pages OCR read
 
     def in_text_form(self) -> Document:
         return replace(

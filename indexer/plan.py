@@ -72,6 +72,8 @@ class Checks:
     reindex: bool = False  # every file is read again, changed or not
     repair: bool = False  # so is every document that lost its pages (another tool)
     verify: bool = False  # every file with an unchanged stat is hashed
+    # OCR is on, in these languages: so is every PDF with scans not read in them
+    ocr_languages: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,8 @@ def make_plan(
     pageless = (
         store.pageless_under(conn, scan.roots) if conn is not None and checks.repair else set()
     )
+    if conn is not None and checks.ocr_languages:
+        pageless |= store.unrecognised_under(conn, scan.roots, checks.ocr_languages)
     retry_errors = checks.retry_errors
 
     # the index holds paths in their text form (names.text_path); the entries

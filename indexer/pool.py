@@ -119,6 +119,7 @@ class Pool:
         *,
         epub_limit: int = 2,
         timeout: float = 60.0,
+        ocr_timeout: float = 120.0,
         worker_memory: int = 0,
         allowed: Callable[[], int] | None = None,
         log: Callable[[str], None] | None = None,
@@ -126,6 +127,7 @@ class Pool:
         self.workers = max(1, workers)
         self.epub_limit = max(1, epub_limit)
         self.timeout = timeout
+        self.ocr_timeout = ocr_timeout
         self.worker_memory = worker_memory
         self.allowed = allowed or (lambda: self.workers)
         self.log = log or (lambda _msg: None)
@@ -219,7 +221,10 @@ class Pool:
         return len(self._epubs) + len(self._others) + len(self._suspects)
 
     def budget(self, task: Task) -> float:
-        return self.timeout * max(1.0, task.units / TIMEOUT_UNIT_PAGES)
+        return (
+            self.timeout * max(1.0, task.units / TIMEOUT_UNIT_PAGES)
+            + task.ocr_pages * self.ocr_timeout
+        )
 
     @property
     def silence(self) -> float:
@@ -369,7 +374,9 @@ class Pool:
         if start is None:
             return math.inf
         end = start + f.budget
-        return end if f.beat is None else min(end, max(start, f.moved) + self.silence)
+        # (a page being recognised reads no other page for as long as OCR takes)
+        silence = max(self.silence, self.ocr_timeout) if f.task.ocr_pages else self.silence
+        return end if f.beat is None else min(end, max(start, f.moved) + silence)
 
     def _late(self, f: Flight, now: float) -> bool:
         """Past its deadline, once its beat file is read again (only when it

@@ -116,6 +116,12 @@ class Reporter:
         self.errors += 1
         self._print(f"{text_path(path)}: {reason}", "red" if self.interactive else None)
 
+    def warning(self, message: str, hint: str | None = None) -> None:
+        """Something the whole run lacks (printed even with --quiet, once)."""
+        self._print(f"warning: {message}", "yellow" if self.interactive else None)
+        if hint:
+            self._print(f"hint: {hint}")
+
     def info(self, message: str) -> None:
         """Detail for --verbose."""
         if self.verbose:

@@ -206,6 +206,7 @@ class Governor:
         self._thread: threading.Thread | None = None
         self._me = psutil.Process()
         self._cpu_cache: dict[int, psutil.Process] = {}
+        self._cpu_seen: dict[int, tuple[float, float]] = {}  # pid -> (CPU seconds, when)
         psutil.cpu_percent(None)  # prime the system-wide counter for the first sample
 
     def allowed(self) -> int:
@@ -236,17 +237,27 @@ class Governor:
                 continue
 
     def _our_processes(self) -> list[psutil.Process]:
-        procs = []
-        for child in self._me.children(recursive=True):
-            proc = self._cpu_cache.get(child.pid)
-            if proc is None:
-                proc = self._cpu_cache[child.pid] = child
-                try:
-                    proc.cpu_percent(None)
-                except psutil.Error:
-                    pass
-            procs.append(proc)
-        return procs
+        """The run's processes (writer, workers, what they run), the same
+        ``Process`` objects from one sample to the next (gone ones dropped)."""
+        children = self._me.children(recursive=True)
+        self._cpu_cache = {c.pid: self._cpu_cache.get(c.pid, c) for c in children}
+        return list(self._cpu_cache.values())
+
+    def _cores_used(
+        self, proc: psutil.Process, now: float, alive: dict[int, tuple[float, float]]
+    ) -> float:
+        """Cores one of our processes kept busy since the last sample, its
+        children that ended included (a worker's ``tesseract`` runs a second
+        or so: a process first seen counts its CPU since it started, where
+        ``cpu_percent`` would count it as another program's)."""
+        t = proc.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        alive[proc.pid] = (total, now)
+        seen = self._cpu_seen.get(proc.pid)
+        if seen is not None:
+            return max(0.0, total - seen[0]) / max(1e-3, now - seen[1])
+        age = max(1e-3, time.time() - proc.create_time())
+        return min(float(self.cpus), (t.user + t.system) / age)
 
     def sample(self) -> int:
         """Take one sample and adjust the allowance; returns it."""
@@ -255,13 +266,16 @@ class Governor:
         cpus = self.cpus
         system_busy = psutil.cpu_percent(None) / 100.0 * (psutil.cpu_count() or 1)
         ours = 0.0
+        now = time.monotonic()
+        alive: dict[int, tuple[float, float]] = {}
         for proc in self._our_processes():
             try:
-                ours += proc.cpu_percent(None) / 100.0
+                ours += self._cores_used(proc, now, alive)
                 rss = proc.memory_info().rss
                 self.stats.peak_worker_rss = max(self.stats.peak_worker_rss, rss)
             except psutil.Error:
                 continue
+        self._cpu_seen = alive
         try:
             ours += self._me.cpu_percent(None) / 100.0
         except psutil.Error:

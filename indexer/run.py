@@ -24,6 +24,8 @@ from typing import Any
 from indexer import repair, store
 from indexer.config import Config
 from indexer.errors import DatabaseError, ExitStatus, UsageError
+from indexer.extract.ocr import OcrSpec
+from indexer.extract.ocr import problem as ocr_problem
 from indexer.forget import missing_root
 from indexer.launch import prestart
 from indexer.lock import RunLock
@@ -166,6 +168,9 @@ def index(
         raise missing_root(db, e.path) from None
     checks = checks or Checks()
     checks = replace(checks, retry_errors=checks.retry_errors or config.retry_errors)
+    ocr = ocr_spec(config, reporter)
+    if ocr is not None:
+        checks = replace(checks, ocr_languages=ocr.languages)
 
     if dry_run:
         conn = store.connect(db) if db.exists() else None
@@ -204,7 +209,7 @@ def index(
     lock = None if locked else RunLock(db).acquire(wait=wait)
     try:
         with _StopOnSignals() as stop:
-            run = _Run(roots, db, config, reporter, started, stop, cpu, checks, tokenizer)
+            run = _Run(roots, db, config, reporter, started, stop, cpu, checks, tokenizer, ocr)
             return run.run()
     finally:
         if lock is not None:
@@ -213,6 +218,20 @@ def index(
 
 class _Interrupted(Exception):
     """Ctrl-C or SIGTERM was received; raised only at safe points of the run."""
+
+
+def ocr_spec(config: Config, reporter: Reporter) -> OcrSpec | None:
+    """How a run recognises scans; None without ``--ocr``, or where
+    Tesseract or a language is missing (said once: the files with text are
+    indexed all the same)."""
+    if config.ocr == "never":
+        return None
+    spec = OcrSpec(config.ocr, config.ocr_lang, config.ocr_dpi, config.ocr_timeout)
+    why = ocr_problem(spec)
+    if why is not None:
+        reporter.warning(*why)
+        return None
+    return spec
 
 
 class _StopOnSignals:
@@ -287,8 +306,10 @@ class _Run:
         cpu: CpuSample | None,
         checks: Checks,
         tokenizer: str | None = None,
+        ocr: OcrSpec | None = None,
     ) -> None:
         self.stop = stop
+        self.ocr = ocr
         self.cpu = cpu
         self.roots = roots
         self.db = db
@@ -494,6 +515,7 @@ class _Run:
             sizing.workers,
             epub_limit=cfg.epub_concurrency,
             timeout=cfg.timeout,
+            ocr_timeout=cfg.ocr_timeout,
             worker_memory=cfg.worker_memory or default_worker_memory(),
             log=self.reporter.info,
         )
@@ -512,8 +534,8 @@ class _Run:
         pool.allowed = self.governor.allowed
         pool.on_submit = self._started
         pool.check = self.stop.check
-        tasks = build_tasks(plan.jobs, sizing.workers, self.config.small_file_kb)
-        self.tracker = DocumentTracker(plan.jobs, tasks, sizing.workers, self._start_hash)
+        tasks = build_tasks(plan.jobs, sizing.workers, self.config.small_file_kb, self.ocr)
+        self.tracker = DocumentTracker(plan.jobs, tasks, sizing.workers, self._start_hash, self.ocr)
         for task in tasks:
             pool.add(task)
         # The first tasks start before the writer is waited for: it may still

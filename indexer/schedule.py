@@ -42,9 +42,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from indexer.extract.base import Attached, FailedRange, Meta, Page
+from indexer.extract.base import Attached, FailedRange, Meta, Page, Recognised
+from indexer.extract.ocr import OcrSpec
 from indexer.messages import DocStatus, Document, NewFile, PageRange, Started, ToWriter
-from indexer.names import ATTACHED
+from indexer.names import ATTACHED, container_of
 from indexer.plan import Job
 from indexer.scan import FileEntry
 from indexer.work import (
@@ -62,6 +63,9 @@ GROUP_FILES = 32
 GROUP_BYTES = 4 * 1024 * 1024
 PAGE_EQUIVALENT_BYTES = 50_000  # EPUB/text bytes counted as one page for deadlines
 MIN_CHUNK, TAIL_CHUNK, MAX_CHUNK = 50, 100, 1000
+# a range of a scanned PDF holds about this many pages to recognise: one OCR'd
+# page costs what 500 text pages do, so scans go out in small ranges
+OCR_CHUNK = 8
 BIG_PDF_BYTES = 1024 * 1024
 
 
@@ -102,19 +106,43 @@ def split(first: int, last: int, size: int) -> list[tuple[int, int]]:
     return [(a, min(last, a + size - 1)) for a in range(first, last + 1, size)]
 
 
-def range_task(e: FileEntry, page_count: int | None, first: int, last: int, urgent: bool) -> Task:
-    """A task for pages ``first..last`` of the PDF ``e``."""
+def range_task(
+    e: FileEntry,
+    page_count: int | None,
+    first: int,
+    last: int,
+    urgent: bool,
+    ocr: OcrSpec | None = None,
+    ocr_pages: int = 0,
+) -> Task:
+    """A task for pages ``first..last`` of the PDF ``e`` (``ocr``: its scans
+    recognised, about ``ocr_pages`` of them)."""
     return Task(
-        (Item(e.path, "pdf", first, last, stat=(e.size, e.mtime_ns)),),
+        (Item(e.path, "pdf", first, last, stat=(e.size, e.mtime_ns), ocr=ocr),),
         cost=e.size * (last - first + 1) / max(1, page_count or 1),
         units=last - first + 1,
         urgent=urgent,
+        ocr_pages=ocr_pages,
     )
 
 
-def build_tasks(jobs: list[Job], workers: int, small_file_kb: int) -> list[Task]:
+def ocr_ranges(page_count: int, scanned_share: float, workers: int) -> list[tuple[int, int]]:
+    """Page ranges for a PDF with scans to recognise: about ``OCR_CHUNK``
+    scanned pages each (``scanned_share``: the share of its pages that are,
+    as its first pages showed), and at least twice as many ranges as
+    workers, so that a scanned book is spread over all of them."""
+    per_scan = math.ceil(OCR_CHUNK / max(scanned_share, 1 / MAX_CHUNK))
+    spread = math.ceil(page_count / (2 * max(1, workers)))
+    return split(1, page_count, max(1, min(MAX_CHUNK, per_scan, spread)))
+
+
+def build_tasks(
+    jobs: list[Job], workers: int, small_file_kb: int, ocr: OcrSpec | None = None
+) -> list[Task]:
     """The tasks for a plan's jobs: largest first, small files grouped, a
-    retried partial PDF's failed ranges in chunk-sized tasks (see the header)."""
+    retried partial PDF's failed ranges in chunk-sized tasks (see the header).
+    ``ocr``: those ranges recognise their scans (a first task never does: the
+    tracker sends a PDF that has scans out again in small ranges)."""
     small = small_file_kb * 1024
     probe = probe_pages(workers)
     tasks: list[Task] = []
@@ -124,11 +152,15 @@ def build_tasks(jobs: list[Job], workers: int, small_file_kb: int) -> list[Task]
         e = job.entry
         if job.ranges:  # as recorded: they are chunk-sized already
             for first, last in job.ranges:
-                for a, b in split(first, last, MAX_CHUNK):
-                    tasks.append(range_task(e, job.page_count, a, b, urgent=False))
+                size = OCR_CHUNK if ocr is not None else MAX_CHUNK
+                for a, b in split(first, last, size):
+                    pages = b - a + 1 if ocr is not None else 0
+                    tasks.append(range_task(e, job.page_count, a, b, False, ocr, pages))
             continue
         want_hash = job.sha256 is None
         pages = 0 if workers > 1 and e.size >= BIG_PDF_BYTES else probe
+        if ocr is not None and pages == 0:  # a few pages, to tell a scan by
+            pages = OCR_CHUNK
         limit = pages if e.kind == "pdf" else None
         item = Item(e.path, e.kind, limit=limit, want_hash=want_hash, stat=(e.size, e.mtime_ns))
         units = pages if e.kind == "pdf" else max(1, e.size // PAGE_EQUIVALENT_BYTES)
@@ -224,6 +256,7 @@ class _Doc:
     labels: dict[int, str] = field(default_factory=dict)  # held with the pages
     lines: dict[int, int] = field(default_factory=dict)  # (a text file's)
     images: list[int] = field(default_factory=list)
+    recognised: dict[int, Recognised] = field(default_factory=dict)
     attachments: list[Attached] = field(default_factory=list)  # from any of its ranges
     credited: int = 0  # bytes of its size counted as done (Step.work)
 
@@ -243,9 +276,15 @@ class DocumentTracker:
     document as an error ``CHANGED``, without text or hash."""
 
     def __init__(
-        self, jobs: list[Job], tasks: list[Task], workers: int, start_hash: HashStarter
+        self,
+        jobs: list[Job],
+        tasks: list[Task],
+        workers: int,
+        start_hash: HashStarter,
+        ocr: OcrSpec | None = None,
     ) -> None:
         self.workers = workers
+        self.ocr = ocr
         self.start_hash = start_hash
         self.tally = Tally()
         self.docs = {j.entry.path: _Doc(j, j.sha256) for j in jobs}
@@ -296,6 +335,10 @@ class DocumentTracker:
             return
         x = r.extracted
         assert x is not None
+        if self._wants_ocr(r, doc):
+            self._send_for_ocr(step, doc, r)
+            self._resolved(step, doc)
+            return
         doc.page_count = x.page_count
         doc.failed.extend(x.failed)
         if x.meta is not None:
@@ -316,18 +359,56 @@ class DocumentTracker:
                 f"of {sizes[0]} to {sizes[-1]} pages"
             )
             for a, b in ranges:
-                step.tasks.append(range_task(e, x.page_count, a, b, urgent=True))
+                # (scans further in are recognised where they are found)
+                step.tasks.append(range_task(e, x.page_count, a, b, True, self.ocr))
                 doc.outstanding += 1
             if doc.sha256 is None and r.item.want_hash and not hash_in_worker(r.item, x):
                 doc.hashed = self.start_hash(e.path, (e.size, e.mtime_ns))
         if doc.chunked:
             new = None if doc.job.ranges else NewFile(e.kind, e.size, e.mtime_ns)
             step.messages.append(
-                PageRange(e.path, x.first, x.last, x.pages, new, x.labels, x.images)
+                PageRange(e.path, x.first, x.last, x.pages, new, x.labels, x.images, x.recognised)
             )
         else:
             doc.pages, doc.labels, doc.lines, doc.images = x.pages, x.labels, x.lines, x.images
+            doc.recognised = x.recognised
         self._resolved(step, doc)
+
+    def _wants_ocr(self, r: ItemResult, doc: _Doc) -> bool:
+        """A PDF's first task found scans (or ``--ocr always``): it is read
+        again in small ranges that recognise them."""
+        x = r.extracted
+        return (
+            self.ocr is not None
+            and x is not None
+            and r.item.kind == "pdf"
+            and r.item.whole
+            and r.item.ocr is None
+            and not doc.job.ranges
+            and container_of(r.item.path) is None
+            and (bool(x.images) or (self.ocr.mode == "always" and x.page_count > 0))
+        )
+
+    def _send_for_ocr(self, step: Step, doc: _Doc, r: ItemResult) -> None:
+        """Its first task's text is dropped (every range reads its pages
+        again, text and scans alike, and streams them in page order)."""
+        x, e, ocr = r.extracted, doc.job.entry, self.ocr
+        assert x is not None and ocr is not None
+        read = max(1, x.last - x.first + 1)
+        share = 1.0 if ocr.mode == "always" else len(x.images) / read
+        ranges = ocr_ranges(x.page_count, share, self.workers)
+        doc.page_count, doc.chunked = x.page_count, True
+        self.tally.chunked += 1
+        step.notes.append(
+            f"ocr: {e.path} ({x.page_count} pages, {len(x.images)} of the first {read} scanned) "
+            f"in {len(ranges)} ranges"
+        )
+        for a, b in ranges:
+            scans = min(b - a + 1, math.ceil((b - a + 1) * share) + 1)
+            step.tasks.append(range_task(e, x.page_count, a, b, True, ocr, scans))
+            doc.outstanding += 1
+        if doc.sha256 is None and r.item.want_hash:
+            doc.hashed = self.start_hash(e.path, (e.size, e.mtime_ns))
 
     @staticmethod
     def _credit(step: Step, doc: _Doc, amount: int) -> None:
@@ -382,6 +463,7 @@ class DocumentTracker:
                 labels=doc.labels if status != "error" else {},
                 lines=doc.lines if status != "error" else {},
                 images=doc.images if status != "error" else [],
+                recognised=doc.recognised if status != "error" else {},
             )
         )
         t = self.tally
@@ -400,7 +482,7 @@ class DocumentTracker:
             self._attachments(step, doc)
         self._credit(step, doc, e.size)
         doc.pages, doc.labels, doc.lines, doc.images = [], {}, {}, []
-        doc.attachments = []
+        doc.attachments, doc.recognised = [], {}
 
     def _attachments(self, step: Step, doc: _Doc) -> None:
         """A document of its own for each file attached to ``doc`` (after

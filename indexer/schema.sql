@@ -1,4 +1,4 @@
--- The index schema (version 6; upgrade.py upgrades older files). store.py applies it to a new file in one
+-- The index schema (version 7; upgrade.py upgrades older files). store.py applies it to a new file in one
 -- transaction and records the version in PRAGMA user_version; later versions
 -- add upgrade steps in store.py rather than editing this in place.
 --
@@ -81,6 +81,20 @@ CREATE TABLE page_gaps (
     page    INTEGER NOT NULL,
     label   TEXT,
     state   TEXT NOT NULL,
+    PRIMARY KEY (doc_id, page)
+);
+
+-- The pages whose text OCR read (``--ocr``): by which engine, in which
+-- languages, at which resolution, and the mean confidence of its words
+-- (0-100, Tesseract's). A later ``--ocr`` run reads again the scans not
+-- recognised yet, or recognised in other languages (plan.py).
+CREATE TABLE page_ocr (
+    doc_id     INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    page       INTEGER NOT NULL,
+    engine     TEXT NOT NULL,
+    languages  TEXT NOT NULL,
+    dpi        INTEGER NOT NULL,
+    confidence REAL,
     PRIMARY KEY (doc_id, page)
 );
 
@@ -173,4 +187,4 @@ CREATE TABLE runs (
     summary     TEXT                         -- JSON counts, when finished
 );
 
-PRAGMA user_version = 6;
+PRAGMA user_version = 7;

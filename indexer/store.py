@@ -28,7 +28,7 @@ from typing import NamedTuple
 from indexer.errors import DatabaseError
 from indexer.names import container_of, text_path
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # search and stats read an index from this version on (its tables are the
 # same; only the form of some paths differs: upgrade.py)
 OLDEST_READABLE = 1
@@ -418,6 +418,31 @@ def pageless_under(conn: sqlite3.Connection, roots: Iterable[str]) -> set[str]:
     return out
 
 
+def unrecognised_under(conn: sqlite3.Connection, roots: Iterable[str], languages: str) -> set[str]:
+    """PDFs at or below ``roots`` with scans OCR has not read in
+    ``languages``: pages that are images without text and no OCR record in
+    them, or pages recognised in other languages (a run with ``--ocr`` reads
+    them again). A page whose images cover too little of it to be a scan has
+    no record either: its PDF is read again by each ``--ocr`` run (the text
+    alone: cheap)."""
+    out: set[str] = set()
+    for root in roots:
+        cond, args = under_root(root)
+        sql = (
+            f"SELECT path FROM documents d WHERE {cond} AND kind = 'pdf' "
+            "AND status IN ('ok', 'empty', 'partial') AND duplicate_of IS NULL AND ("
+            "EXISTS (SELECT 1 FROM page_gaps g WHERE g.doc_id = d.id "
+            "AND g.state = 'no text: image only' AND NOT EXISTS (SELECT 1 FROM page_ocr o "
+            "WHERE o.doc_id = g.doc_id AND o.page = g.page AND o.languages = ?)) OR "
+            "EXISTS (SELECT 1 FROM page_ocr o WHERE o.doc_id = d.id AND o.languages != ?))"
+        )
+        try:
+            out.update(r[0] for r in conn.execute(sql, [*args, languages, languages]))
+        except sqlite3.OperationalError:  # an index older than schema 7 (a dry run)
+            return set()
+    return out
+
+
 def forget_contents(conn: sqlite3.Connection) -> int:
     """Make every document with text look changed (no stat, no hash), so the
     next plan extracts it again: its pages are gone."""
@@ -455,6 +480,12 @@ def counts(conn: sqlite3.Connection) -> dict[str, int]:
     out["documents"] = sum(out[s] for s in ("ok", "empty", "partial", "error"))
     out["pages"] = conn.execute("SELECT count(*) FROM pages").fetchone()[0]
     out["pending_jobs"] = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
+    try:  # (schema 7)
+        out["ocr_pages"] = conn.execute(
+            "SELECT count(*) FROM page_ocr WHERE confidence IS NOT NULL"
+        ).fetchone()[0]
+    except sqlite3.OperationalError:
+        out["ocr_pages"] = 0
     return out
 
 

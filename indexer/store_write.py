@@ -13,7 +13,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from indexer.extract.base import Meta
+from indexer.extract.base import Meta, Recognised
 from indexer.names import attached_range, text_path
 from indexer.store import DocRow, under_root, utcnow
 
@@ -171,6 +171,7 @@ def _hand_down(conn: sqlite3.Connection, doc_id: int) -> bool:
     heir = copies[0]
     conn.execute("UPDATE pages SET doc_id = ? WHERE doc_id = ?", (heir, doc_id))
     conn.execute("UPDATE page_gaps SET doc_id = ? WHERE doc_id = ?", (heir, doc_id))
+    conn.execute("UPDATE page_ocr SET doc_id = ? WHERE doc_id = ?", (heir, doc_id))
     conn.execute("UPDATE documents SET duplicate_of = NULL WHERE id = ?", (heir,))
     conn.execute("UPDATE documents SET duplicate_of = ? WHERE duplicate_of = ?", (heir, doc_id))
     return True
@@ -215,13 +216,27 @@ def delete_pages(
         if _hand_down(conn, doc_id):
             return 1
         conn.execute("DELETE FROM page_gaps WHERE doc_id = ?", (doc_id,))
+        conn.execute("DELETE FROM page_ocr WHERE doc_id = ?", (doc_id,))
         return conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,)).rowcount
     deleted = 0
     for first, last in ranges:
         where = "WHERE doc_id = ? AND page BETWEEN ? AND ?"
         conn.execute(f"DELETE FROM page_gaps {where}", (doc_id, first, last))
+        conn.execute(f"DELETE FROM page_ocr {where}", (doc_id, first, last))
         deleted += conn.execute(f"DELETE FROM pages {where}", (doc_id, first, last)).rowcount
     return deleted
+
+
+def write_recognised(
+    conn: sqlite3.Connection, doc_id: int, recognised: dict[int, Recognised]
+) -> int:
+    """Record how OCR read the pages it read (``page_ocr``)."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO page_ocr (doc_id, page, engine, languages, dpi, confidence) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(doc_id, n, *record) for n, record in sorted(recognised.items())],
+    )
+    return len(recognised)
 
 
 def write_gaps(

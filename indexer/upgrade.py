@@ -162,10 +162,19 @@ def _upgrade_5(conn: sqlite3.Connection) -> None:
     )
 
 
+def _upgrade_6(conn: sqlite3.Connection) -> None:
+    from indexer.repair import schema_objects
+
+    for name, statement in schema_objects(store.tokenize_of(conn)):
+        if name == "page_ocr":
+            conn.execute(statement)
+
+
 UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _upgrade_1,
     2: _upgrade_2,
     3: _upgrade_3,
     4: _upgrade_4,
     5: _upgrade_5,
+    6: _upgrade_6,
 }

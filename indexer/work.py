@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from indexer.extract.base import Extracted
+from indexer.extract.ocr import OcrSpec
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Item:
     # (size, mtime_ns) as the scan saw the file: the worker checks that it reads
     # that file, unchanged from start to end (None: no check)
     stat: tuple[int, int] | None = None
+    ocr: OcrSpec | None = None  # PDF: recognise its scanned pages (extract/ocr.py)
 
     @property
     def whole(self) -> bool:
@@ -75,6 +77,7 @@ class Task:
     items: tuple[Item, ...]
     cost: float  # larger runs earlier
     units: int  # pages or page equivalents, for the deadline
+    ocr_pages: int = 0  # pages it may recognise, each with its own deadline (--ocr-timeout)
     urgent: bool = False  # remaining ranges of a document already started
     alone: bool = False  # a crash suspect: runs with nothing else in flight
     seq: int = field(default_factory=lambda: next(_seq))
@@ -93,6 +96,7 @@ class Task:
             (item,),
             cost=self.cost,
             units=units,
+            ocr_pages=self.ocr_pages if len(self.items) == 1 else 0,
             urgent=self.urgent if urgent is None else urgent,
             alone=alone,
         )

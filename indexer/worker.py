@@ -261,7 +261,9 @@ def run_items(items: tuple[Item, ...]) -> list[ItemResult]:
                 raise ExtractError(_not_readable(item.path))
             if not changed:
                 _inject_fault(item)
-                extracted = extract(item.kind, item.path, item.first, item.last, item.limit)
+                extracted = extract(
+                    item.kind, item.path, item.first, item.last, item.limit, ocr=item.ocr
+                )
                 _inject_fault(item, after_extraction=True)
         except ExtractError as e:
             error = str(e)

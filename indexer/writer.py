@@ -56,7 +56,7 @@ from typing import Any
 
 from indexer import repair, store, store_write
 from indexer.errors import DatabaseError, IndexerError, WriterDiedError
-from indexer.extract.base import Meta
+from indexer.extract.base import Meta, Recognised
 from indexer.launch import cannot_start, prestart, when_gone, worker_context
 from indexer.machine import own_usage
 from indexer.messages import (
@@ -95,6 +95,7 @@ class _Stream:
     rows: int = 0
     images: set[int] = field(default_factory=set)  # of the ranges written
     labels: dict[int, str] = field(default_factory=dict)  # (for the pages without text)
+    recognised: dict[int, Recognised] = field(default_factory=dict)  # pages OCR read
 
 
 class _Writer:
@@ -247,6 +248,7 @@ class _Writer:
             st.rows += self._write_pages(st.doc_id, ready.pages, ready.labels)
             st.images.update(ready.images)
             st.labels.update(ready.labels)
+            st.recognised.update(ready.recognised)
             st.next_page = ready.last + 1
 
     def _open_stream(self, path: str, new: NewFile) -> None:
@@ -293,9 +295,12 @@ class _Writer:
         labels = {n: label for part in parts for n, label in part.labels.items()}
         labels.update(d.labels)
         images = {n for part in parts for n in part.images} | set(d.images)
+        recognised = {n: r for part in parts for n, r in part.recognised.items()}
+        recognised.update(d.recognised)
         if st is not None:
             images |= st.images
             labels = {**st.labels, **labels}
+            recognised = {**st.recognised, **recognised}
         pages.sort()
         if d.kind == "pdf" and d.mode == "replace" and container_of(d.path) is None:
             # a PDF's attachments as they were: those it still has follow it
@@ -364,6 +369,7 @@ class _Writer:
                 self.conn, doc_id, spans, texts, d.failed_ranges, images, labels
             )
             self.tx_rows += gaps
+            self.tx_rows += store_write.write_recognised(self.conn, doc_id, recognised)
         written += st.rows if st is not None else 0
         store_write.delete_job(self.conn, d.path)
         self.tx_rows += 1

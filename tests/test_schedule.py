@@ -265,3 +265,54 @@ def test_progress_counts_a_long_pdfs_bytes_as_its_ranges_come_back() -> None:
     assert all(w > 0 for w in works) and sum(works) == 900_000 and sum(pages) == 900
     failed = tracker.on_outcome(Outcome(bad_task, failure="worker crashed"))
     assert (failed.work, failed.pages, len(failed.closed)) == (5_000, 0, 1)
+
+
+def test_a_pdf_whose_first_task_finds_scans_is_read_again_in_small_ocr_ranges() -> None:
+    from indexer.extract.ocr import OcrSpec
+    from indexer.schedule import OCR_CHUNK, ocr_ranges
+
+    spec = OcrSpec("auto", "eng", 300)
+    jobs = [job("/a/scan.pdf", size=2000)]
+    tasks = build_tasks(jobs, 2, 128, spec)
+    (task,) = tasks
+    assert task.items[0].ocr is None  # the first task reads text only
+    tracker = DocumentTracker(jobs, tasks, 2, Hasher(), spec)
+    x = Extracted(page_count=100, first=1, last=50, pages=[], images=list(range(1, 51)))
+    step = tracker.on_outcome(done(task, ItemResult(task.items[0], x, None, "h", 0.1)))
+    assert not step.messages  # its text is dropped: the ranges read every page again
+    ranges = [(t.items[0].first, t.items[0].last) for t in step.tasks]
+    assert ranges == ocr_ranges(100, 1.0, 2) and ranges[0][0] == 1 and ranges[-1][1] == 100
+    assert all(b - a + 1 <= OCR_CHUNK for a, b in ranges)
+    assert all(t.items[0].ocr == spec and t.urgent and t.ocr_pages > 0 for t in step.tasks)
+    # the ranges stream in page order, their OCR records with them
+    record = ("tesseract 5.3.0", "eng", 300, 91.0)
+    messages = []
+    for t in step.tasks:
+        a, b = t.items[0].first, t.items[0].last or 0
+        got = Extracted(
+            100,
+            a,
+            b,
+            [(n, f"page {n}") for n in range(a, b + 1)],
+            recognised={n: record for n in range(a, b + 1)},
+        )
+        messages += tracker.on_outcome(done(t, ItemResult(t.items[0], got, None, None, 1))).messages
+    ranges_sent = [m for m in messages if isinstance(m, PageRange)]
+    assert sum(len(m.recognised) for m in ranges_sent) == 100
+    assert isinstance(messages[-1], Document) and messages[-1].status is None
+
+
+def test_a_text_pdf_is_not_read_again_for_ocr_and_scans_share_their_ranges() -> None:
+    from indexer.extract.ocr import OcrSpec
+    from indexer.schedule import ocr_ranges
+
+    spec = OcrSpec("auto", "eng", 300)
+    jobs = [job("/a/text.pdf")]
+    tasks = build_tasks(jobs, 2, 128, spec)
+    tracker = DocumentTracker(jobs, tasks, 2, Hasher(), spec)
+    step = tracker.on_outcome(done(tasks[0], result(tasks[0].items[0], 1, 10, 10)))
+    assert not step.tasks and isinstance(step.messages[-1], Document)
+    # a book with a scan in 50 pages gets ranges of about OCR_CHUNK scans each
+    assert ocr_ranges(1000, 1 / 50, 2)[0] == (1, 250)
+    assert ocr_ranges(1000, 1 / 50, 16)[0] == (1, 32)
+    assert ocr_ranges(3, 1.0, 2) == [(1, 1), (2, 2), (3, 3)]

@@ -89,7 +89,7 @@ def test_each_stored_path_gets_the_form_of_the_file_it_names(tmp_path: Path) -> 
     _schema_1_index(db, list(stored.values()))
 
     conn = store.open_for_writing(db)  # the writer upgrades it
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 7
     paths = {p for (p,) in conn.execute("SELECT path FROM documents")}
     assert paths == {
         f"{d}/lit\\\\xe9.txt",
@@ -185,7 +185,7 @@ def test_a_schema_3_index_gets_searchable_titles_and_keeps_its_pages(tmp_path: P
     """Version 4 indexes the titles and authors version 3 stored, makes the
     pages' update trigger fire on their text only, and adds duplicate_of;
     version 5 indexes the pages by document; version 6 lists the pages
-    without text in the ledger."""
+    without text in the ledger; version 7 has a table for OCR records."""
     db = tmp_path / "i.db"
     conn = _schema_3(db)
     for i, (title, text) in enumerate([("Moby Dick", "whale"), (None, "kraken whale")]):
@@ -207,7 +207,8 @@ def test_a_schema_3_index_gets_searchable_titles_and_keeps_its_pages(tmp_path: P
     conn.close()
     assert [h.path for h in search(db, "melville").hits] == []  # read as it is: no titles yet
     conn = store.open_for_writing(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert conn.execute("SELECT count(*) FROM page_ocr").fetchone() == (0,)
     ledger = conn.execute("SELECT path, page, state FROM ledger ORDER BY path, page").fetchall()
     assert [row for row in ledger if row[0] == "/p.pdf"] == [
         ("/p.pdf", 1, "text"),

@@ -373,3 +373,34 @@ def write_raw_epub(path: Path, opf: str, files: dict[str, str | bytes]) -> Path:
         for name, data in files.items():
             z.writestr(name, data)
     return path
+
+
+def write_scanned_pdf(
+    path: Path,
+    texts: list[str],
+    dpi: int = 200,
+    noise: float = 0.002,
+    angle: float = 1.5,
+    seed: int = 1,
+) -> Path:
+    """An image-only PDF, one page per text: each text typeset on a page
+    turned by ``angle`` degrees (a scanner's skew), rendered at ``dpi``, a
+    share ``noise`` of its pixels flipped, and placed as the page's only
+    content: what a scanner makes of a printed page."""
+    rng = random.Random(seed)
+    out = pymupdf.open()
+    for text in texts:
+        src = pymupdf.open()
+        page = src.new_page()
+        box = pymupdf.Rect(60, 60, 552, 760)
+        page.insert_textbox(box, text, fontsize=13, morph=(box.tl, pymupdf.Matrix(angle)))
+        pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY)
+        samples = bytearray(pix.samples)
+        for _ in range(int(noise * len(samples))):
+            i = rng.randrange(len(samples))
+            samples[i] = 255 - samples[i]
+        noisy = pymupdf.Pixmap(pymupdf.csGRAY, pix.width, pix.height, bytes(samples), False)
+        dest = out.new_page(width=page.rect.width, height=page.rect.height)
+        dest.insert_image(dest.rect, stream=noisy.tobytes("png"))
+    out.save(str(path), garbage=3, deflate=True)
+    return path

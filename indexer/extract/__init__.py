@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from .base import Extracted, Page, clean_text
+from .ocr import OcrSpec
 
 # File extension (lower case, no dot) -> kind. Other files are not indexed.
 EXTENSIONS: dict[str, str] = {
@@ -58,14 +59,15 @@ def extract(
     last: int | None = None,
     limit: int | None = None,
     nested: bool = False,
+    ocr: OcrSpec | None = None,
 ) -> Extracted:
     """Dispatch to the extractor for ``kind``. Page ranges apply to PDFs only.
     A PDF's attached files are read too (``x.attachments``), unless it is
-    ``nested`` (an attachment itself)."""
+    ``nested`` (an attachment itself); ``ocr``: its scans recognised."""
     if kind == "pdf":
         from .pdf import extract_pdf
 
-        x = extract_pdf(path, first, last, limit, attachments=not nested)
+        x = extract_pdf(path, first, last, limit, attachments=not nested, ocr=ocr)
         if x.embedded:
             from .attachments import read_attachments
 

@@ -65,6 +65,13 @@ class Extracted:
     # ``embedded`` holds their bytes only until they are read, in the worker
     attachments: list[Attached] = field(default_factory=list)
     embedded: list[tuple[str, bytes | None, int]] = field(default_factory=list)  # None: too big
+    # the pages whose text OCR read (ocr.py): page -> its record
+    recognised: dict[int, Recognised] = field(default_factory=dict)
+
+
+# how a page's text was recognised: (engine, languages, dpi, mean word
+# confidence 0-100, None where it found no words)
+Recognised = tuple[str, str, int, float | None]
 
 
 @dataclass

@@ -32,12 +32,14 @@ from .base import (
     Extracted,
     Meta,
     Page,
+    Recognised,
     clean_text,
     describe_content,
     one_line,
     page_read,
     read_head,
 )
+from .ocr import OcrSpec, is_scan, recognise_page
 
 # pymupdf 2.0 imports two optional packages when it is imported, and skips each
 # on ImportError: pymupdf.layout (an ONNX layout model, with numpy and
@@ -222,6 +224,7 @@ def extract_pdf(
     last: int | None = None,
     limit: int | None = None,
     attachments: bool = False,
+    ocr: OcrSpec | None = None,
 ) -> Extracted:
     """Text of pages ``first..last`` (1-based, inclusive; ``last=None`` = to the end).
 
@@ -230,6 +233,8 @@ def extract_pdf(
     ``attachments``: also the bytes of the files attached to it
     (``x.embedded``: the embedded files with the range that starts at page 1,
     file-attachment annotations with the range of their page).
+    ``ocr``: recognise the pages it wants (ocr.py): a scan with no text, or
+    (``always``) every page.
     """
     key = _file_key(path)
     doc = _reuse(key)
@@ -240,7 +245,7 @@ def extract_pdf(
     if doc is None:
         return _with_pypdf(path, first, last, limit, has_magic)
     try:
-        return _with_mupdf(doc, key, path, first, last, limit, attachments)
+        return _with_mupdf(doc, key, path, first, last, limit, attachments, ocr)
     except ExtractError:
         raise
     except Exception as e:
@@ -278,8 +283,11 @@ def _with_mupdf(
     last: int | None,
     limit: int | None,
     attachments: bool = False,
+    ocr: OcrSpec | None = None,
 ) -> Extracted:
     keep = False
+    recognised: dict[int, Recognised] = {}
+    ocr_failed: list[tuple[int, str]] = []
     try:
         count = int(doc.page_count)
         stop = _stop(first, last, limit, count)
@@ -307,6 +315,19 @@ def _with_mupdf(
                 continue
             finally:
                 page_read()
+            if ocr is not None and (
+                ocr.mode == "always" or (not text and _shows_an_image(page) and is_scan(page))
+            ):
+                try:
+                    found, record = recognise_page(page, ocr)
+                except ExtractError as e:
+                    ocr_failed.append((n, str(e)))
+                    continue
+                finally:
+                    page_read()
+                recognised[n] = record  # (confidence None: it found no words)
+                if found.strip():
+                    text = clean_text(found)
             if text:
                 pages.append((n, text))
             elif _shows_an_image(page):
@@ -315,16 +336,26 @@ def _with_mupdf(
         keep = first > 1 or stop < count  # part of a chunked document: more ranges come
     finally:
         _release(doc, key, keep)
-    failed: list[tuple[int, str]] = []
+    failed: list[tuple[int, str]] = list(ocr_failed)
     if failed_numbers:
         try:
-            more, failed = _pypdf_pages(_open_pypdf(path), failed_numbers)
+            more, unread = _pypdf_pages(_open_pypdf(path), failed_numbers)
         except ExtractError as e:
-            failed = [(n, str(e)) for n in failed_numbers]
+            failed += [(n, str(e)) for n in failed_numbers]
         else:
+            failed += unread
             pages = sorted(pages + more)
     return Extracted(
-        count, first, stop, pages, _ranges(failed), meta, labels, images=images, embedded=embedded
+        count,
+        first,
+        stop,
+        pages,
+        _ranges(sorted(failed)),
+        meta,
+        labels,
+        images=images,
+        embedded=embedded,
+        recognised=recognised,
     )
 
 
