@@ -31,7 +31,7 @@ SCHEMA_OBJECTS = frozenset(
         *("documents", "documents_stat", "documents_sha256", "documents_duplicate"),
         *("pages", "pages_doc", "pages_fts", "pages_ad", "pages_au"),
         *("documents_fts", "documents_ad", "documents_au"),
-        *("scan_errors", "errors", "jobs", "runs", "page_gaps", "ledger"),
+        *("scan_errors", "errors", "jobs", "runs", "page_gaps", "ledger", "page_ocr"),
     ]
 )
 
