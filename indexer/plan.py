@@ -263,7 +263,9 @@ def make_plan(
     verify: list[FileEntry] = []  # same stat, hashed for --verify
     for path, entry in found.items():
         known = stats.get(path)
-        if known is None:
+        if known is None and entry.kind == "image" and not checks.ocr_languages:
+            plan.unsupported.append(entry.path)  # (a picture is read by OCR only)
+        elif known is None:
             new.append(entry)
         elif checks.reindex or path in pageless:
             plan.jobs.append(Job(entry, "changed"))  # hashed by its worker

@@ -17,6 +17,14 @@ runs the tasks this module builds.
   (``BIG_PDF_BYTES`` and up, several workers) extracts no page at all: the
   count alone takes 1 ms, a first page 25-50 ms at 5,000 pages (MuPDF loads
   the whole page tree then), which the first range can pay while the others run.
+* **Scans** (``--ocr``). A PDF's first task reads text only; where it finds
+  scans (``Extracted.images``; or ``--ocr always``), the tracker drops its
+  text and sends the whole document out again in small ranges
+  (``ocr_ranges``: about ``OCR_CHUNK`` scanned pages each, at least twice as
+  many ranges as workers) that recognise them, urgent, each with a deadline
+  of ``--ocr-timeout`` per page to recognise on top of the usual one. One
+  OCR'd page costs what 500 text pages do. An image file is one task that
+  recognises it as it is read.
 * **Order.** Tasks run largest first (by file size); the remaining ranges of a
   document already started run before anything else.
 * **Grouping.** Files under ``small_file_kb`` (other than EPUBs, which the
@@ -40,7 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from indexer.extract.base import Attached, FailedRange, Meta, Page, Recognised
 from indexer.extract.ocr import OcrSpec
@@ -66,6 +74,7 @@ MIN_CHUNK, TAIL_CHUNK, MAX_CHUNK = 50, 100, 1000
 # a range of a scanned PDF holds about this many pages to recognise: one OCR'd
 # page costs what 500 text pages do, so scans go out in small ranges
 OCR_CHUNK = 8
+IMAGE_PAGE_BYTES = 2 * 1024 * 1024  # a multi-page TIFF's pages, guessed for its deadline
 BIG_PDF_BYTES = 1024 * 1024
 
 
@@ -164,6 +173,10 @@ def build_tasks(
         limit = pages if e.kind == "pdf" else None
         item = Item(e.path, e.kind, limit=limit, want_hash=want_hash, stat=(e.size, e.mtime_ns))
         units = pages if e.kind == "pdf" else max(1, e.size // PAGE_EQUIVALENT_BYTES)
+        if e.kind == "image":  # a task of its own, recognised as it is read
+            frames = max(1, e.size // IMAGE_PAGE_BYTES)  # (a multi-page TIFF: a guess)
+            tasks.append(Task((replace(item, ocr=ocr),), cost=e.size, units=1, ocr_pages=frames))
+            continue
         if e.kind == "epub" or e.size >= small:
             tasks.append(Task((item,), cost=e.size, units=units))
             continue

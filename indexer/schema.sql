@@ -11,7 +11,7 @@
 CREATE TABLE documents (
     id            INTEGER PRIMARY KEY,
     path          TEXT NOT NULL UNIQUE,     -- absolute path
-    kind          TEXT NOT NULL,            -- pdf, epub, txt, md, html, fb2, mobi, docx, odt, djvu
+    kind          TEXT NOT NULL,            -- pdf, epub, txt, md, html, fb2, mobi, docx, odt, djvu, image
     size          INTEGER NOT NULL,         -- bytes, when indexed
     mtime_ns      INTEGER NOT NULL,         -- modification time, when indexed
     sha256        TEXT,                     -- content hash (change and move detection)

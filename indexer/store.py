@@ -429,7 +429,7 @@ def unrecognised_under(conn: sqlite3.Connection, roots: Iterable[str], languages
     for root in roots:
         cond, args = under_root(root)
         sql = (
-            f"SELECT path FROM documents d WHERE {cond} AND kind = 'pdf' "
+            f"SELECT path FROM documents d WHERE {cond} AND kind IN ('pdf', 'image') "
             "AND status IN ('ok', 'empty', 'partial') AND duplicate_of IS NULL AND ("
             "EXISTS (SELECT 1 FROM page_gaps g WHERE g.doc_id = d.id "
             "AND g.state = 'no text: image only' AND NOT EXISTS (SELECT 1 FROM page_ocr o "

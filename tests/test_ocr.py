@@ -211,3 +211,47 @@ def test_pages_read_with_low_confidence_are_listed_as_unsearchable(tmp_path: Pat
     conn.close()
     stats = run_cli("stats", "--db", db, "--unsearchable")
     assert f"page 2 {ledger.LOW_OCR}" in stats.stdout
+
+
+def test_image_files_are_documents_when_ocr_is_on(tmp_path: Path) -> None:
+    from tools.docgen import scan_pixmaps, write_tiff
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pixmaps = scan_pixmaps(TEXTS)
+    pixmaps[0].save(str(docs / "receipt.png"))
+    pixmaps[1].save(str(docs / "photo.jpg"))
+    write_tiff(docs / "fax.tif", pixmaps[1:3])  # two pages, as a fax or scanner writes
+    (docs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    db = tmp_path / "index.db"
+    plain = run_cli("index", docs, "--db", db)  # without --ocr: pictures are not documents
+    assert plain.returncode == 0, plain.stderr
+    assert "4 files of unsupported types skipped" in plain.stderr
+    proc = run_cli("index", docs, "--db", db, "--ocr", "auto")
+    assert proc.returncode == 1, proc.stderr  # (the broken one)
+    assert "4 new" in proc.stderr and "1 failed" in proc.stderr
+    assert "broken.png: damaged image (" in proc.stderr
+    conn = sqlite3.connect(db)
+
+    def pages_with(word: str) -> set[tuple[str, int]]:
+        return {
+            (path.rsplit("/", 1)[1], page)
+            for path, page in conn.execute(
+                "SELECT d.path, p.page FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid "
+                "JOIN documents d ON d.id = p.doc_id WHERE pages_fts MATCH ?",
+                (word,),
+            )
+        }
+
+    assert pages_with("schooners") == {("receipt.png", 1)}
+    assert pages_with("marmalade") == {("photo.jpg", 1), ("fax.tif", 1)}
+    assert pages_with("breakwater") == {("fax.tif", 2)}
+    kinds = dict(conn.execute("SELECT kind, count(*) FROM documents GROUP BY kind").fetchall())
+    assert kinds == {"image": 4}
+    (reason,) = conn.execute("SELECT reason FROM errors").fetchone()
+    assert reason.startswith("damaged image (") and "unexpected" not in reason
+    (n,) = conn.execute("SELECT count(*) FROM page_ocr WHERE confidence > 50").fetchone()
+    assert n == 4
+    conn.close()
+    again = run_cli("index", docs, "--db", db, "--ocr", "auto")
+    assert "0 new" in again.stderr and "3 unchanged" in again.stderr

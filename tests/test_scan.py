@@ -117,13 +117,13 @@ def test_an_empty_root_is_noted(tmp_path: Path) -> None:
 
 def test_roots_are_checked_and_normalised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "a.pdf").write_text("x")
-    (tmp_path / "photo.jpg").write_text("x")
+    (tmp_path / "photo.gif").write_text("x")
     monkeypatch.chdir(tmp_path)
     assert normalize_roots([".", "./", "a.pdf"]) == [str(tmp_path), str(tmp_path / "a.pdf")]
     with pytest.raises(UsageError, match="no such file or directory"):
         normalize_roots(["missing"])
     with pytest.raises(UsageError, match="not a supported document type"):
-        normalize_roots(["photo.jpg"])
+        normalize_roots(["photo.gif"])
     assert list(scan([str(tmp_path / "a.pdf")]).files) == [str(tmp_path / "a.pdf")]
 
 
@@ -144,8 +144,8 @@ def test_exclusions_are_gitignore_patterns_from_the_flag_and_each_folders_ignore
         "books/old/keep.tmp.pdf",
         "books/top.pdf",
         "top.pdf",
-        "photo.jpg",
-        "books/photo.jpg",
+        "photo.gif",
+        "books/photo.gif",
     ]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
@@ -162,14 +162,14 @@ def test_exclusions_are_gitignore_patterns_from_the_flag_and_each_folders_ignore
         ["books/c.pdf", "books/top.pdf", "drafts/a.pdf", "drafts/sub/b.pdf", "keep.pdf", "top.pdf"],
         ["books/c.tmp.pdf", "books/old"],  # (old/ is left out whole: its own file not read)
     )
-    files, excluded = listed("drafts/", "/top.pdf", "*.jpg")
+    files, excluded = listed("drafts/", "/top.pdf", "*.gif")
     assert files == ["books/c.pdf", "books/top.pdf", "keep.pdf"]
     assert excluded == [
         "books/c.tmp.pdf",
         "books/old",
-        "books/photo.jpg",
+        "books/photo.gif",
         "drafts",
-        "photo.jpg",
+        "photo.gif",
         "top.pdf",
     ]
     (tmp_path / "books" / ".indexerignore").write_text("*.tmp.pdf\n")  # old/ back in
@@ -184,8 +184,8 @@ def test_exclusions_are_gitignore_patterns_from_the_flag_and_each_folders_ignore
         "top.pdf",
     ]
     assert sorted(os.path.relpath(p, root) for p in scan([root]).unsupported) == [
-        "books/photo.jpg",
-        "photo.jpg",
+        "books/photo.gif",
+        "photo.gif",
     ]
     (tmp_path / "books" / ".indexerignore").write_bytes(b"\xff\xfe*.pdf")
     broken = scan([root])

@@ -404,3 +404,52 @@ def write_scanned_pdf(
         dest.insert_image(dest.rect, stream=noisy.tobytes("png"))
     out.save(str(path), garbage=3, deflate=True)
     return path
+
+
+def scan_pixmaps(texts: list[str], dpi: int = 200, noise: float = 0.002, seed: int = 1) -> list:
+    """The pages ``write_scanned_pdf`` would place, as grey pixmaps."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf = pymupdf.open(write_scanned_pdf(Path(tmp) / "scan.pdf", texts, dpi, noise, seed=seed))
+        return [page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY) for page in pdf]
+
+
+def write_tiff(path: Path, pixmaps: list, dpi: int = 200) -> Path:
+    """A multi-page TIFF of grey 8-bit pixmaps, uncompressed (one frame a
+    page), as scanners write them: MuPDF reads TIFF but does not write it."""
+    out = bytearray(b"II*\x00\x00\x00\x00\x00")
+    link = 4  # where the offset of the next IFD goes
+    for pix in pixmaps:
+        data_at = len(out)
+        out += bytes(pix.samples)
+        res_at = len(out)
+        out += struct.pack("<II", dpi, 1)
+        tags = [
+            (256, 4, pix.width),
+            (257, 4, pix.height),
+            (258, 3, 8),
+            (259, 3, 1),
+            (262, 3, 1),
+            (273, 4, data_at),
+            (277, 3, 1),
+            (278, 4, pix.height),
+            (279, 4, len(pix.samples)),
+            (282, 5, res_at),
+            (283, 5, res_at),
+            (296, 3, 2),
+        ]
+        if len(out) % 2:
+            out += b"\x00"
+        ifd_at = len(out)
+        struct.pack_into("<I", out, link, ifd_at)
+        out += struct.pack("<H", len(tags))
+        for tag, kind, value in tags:
+            if kind == 3:
+                out += struct.pack("<HHIHH", tag, kind, 1, value, 0)
+            else:
+                out += struct.pack("<HHII", tag, kind, 1, value)
+        link = len(out)
+        out += b"\x00\x00\x00\x00"
+    path.write_bytes(bytes(out))
+    return path

@@ -32,8 +32,14 @@ EXTENSIONS: dict[str, str] = {
     "odt": "odt",
     "djvu": "djvu",
     "djv": "djvu",
+    # pictures of pages, read by OCR only (indexed in a run with --ocr)
+    "png": "image",
+    "jpg": "image",
+    "jpeg": "image",
+    "tif": "image",
+    "tiff": "image",
 }
-KINDS = ("pdf", "epub", "txt", "md", "html", "fb2", "mobi", "docx", "odt", "djvu")
+KINDS = ("pdf", "epub", "txt", "md", "html", "fb2", "mobi", "docx", "odt", "djvu", "image")
 
 
 def kind_of(path: str) -> str | None:
@@ -105,6 +111,10 @@ def extract(
         from .djvu import extract_djvu
 
         return extract_djvu(path)
+    if kind == "image":
+        from .ocr import extract_image
+
+        return extract_image(path, ocr)
     raise ValueError(f"unknown document kind {kind!r}")
 
 

@@ -64,7 +64,7 @@ def read_attachments(embedded: list[tuple[str, bytes | None, int]]) -> list[Atta
             kind = kind_of_name(name)
             if kind is None and name.rpartition(".")[2].lower() in TEXT_EXTENSIONS:
                 kind = "txt"
-            if kind is None:
+            if kind is None or kind == "image":  # (a picture is read by OCR only: not here)
                 continue
             total += size
             if data is None or size > MAX_ATTACHMENT or total > MAX_ATTACHED:

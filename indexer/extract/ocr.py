@@ -22,7 +22,7 @@ from typing import Any
 
 from indexer.errors import ExtractError
 
-from .base import Recognised
+from .base import Extracted, Recognised, describe_content, page_read, read_head
 
 MODES = ("never", "auto", "always")
 # auto: a page with no text whose images cover this share of it (summed: a
@@ -191,3 +191,51 @@ def parse_tsv(tsv: str) -> tuple[str, float | None]:
         last_par = (block, par)
     mean = round(sum(confidences) / len(confidences), 1) if confidences else None
     return "\n".join(out), mean
+
+
+def extract_image(path: str, ocr: OcrSpec | None) -> Extracted:
+    """An image file (PNG, JPEG, TIFF; each frame of a multi-page TIFF a
+    page), read at its own resolution. Without ``ocr``: its pages, none with
+    text (``no text: image only``)."""
+    import pymupdf
+
+    try:
+        doc: Any = pymupdf.open(path)  # type: ignore[no-untyped-call]
+    except Exception:
+        what = describe_content(read_head(path))
+        raise ExtractError(f"not an image ({what})" if what else "not a readable image") from None
+    try:
+        if doc.is_pdf or doc.page_count < 1:
+            raise ExtractError("not an image")
+        count = int(doc.page_count)
+        if ocr is None:
+            return Extracted(count, 1, count, images=list(range(1, count + 1)))
+        pages, images, failed = [], [], []
+        recognised: dict[int, Recognised] = {}
+        for n in range(1, count + 1):
+            try:
+                try:
+                    page = doc.load_page(n - 1)
+                    infos = page.get_image_info()
+                    xres = int(infos[0].get("xres") or 0) if infos else 0
+                    native = xres if xres >= 50 else 72  # (as many pixels as the image has)
+                    png, dpi = render(page, native)
+                except Exception as e:  # MuPDF reads an image when it is drawn
+                    why = " ".join(str(e).split())[:120] or type(e).__name__
+                    raise ExtractError(f"damaged image ({why})") from None
+                text, confidence = recognise(png, ocr.languages, xres or 300, ocr.timeout)
+            except ExtractError as e:
+                if count == 1:
+                    raise
+                failed.append((n, n, str(e)))
+                continue
+            finally:
+                page_read()
+            recognised[n] = (engine(), ocr.languages, xres or dpi, confidence)
+            if text.strip():
+                pages.append((n, text))
+            else:
+                images.append(n)
+        return Extracted(count, 1, count, pages, failed, images=images, recognised=recognised)
+    finally:
+        doc.close()

@@ -10,6 +10,7 @@ sends is the one a ``documents`` row names, looked up by its id.
 
 from __future__ import annotations
 
+import mimetypes
 import os
 from typing import Any
 from urllib.parse import quote
@@ -153,7 +154,9 @@ async def file(datasette: Any, request: Any) -> Any:
     }
     if kind != "pdf":  # (no script in a served file runs as this site; PDFs run none)
         headers["content-security-policy"] = "sandbox"
-    content_type = CONTENT_TYPES.get(kind, "application/octet-stream")
+    content_type = (
+        CONTENT_TYPES.get(kind) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+    )
     return AsgiFileDownload(path, content_type=content_type, headers=headers)
 
 
