@@ -75,6 +75,7 @@ MIN_CHUNK, TAIL_CHUNK, MAX_CHUNK = 50, 100, 1000
 # page costs what 500 text pages do, so scans go out in small ranges
 OCR_CHUNK = 8
 IMAGE_PAGE_BYTES = 2 * 1024 * 1024  # a multi-page TIFF's pages, guessed for its deadline
+EPUB_PICTURE_BYTES = 256 * 1024  # an EPUB's pictures to recognise, guessed likewise
 BIG_PDF_BYTES = 1024 * 1024
 
 
@@ -176,6 +177,12 @@ def build_tasks(
         if e.kind == "image":  # a task of its own, recognised as it is read
             frames = max(1, e.size // IMAGE_PAGE_BYTES)  # (a multi-page TIFF: a guess)
             tasks.append(Task((replace(item, ocr=ocr),), cost=e.size, units=1, ocr_pages=frames))
+            continue
+        if e.kind == "epub" and ocr is not None:  # its pictures recognised as it is read
+            pictures = max(1, e.size // EPUB_PICTURE_BYTES)  # (for its deadline: a guess)
+            tasks.append(
+                Task((replace(item, ocr=ocr),), cost=e.size, units=units, ocr_pages=pictures)
+            )
             continue
         if e.kind == "epub" or e.size >= small:
             tasks.append(Task((item,), cost=e.size, units=units))

@@ -255,3 +255,34 @@ def test_image_files_are_documents_when_ocr_is_on(tmp_path: Path) -> None:
     conn.close()
     again = run_cli("index", docs, "--db", db, "--ocr", "auto")
     assert "0 new" in again.stderr and "3 unchanged" in again.stderr
+
+
+def test_pictures_that_are_an_epubs_pages_are_recognised(tmp_path: Path, corpus: Path) -> None:
+    from indexer.extract.epub import extract_epub
+    from tools.docgen import scan_pixmaps, write_raw_epub
+
+    png = scan_pixmaps(TEXTS[:1])[0].tobytes("png")
+    opf = (
+        '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
+        'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        '<dc:identifier id="id">x</dc:identifier><dc:title>Scans</dc:title>'
+        "<dc:language>en</dc:language></metadata><manifest>"
+        '<item id="p1" href="text/p1.xhtml" media-type="application/xhtml+xml"/>'
+        '<item id="img" href="images/p1.png" media-type="image/png"/>'
+        '<item id="p2" href="images/p1.png" media-type="image/png"/>'
+        '</manifest><spine><itemref idref="p1"/><itemref idref="p2"/></spine></package>'
+    )
+    page = (
+        '<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+        '<div><img src="../images/p1.png" alt=""/></div></body></html>'
+    )
+    book = write_raw_epub(
+        tmp_path / "scans.epub", opf, {"text/p1.xhtml": page, "images/p1.png": png}
+    )
+    assert extract_epub(str(book)).images == [1, 2]  # without OCR: pictures
+    x = extract_epub(str(book), OcrSpec("auto"))
+    assert x.images == [] and sorted(x.recognised) == [1, 2]
+    assert all("schooners" in text for _, text in x.pages)
+    # a real comic whose spine items are bitmaps
+    comic = extract_epub(str(corpus / "epub" / "page-blanche-bitmaps-in-spine.epub"), OcrSpec())
+    assert "BLANCHE" in dict(comic.pages)[2]

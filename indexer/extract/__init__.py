@@ -82,7 +82,7 @@ def extract(
     if kind == "epub":
         from .epub import extract_epub
 
-        return extract_epub(path)
+        return extract_epub(path, ocr)
     if kind == "html":
         from .html import extract_html
 

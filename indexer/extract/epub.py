@@ -31,6 +31,7 @@ slower (see FACTS.md), so it is not used here.
 from __future__ import annotations
 
 import posixpath as zip_path  # zip member names, joined as ebooklib joins them
+import re
 import warnings
 import zipfile
 import zlib
@@ -46,12 +47,14 @@ from .base import (
     Extracted,
     Meta,
     Page,
+    Recognised,
     clean_text,
     one_line,
     page_read,
     read_head,
 )
 from .html import markup_to_text
+from .ocr import OcrSpec, engine, recognise
 
 # Font obfuscation (IDPF and Adobe) is not DRM: the text stays readable.
 _FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
@@ -288,8 +291,10 @@ class _Package:
         self.zf.close()
 
 
-def extract_epub(path: str) -> Extracted:
-    """Text of every spine item; ``page_count`` is the number of OPF itemrefs."""
+def extract_epub(path: str, ocr: OcrSpec | None = None) -> Extracted:
+    """Text of every spine item; ``page_count`` is the number of OPF itemrefs.
+    ``ocr``: a page that is a picture (a bitmap spine item, or a page of no
+    text around one image: a comic's, a scanned book's) is recognised."""
     _check_container(path)
     book, unreadable, opf_dir, opf = _read_book(path)
     fallbacks = _fallbacks(opf)
@@ -299,6 +304,7 @@ def extract_epub(path: str) -> Extracted:
     pages: list[Page] = []
     failed: list[tuple[int, int, str]] = []
     images: list[int] = []
+    recognised: dict[int, Recognised] = {}
     for position, idref in enumerate(spine, start=1):
         item = book.get_item_with_id(idref)
         for _hop in range(8):  # a type a reader need not know: its fallback chain
@@ -308,7 +314,8 @@ def extract_epub(path: str) -> Extracted:
             fallback = fallbacks.get(getattr(item, "id", None) or "")
             item = book.get_item_with_id(fallback) if fallback else None
         if item is not None and (item.media_type or "").lower().startswith("image/"):
-            images.append(position)
+            if not _recognised(ocr, item, position, pages, recognised, failed):
+                images.append(position)
         if item is None or not _is_text_item(item.media_type or ""):
             continue
         name = zip_path.normpath(zip_path.join(opf_dir, _href_path(item.file_name)))
@@ -328,11 +335,59 @@ def extract_epub(path: str) -> Extracted:
         if text:
             pages.append((position, text))
         elif b"<img" in content or b"<image" in content:  # (a cover, a scanned page)
-            images.append(position)
+            picture = _page_image(book, item, content) if ocr is not None else None
+            if not _recognised(ocr, picture, position, pages, recognised, failed):
+                images.append(position)
     meta = _meta(opf)
     if isinstance(book, _Package):
         book.close()
-    return Extracted(len(spine), 1, len(spine), pages, failed, meta, images=images)
+    return Extracted(
+        len(spine), 1, len(spine), pages, failed, meta, images=images, recognised=recognised
+    )
+
+
+_IMAGE_REF = re.compile(
+    rb"""<(?:\w+:)?(?:img|image)\b[^>]*?(?:src|href)\s*=\s*["']([^"']+)""", re.I
+)
+
+
+def _page_image(book: Any, item: Any, content: bytes) -> Any | None:
+    """The manifest item of the one picture a page of no text shows."""
+    refs = _IMAGE_REF.findall(content)
+    if len(refs) != 1:
+        return None
+    href = refs[0].decode("utf-8", "replace")
+    name = zip_path.normpath(zip_path.join(zip_path.dirname(item.file_name), _href_path(href)))
+    found = book.get_item_with_href(name)
+    media = (getattr(found, "media_type", "") or "").lower()
+    return found if media.startswith("image/") and media != "image/svg+xml" else None
+
+
+def _recognised(
+    ocr: OcrSpec | None,
+    picture: Any | None,
+    position: int,
+    pages: list[Page],
+    recognised: dict[int, Recognised],
+    failed: list[tuple[int, int, str]],
+) -> bool:
+    """OCR the page's picture: True where that was done (its text, if any,
+    in ``pages``)."""
+    media = (getattr(picture, "media_type", "") or "").lower()
+    if ocr is None or picture is None or media == "image/svg+xml":
+        return False
+    try:
+        text, confidence = recognise(picture.content, ocr.languages, 300, ocr.timeout)
+    except ExtractError as e:
+        failed.append((position, position, str(e)))
+        return True
+    finally:
+        page_read()
+    recognised[position] = (engine(), ocr.languages, 300, confidence)
+    if text.strip():
+        pages.append((position, clean_text(text)))
+        return True
+    return False
 
 
 def _meta(opf: Any) -> Meta | None:
