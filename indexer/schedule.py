@@ -379,8 +379,11 @@ class DocumentTracker:
                 f"of {sizes[0]} to {sizes[-1]} pages"
             )
             for a, b in ranges:
-                # (scans further in are recognised where they are found)
-                step.tasks.append(range_task(e, x.page_count, a, b, True, self.ocr))
+                # scans further in (a born-digital cover, then a scanned book)
+                # are recognised where they are found: a deadline for as many
+                # (a hang is still one: no page read in --ocr-timeout)
+                scans = b - a + 1 if self.ocr is not None else 0
+                step.tasks.append(range_task(e, x.page_count, a, b, True, self.ocr, scans))
                 doc.outstanding += 1
             if doc.sha256 is None and r.item.want_hash and not hash_in_worker(r.item, x):
                 doc.hashed = self.start_hash(e.path, (e.size, e.mtime_ns))

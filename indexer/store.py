@@ -403,44 +403,49 @@ def root_devices(conn: sqlite3.Connection, roots: Iterable[str]) -> dict[str, in
     return out
 
 
+def _paths_under(
+    conn: sqlite3.Connection, roots: Iterable[str], condition: str, params: Sequence[object] = ()
+) -> set[str]:
+    """The paths of the documents at or below ``roots`` that meet ``condition``
+    (on ``d``, with ``params``)."""
+    out: set[str] = set()
+    for root in roots:
+        cond, args = under_root(root)
+        sql = f"SELECT path FROM documents d WHERE {cond} AND {condition}"
+        out.update(r[0] for r in conn.execute(sql, [*args, *params]))
+    return out
+
+
 def pageless_under(conn: sqlite3.Connection, roots: Iterable[str]) -> set[str]:
     """Documents at or below ``roots`` that are 'ok' (they had text) but have
     no page rows: another tool deleted them (``indexer index --repair``)."""
-    out: set[str] = set()
-    for root in roots:
-        cond, args = under_root(root)
-        sql = (
-            f"SELECT path FROM documents d WHERE {cond} AND status = 'ok' "
-            "AND duplicate_of IS NULL "
-            "AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.doc_id = d.id)"
-        )
-        out.update(r[0] for r in conn.execute(sql, args))
-    return out
+    return _paths_under(
+        conn,
+        roots,
+        "status = 'ok' AND duplicate_of IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.doc_id = d.id)",
+    )
 
 
 def unrecognised_under(conn: sqlite3.Connection, roots: Iterable[str], languages: str) -> set[str]:
-    """PDFs at or below ``roots`` with scans OCR has not read in
+    """Documents at or below ``roots`` with pictures OCR has not read in
     ``languages``: pages that are images without text and no OCR record in
     them, or pages recognised in other languages (a run with ``--ocr`` reads
-    them again). A page whose images cover too little of it to be a scan has
-    no record either: its PDF is read again by each ``--ocr`` run (the text
-    alone: cheap)."""
-    out: set[str] = set()
-    for root in roots:
-        cond, args = under_root(root)
-        sql = (
-            f"SELECT path FROM documents d WHERE {cond} AND kind IN ('pdf', 'image') "
-            "AND status IN ('ok', 'empty', 'partial') AND duplicate_of IS NULL AND ("
-            "EXISTS (SELECT 1 FROM page_gaps g WHERE g.doc_id = d.id "
-            "AND g.state = 'no text: image only' AND NOT EXISTS (SELECT 1 FROM page_ocr o "
-            "WHERE o.doc_id = g.doc_id AND o.page = g.page AND o.languages = ?)) OR "
-            "EXISTS (SELECT 1 FROM page_ocr o WHERE o.doc_id = d.id AND o.languages != ?))"
-        )
-        try:
-            out.update(r[0] for r in conn.execute(sql, [*args, languages, languages]))
-        except sqlite3.OperationalError:  # an index older than schema 7 (a dry run)
-            return set()
-    return out
+    them again). A page whose images cover too little of it to be a scan
+    (or an EPUB page of several pictures) has no record either: its document
+    is read again by each ``--ocr`` run (the text alone: cheap)."""
+    condition = (
+        "kind IN ('pdf', 'image', 'epub') AND status IN ('ok', 'empty', 'partial') "
+        "AND duplicate_of IS NULL AND ("
+        "EXISTS (SELECT 1 FROM page_gaps g WHERE g.doc_id = d.id "
+        "AND g.state = 'no text: image only' AND NOT EXISTS (SELECT 1 FROM page_ocr o "
+        "WHERE o.doc_id = g.doc_id AND o.page = g.page AND o.languages = ?)) OR "
+        "EXISTS (SELECT 1 FROM page_ocr o WHERE o.doc_id = d.id AND o.languages != ?))"
+    )
+    try:
+        return _paths_under(conn, roots, condition, [languages, languages])
+    except sqlite3.OperationalError:  # an index older than schema 7 (a dry run)
+        return set()
 
 
 def forget_contents(conn: sqlite3.Connection) -> int:

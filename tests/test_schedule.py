@@ -316,3 +316,26 @@ def test_a_text_pdf_is_not_read_again_for_ocr_and_scans_share_their_ranges() -> 
     assert ocr_ranges(1000, 1 / 50, 2)[0] == (1, 250)
     assert ocr_ranges(1000, 1 / 50, 16)[0] == (1, 32)
     assert ocr_ranges(3, 1.0, 2) == [(1, 1), (2, 2), (3, 3)]
+
+
+def test_scans_after_a_pdfs_first_pages_are_recognised_in_its_ranges() -> None:
+    """A born-digital cover, then a scanned book: the first task sees no
+    scan, so the ranges that follow recognise what they find, each with a
+    deadline for as many pages as it has."""
+    from indexer.extract.ocr import OcrSpec
+
+    spec = OcrSpec("auto", "eng", 300)
+    jobs = [job("/a/book.pdf", size=BIG_PDF_BYTES * 2)]
+    tasks = build_tasks(jobs, 2, 128, spec)
+    (task,) = tasks
+    assert task.items[0].limit == 8  # (a few pages to tell a scan by, where none would be read)
+    tracker = DocumentTracker(jobs, tasks, 2, Hasher(), spec)
+    step = tracker.on_outcome(done(task, result(task.items[0], 1, 8, 400)))
+    assert step.tasks and all(t.items[0].ocr == spec for t in step.tasks)
+    assert all(t.ocr_pages == (t.items[0].last or 0) - t.items[0].first + 1 for t in step.tasks)
+    # without --ocr: the same ranges, no OCR, no OCR deadline
+    plain = build_tasks(jobs, 2, 128)
+    step = DocumentTracker(jobs, plain, 2, Hasher()).on_outcome(
+        done(plain[0], result(plain[0].items[0], 1, 0, 400))
+    )
+    assert all(t.items[0].ocr is None and t.ocr_pages == 0 for t in step.tasks)

@@ -144,6 +144,20 @@ def queries(repeat: int, docs: int) -> dict[str, list[tuple[str, dict[str, objec
     }
 
 
+def ensure(db: Path, pages: int, per_doc: int, words: int) -> None:
+    """Build the index at ``db`` unless one of this shape is there already."""
+    shape = (pages, per_doc, words)
+    marker = db.with_suffix(".shape")
+    if db.exists() and marker.exists() and marker.read_text() == repr(shape):
+        return
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    print(f"building {pages:,} pages into {db} ...", file=sys.stderr)
+    seconds = build(db, *shape)
+    marker.write_text(repr(shape))
+    print(f"built in {seconds:.0f} s ({pages / seconds:,.0f} pages/s)")
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
@@ -159,15 +173,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the index for the next run")
     args = ap.parse_args()
     db: Path = args.db
-    shape = (args.pages, args.per_doc, args.words)
-    marker = db.with_suffix(".shape")
-    if not (db.exists() and marker.exists() and marker.read_text() == repr(shape)):
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-        print(f"building {args.pages:,} pages into {db} ...", file=sys.stderr)
-        seconds = build(db, *shape)
-        marker.write_text(repr(shape))
-        print(f"built in {seconds:.0f} s ({args.pages / seconds:,.0f} pages/s)")
+    ensure(db, args.pages, args.per_doc, args.words)
     size = os.path.getsize(db)
     print(
         f"index: {size / 2**20:,.0f} MiB for {args.pages:,} pages "
@@ -208,7 +214,7 @@ def main() -> None:
     if not args.keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
-        marker.unlink(missing_ok=True)
+        db.with_suffix(".shape").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.bench_search import build, pct, word  # noqa: E402
+from tools.bench_search import ensure, pct, word  # noqa: E402
 
 
 def classes(repeat: int, docs: int) -> dict[str, list[dict[str, str]]]:
@@ -90,15 +90,7 @@ def main() -> None:
     ap.add_argument("--db", type=Path, default=Path("/tmp/bench-serve.db"))
     args = ap.parse_args()
     db: Path = args.db
-    shape = (args.pages, args.per_doc, args.words)
-    marker = db.with_suffix(".shape")
-    if not (db.exists() and marker.exists() and marker.read_text() == repr(shape)):
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-        print(f"building {args.pages:,} pages into {db} ...", file=sys.stderr)
-        seconds = build(db, *shape)
-        marker.write_text(repr(shape))
-        print(f"built in {seconds:.0f} s")
+    ensure(db, args.pages, args.per_doc, args.words)
     print(f"index: {args.pages:,} pages, {os.path.getsize(db) / 2**20:,.0f} MiB")
     asyncio.run(run(db, args.repeat, (args.pages + args.per_doc - 1) // args.per_doc))
 

@@ -28,6 +28,7 @@ from indexer import output, store
 from indexer.errors import IndexerError
 from indexer.extract import KINDS
 from indexer.filters import Filters
+from indexer.names import container_of
 from indexer.query import HL_END, HL_START
 from indexer.search import Hit, Scope, search_in
 
@@ -349,8 +350,6 @@ class Document:
 
     @property
     def attached_to(self) -> str | None:
-        from indexer.names import container_of
-
         return container_of(str(self.row["path"]))
 
 
