@@ -135,8 +135,9 @@ def _inject_fault(item: Item, after_extraction: bool = False) -> None:
     """Test-only: misbehave on files whose name asks for it (off unless
     INDEXER_FAULTS=1). The dash-separated words after ``fault-`` in the file
     name say what to do: ``segv``, ``exit``, ``kill``, ``hang``, ``stop``,
-    ``memory``, ``raise``, or ``rewrite`` (append a line to the file once it is extracted,
-    before it is hashed: a file written to while it is read); ``range``
+    ``memory``, ``raise``, ``slow`` (half a second), or ``rewrite`` (append a
+    line to the file once it is extracted, before it is hashed: a file
+    written to while it is read); ``range``
     limits it to page ranges after the first (chunked PDFs); ``once`` does it
     only the first time for each range. Example: ``big-fault-range-once-raise.pdf``."""
     if os.environ.get(FAULTS_ENV) != "1":
@@ -170,6 +171,8 @@ def _inject_fault(item: Item, after_extraction: bool = False) -> None:
             hog.append(bytearray(64 * 1024 * 1024))
     elif "raise" in words:
         raise RuntimeError("injected fault")
+    elif "slow" in words:  # a file that takes a while (work left to interrupt)
+        time.sleep(0.5)
     elif "rewrite" in words:
         with open(item.path, "a", encoding="utf-8") as f:
             f.write("\nrewritten while it was read\n")

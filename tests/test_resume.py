@@ -32,6 +32,8 @@ def gen_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("gen") / "corpus"
     write_corpus(root, n_pdfs=50, pages=(10, 40), n_epubs=6, n_texts=30, seed=3)
     write_long_pdf(root / "long.pdf", 1000)
+    for i in range(6):  # small, so read last; slow where INDEXER_FAULTS=1 (the interruptions)
+        (root / f"zz-fault-slow-{i}.txt").write_text(f"a slow note, number {i}\n")
     for f in (FIXTURES / "broken").iterdir():
         shutil.copy(f, root / ("broken-" + f.name))
     return root
@@ -47,8 +49,12 @@ def clean(gen_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return snap
 
 
-def start(corpus: Path, db: Path, *extra: str, tmpdir: Path | None = None) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def start(
+    corpus: Path, db: Path, *extra: str, tmpdir: Path | None = None, slow: bool = True
+) -> subprocess.Popen[str]:
+    """``slow``: the last files take half a second each (INDEXER_FAULTS=1), so
+    that work is left to interrupt once a share of the run is committed."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **({"INDEXER_FAULTS": "1"} if slow else {})}
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
     return subprocess.Popen(
