@@ -53,7 +53,7 @@ from dataclasses import dataclass, field, replace
 from indexer.extract.base import Attached, FailedRange, Meta, Page, Recognised
 from indexer.extract.ocr import OcrSpec
 from indexer.messages import DocStatus, Document, NewFile, PageRange, Started, ToWriter
-from indexer.names import ATTACHED, container_of
+from indexer.names import ATTACHED
 from indexer.plan import Job
 from indexer.scan import FileEntry
 from indexer.work import (
@@ -405,10 +405,8 @@ class DocumentTracker:
             self.ocr is not None
             and x is not None
             and r.item.kind == "pdf"
-            and r.item.whole
-            and r.item.ocr is None
+            and r.item.whole  # (a first task: it reads no scan; its ranges do)
             and not doc.job.ranges
-            and container_of(r.item.path) is None
             and (bool(x.images) or (self.ocr.mode == "always" and x.page_count > 0))
         )
 

@@ -54,7 +54,7 @@ from .base import (
     read_head,
 )
 from .html import markup_to_text
-from .ocr import OcrSpec, engine, recognise
+from .ocr import OcrSpec, recognise
 
 # Font obfuscation (IDPF and Adobe) is not DRM: the text stays readable.
 _FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
@@ -360,7 +360,7 @@ def _page_image(book: Any, item: Any, content: bytes) -> Any | None:
     name = zip_path.normpath(zip_path.join(zip_path.dirname(item.file_name), _href_path(href)))
     found = book.get_item_with_href(name)
     media = (getattr(found, "media_type", "") or "").lower()
-    return found if media.startswith("image/") and media != "image/svg+xml" else None
+    return found if media.startswith("image/") else None  # (an SVG: _recognised says no)
 
 
 def _recognised(
@@ -383,7 +383,7 @@ def _recognised(
         return True
     finally:
         page_read()
-    recognised[position] = (engine(), ocr.languages, 300, confidence)
+    recognised[position] = ocr.record(300, confidence)
     if text.strip():
         pages.append((position, clean_text(text)))
         return True

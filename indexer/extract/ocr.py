@@ -42,8 +42,9 @@ class OcrSpec:
     dpi: int = 300
     timeout: float = 120.0  # seconds for one page
 
-    def wants(self, has_text: bool, scanned: bool) -> bool:
-        return self.mode == "always" or (not has_text and scanned)
+    def record(self, dpi: int, confidence: float | None) -> Recognised:
+        """What the index records of a page recognised at ``dpi``."""
+        return (engine(), self.languages, dpi, confidence)
 
 
 def tesseract() -> str | None:
@@ -134,7 +135,7 @@ def recognise_page(page: Any, spec: OcrSpec) -> tuple[str, Recognised]:
     """The text Tesseract reads on a PDF page, and its record."""
     png, dpi = render(page, spec.dpi)
     text, confidence = recognise(png, spec.languages, dpi, spec.timeout)
-    return text, (engine(), spec.languages, dpi, confidence)
+    return text, spec.record(dpi, confidence)
 
 
 def recognise(png: bytes, languages: str, dpi: int, timeout: float) -> tuple[str, float | None]:
@@ -231,7 +232,7 @@ def extract_image(path: str, ocr: OcrSpec | None) -> Extracted:
                 continue
             finally:
                 page_read()
-            recognised[n] = (engine(), ocr.languages, xres or dpi, confidence)
+            recognised[n] = ocr.record(xres or dpi, confidence)
             if text.strip():
                 pages.append((n, text))
             else:
