@@ -327,7 +327,7 @@ def _meta_page(ix: SearchIndex, doc: sqlite3.Row, plain: query_mod.Plain) -> sql
     first page (the words are only in its title; None where a -word is on
     its pages); a row like a page tier's."""
     lit, lit_params = _literal_sql(plain.literals())
-    low, high = _page_range(ix.conn, doc["id"])
+    low, high = page_range(ix.conn, doc["id"])
     best = f"pages_fts MATCH ? AND pages_fts.rowid BETWEEN ? AND ? AND p.doc_id = ?{lit}"
     row = ix.conn.execute(
         f"SELECT p.id, p.page, {_label(ix)} AS label, {_line(ix)} AS line, "
@@ -369,7 +369,7 @@ def _line(ix: SearchIndex) -> str:
     return "line" if ix.version >= 4 else "NULL"
 
 
-def _page_range(conn: sqlite3.Connection, doc_id: int) -> tuple[int, int]:
+def page_range(conn: sqlite3.Connection, doc_id: int) -> tuple[int, int]:
     """A document's pages as a rowid range, which FTS5 seeks to, rather than a
     scan of every page the word is on."""
     low, high = conn.execute(
@@ -455,7 +455,7 @@ def _docs(ix: SearchIndex, plain: query_mod.Plain, limit: int, offset: int) -> l
 def _has_any(ix: SearchIndex, doc_id: int, terms: list[query_mod.Term]) -> bool:
     if not terms:
         return False
-    low, high = _page_range(ix.conn, doc_id)
+    low, high = page_range(ix.conn, doc_id)
     match = " OR ".join(t.fts() for t in terms)
     return (
         ix.conn.execute(
@@ -467,7 +467,7 @@ def _has_any(ix: SearchIndex, doc_id: int, terms: list[query_mod.Term]) -> bool:
 
 
 def _best_pages(ix: SearchIndex, doc_id: int, terms: list[query_mod.Term]) -> list[WordPage]:
-    low, high = _page_range(ix.conn, doc_id)
+    low, high = page_range(ix.conn, doc_id)
     out = []
     for term in terms:
         lit, lit_params = _literal_sql([term.literal] if term.literal else [])

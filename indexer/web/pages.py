@@ -30,7 +30,7 @@ from indexer.extract import KINDS
 from indexer.filters import Filters
 from indexer.names import container_of
 from indexer.query import HL_END, HL_START
-from indexer.search import Hit, Scope, search_in
+from indexer.search import Hit, Scope, page_range, search_in
 
 PAGE_HITS = 50  # matching pages on one page of results, grouped by document
 DOC_HITS = 20  # documents on one page of results (scope doc)
@@ -249,10 +249,8 @@ def _grouped(hits: list[Hit], shown: int = SHOWN_PER_DOCUMENT) -> list[Group]:
 def _matching_pages(conn: sqlite3.Connection, match: str, doc_id: int) -> int:
     """How many of the document's pages hold the words (FTS5 seeks to its
     stretch of page ids; symbol words like C++ are counted by their letters)."""
-    low, high = conn.execute(
-        "SELECT min(id), max(id) FROM pages WHERE doc_id = ?", (doc_id,)
-    ).fetchone()
-    if low is None:
+    low, high = page_range(conn, doc_id)
+    if not high:
         return 0
     (count,) = conn.execute(
         "SELECT count(*) FROM pages_fts CROSS JOIN pages p ON p.id = pages_fts.rowid "
